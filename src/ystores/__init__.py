@@ -1,0 +1,48 @@
+"""ystores: persistence for Y-CRDT (Yjs) documents.
+
+The public API is re-exported here; implementation lives in the submodules.
+"""
+
+from __future__ import annotations
+
+from .base import BaseYStore, MetadataCallback
+from .clock import Clock, system_clock
+from .errors import (
+    CorruptStoreError,
+    InvalidDocumentNameError,
+    InvalidUpdateError,
+    LegacyFormatError,
+    StoreFormatError,
+    StoreIOError,
+    StoreStateError,
+    UnknownFormatError,
+    YDocNotFound,
+    YStoreError,
+)
+from .filestore.scanning import TornTail
+from .filestore.store import FileYStore, TempFileYStore
+from .records import Record, RecordKind
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BaseYStore",
+    "Clock",
+    "CorruptStoreError",
+    "FileYStore",
+    "InvalidDocumentNameError",
+    "InvalidUpdateError",
+    "LegacyFormatError",
+    "MetadataCallback",
+    "Record",
+    "RecordKind",
+    "StoreFormatError",
+    "StoreIOError",
+    "StoreStateError",
+    "TempFileYStore",
+    "TornTail",
+    "UnknownFormatError",
+    "YDocNotFound",
+    "YStoreError",
+    "system_clock",
+]

@@ -1,0 +1,203 @@
+"""`BaseYStore`: the contract every backend follows, and the lifecycle they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from inspect import isawaitable
+from logging import Logger, getLogger
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from . import crdt
+from .clock import Clock, system_clock
+from .errors import StoreStateError
+
+__all__ = ["BaseYStore", "MetadataCallback"]
+
+MetadataCallback = Callable[[], Awaitable[bytes] | bytes]
+"""Returns the metadata bytes stored beside each update; may be sync or async."""
+
+
+class BaseYStore(ABC):
+    """A log of Yjs updates for one document.
+
+    Backends implement `write` and `read`. Everything else (metadata, applying
+    the log to a document, the lifecycle) lives here.
+
+    A store is used either as an async context manager (`async with store:`) or
+    with `await task_group.start(store.start)` and `store.stop()`. Backends work
+    without being started too (reads and writes open what they need lazily);
+    starting gives them a task group for background work and a clean shutdown
+    that flushes pending writes.
+
+    Attributes:
+        path: The document this store holds (a file path or a document name).
+        metadata_callback: Called for each write; its bytes are stored with the update.
+        log: Where warnings go (torn tails, lifecycle).
+        clock: The time source for timestamps.
+        version: The storage format version this class writes.
+    """
+
+    metadata_callback: MetadataCallback | None = None
+    version: int = 3
+
+    def __init__(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.path = path
+        if metadata_callback is not None:
+            self.metadata_callback = metadata_callback
+        self.log = log or getLogger("ystores")
+        self.clock: Clock = clock or system_clock
+        self._started: anyio.Event | None = None
+        self._stop_requested: anyio.Event | None = None
+        self._stopped: anyio.Event | None = None
+        self._task_group: TaskGroup | None = None
+        self._exit_stack: AsyncExitStack | None = None
+
+    # -- the contract -------------------------------------------------------
+
+    @abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Append one update; return once it is stored (durably, for durable stores).
+
+        Args:
+            data: A Yjs v1 update.
+        """
+
+    @abstractmethod
+    def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
+        """Iterate over `(update, metadata, timestamp)` in write order.
+
+        Raises:
+            YDocNotFound: The store holds no record for this document.
+        """
+
+    async def _open(self) -> None:
+        """Acquire what the backend needs while started (hook for backends)."""
+
+    async def _close(self) -> None:
+        """Flush pending work and release resources (hook for backends)."""
+
+    # -- metadata and documents --------------------------------------------
+
+    async def get_metadata(self) -> bytes:
+        """The metadata for the next write: the callback's bytes, or `b""` without one."""
+        if self.metadata_callback is None:
+            return b""
+        metadata = self.metadata_callback()
+        if isawaitable(metadata):
+            metadata = await metadata
+        if not isinstance(metadata, bytes):
+            raise TypeError(
+                f"metadata_callback must return bytes, not {type(metadata).__name__}."
+            )
+        return metadata
+
+    async def apply_updates(self, ydoc: Any) -> None:
+        """Apply every stored update to `ydoc` (a `y_py.YDoc` or a `pycrdt.Doc`).
+
+        Raises:
+            YDocNotFound: The store holds no record for this document.
+        """
+        async for update, _metadata, _timestamp in self.read():
+            crdt.apply_update(ydoc, update)
+
+    async def encode_state_as_update(self, ydoc: Any) -> None:
+        """Store the whole state of `ydoc` (a `y_py.YDoc` or a `pycrdt.Doc`) as one update."""
+        await self.write(crdt.encode_state_as_update(ydoc))
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def started(self) -> anyio.Event:
+        """Set once the store has started."""
+        if self._started is None:
+            self._started = anyio.Event()
+        return self._started
+
+    @property
+    def running(self) -> bool:
+        """Whether `start()` is running and `stop()` has not finished it yet."""
+        return self._stop_requested is not None
+
+    async def start(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the store until `stop()`: open resources, then serve background work.
+
+        Args:
+            task_status: Signalled once the store is ready (for `TaskGroup.start`).
+
+        Raises:
+            StoreStateError: The store is already running.
+        """
+        if self._stop_requested is not None:
+            raise StoreStateError("YStore already running.")
+        self._stop_requested = stop_requested = anyio.Event()
+        self._stopped = anyio.Event()
+        try:
+            await self._open()
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                self.started.set()
+                task_status.started()
+                await stop_requested.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            self._task_group = None
+            with anyio.CancelScope(shield=True):
+                await self._close()
+            self._stop_requested = None
+            self._started = None
+            self._stopped.set()
+
+    def stop(self) -> None:
+        """Ask a running store to stop; `start()` returns once pending writes are flushed.
+
+        Raises:
+            StoreStateError: The store is not running.
+        """
+        if self._stop_requested is None:
+            raise StoreStateError("YStore not running.")
+        self._stop_requested.set()
+
+    async def aclose(self) -> None:
+        """Stop the store if it runs and wait until it has flushed and closed."""
+        stopped = self._stopped
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+        if stopped is not None:
+            await stopped.wait()
+        else:
+            await self._close()
+
+    async def __aenter__(self) -> BaseYStore:
+        if self._exit_stack is not None or self._stop_requested is not None:
+            raise StoreStateError("YStore already running.")
+        async with AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.start)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is None:
+            raise StoreStateError("YStore not running.")
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+        return await stack.__aexit__(exc_type, exc_value, exc_tb)

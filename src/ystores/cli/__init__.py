@@ -1,0 +1,5 @@
+"""The `ystore` command line."""
+
+from .app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,8 @@
+"""Placeholder replaced below."""
+import typer
+
+app = typer.Typer()
+
+
+def main() -> None:
+    app()

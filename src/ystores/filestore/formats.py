@@ -1,0 +1,123 @@
+"""Which layout a store file is in, and how to read records from it.
+
+| version | written by | header | record |
+|---|---|---|---|
+| 3 | ystores | `VERSION:3\\n` | `u32 length, u32 crc32c, body` (see `frames`) |
+| 2 | ypy-websocket 0.8-0.12, pycrdt-store | `VERSION:2\\n` | update, metadata, float64 time |
+| 1 | ypy-websocket 0.7 | `VERSION:1\\n` | update, metadata |
+| 0 | ypy-websocket 0.2-0.6 | none | update, metadata |
+
+Legacy fields are each a var-uint length followed by the bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..crdt import validate_update
+from ..errors import InvalidUpdateError, UnknownFormatError
+from .scanning import CHUNK, LegacyScanner, Scanner, V3Scanner
+
+__all__ = ["CURRENT_VERSION", "HEADER", "FileFormat", "detect_format", "open_scanner"]
+
+CURRENT_VERSION = 3
+HEADER = b"VERSION:3\n"
+_DESCRIPTIONS = {
+    3: "ystores file format version 3 (checksummed)",
+    2: "ypy-websocket file format version 2",
+    1: "ypy-websocket file format version 1",
+    0: "ypy-websocket headerless file format (version 0)",
+}
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """A file's layout.
+
+    Attributes:
+        version: 0 to 3 (see the module docstring).
+        data_offset: Where the first record starts, just past the header.
+    """
+
+    version: int
+    data_offset: int
+
+    @property
+    def legacy(self) -> bool:
+        """Whether this is one of ypy-websocket's layouts (read-only until migrated)."""
+        return self.version < CURRENT_VERSION
+
+    @property
+    def description(self) -> str:
+        """A human name for the layout."""
+        return _DESCRIPTIONS[self.version]
+
+
+def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
+    """Read a file's header.
+
+    Returns:
+        Its format, or None for an empty file or a header cut short while the file
+        was being created (no record can have been written yet).
+
+    Raises:
+        UnknownFormatError: The file is in none of the known formats.
+    """
+    if size == 0:
+        return None
+    head = os.pread(file.fileno(), min(size, 64), 0)
+    if len(head) < len(HEADER) and HEADER.startswith(head):
+        return None
+    if head.startswith(b"VERSION:"):
+        newline = head.find(b"\n")
+        digits = head[8:newline] if newline > 0 else b""
+        if not digits.isdigit():
+            raise UnknownFormatError(
+                f"{path} starts with 'VERSION:' but has no valid version number; "
+                "it is not a store file ystores can read.",
+                path=path,
+            )
+        version = int(digits)
+        if version not in (1, 2, 3):
+            raise UnknownFormatError(
+                f"{path} is in store file format version {version}, which this ystores "
+                "does not know (it reads versions 0 to 3); a newer ystores may read it.",
+                path=path,
+            )
+        return FileFormat(version, newline + 1)
+    if _looks_like_v0(file, size):
+        return FileFormat(0, 0)
+    raise UnknownFormatError(
+        f"{path} is not a store file: it has no VERSION header and its bytes do not "
+        "parse as ypy-websocket's headerless update/metadata records.",
+        path=path,
+    )
+
+
+def _looks_like_v0(file: BinaryIO, size: int) -> bool:
+    """Whether the file starts with a whole (update, metadata) pair holding a Yjs update."""
+    head = os.pread(file.fileno(), min(size, CHUNK), 0)
+    parsed = LegacyScanner(file, 0, size, fields=2)._read_record(head, 0)
+    if parsed is None:
+        return False
+    try:
+        validate_update(parsed[0][0])
+    except InvalidUpdateError:
+        return False
+    return True
+
+
+def open_scanner(
+    file: BinaryIO, fmt: FileFormat, end: int, *, path: str, last_seq: int = 0, start: int = 0
+) -> Scanner:
+    """A scanner over the records of `file` from `start` (default: the first record) to `end`."""
+    begin = max(start, fmt.data_offset)
+    scanner: Scanner
+    if fmt.version == CURRENT_VERSION:
+        scanner = V3Scanner(file, begin, end, path=path)
+    else:
+        scanner = LegacyScanner(file, begin, end, fields=3 if fmt.version == 2 else 2, path=path)
+    scanner.last_seq = last_seq
+    return scanner

@@ -1,0 +1,252 @@
+"""`FileLog`: one document's file on disk, with locking, appends and atomic rewrites.
+
+Everything here is synchronous and meant to run in a worker thread. Writers take
+an exclusive `flock` for each batch, so processes appending to one file never
+interleave; readers take a shared lock just long enough to learn the file's size.
+A file is only ever replaced by rename, under the exclusive lock of the file it
+replaces; a writer that finds the path pointing at another inode reopens it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from logging import Logger
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import LegacyFormatError, StoreIOError
+from ..records import Record
+from .formats import HEADER, FileFormat, detect_format, open_scanner
+from .frames import encode_frame, encode_frames
+from .scanning import Scanner, TornTail
+
+__all__ = ["FileLog", "fsync_directory", "replace_file"]
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_file(path: Path, records: Iterable[Record]) -> int:
+    """Atomically replace `path` by a v3 file holding `records`.
+
+    Writes a temporary file beside it, fsyncs it, renames it over `path` and
+    fsyncs the directory: a crash at any point leaves the old file or the new one.
+    The caller holds the exclusive lock of the file being replaced.
+
+    Returns:
+        The size of the new file.
+    """
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    size = 0
+    try:
+        with open(tmp, "wb") as out:
+            out.write(HEADER)
+            size += len(HEADER)
+            for record in records:
+                size += out.write(encode_frame(record))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+    return size
+
+
+class FileLog:
+    """The file of one document.
+
+    Args:
+        path: The file.
+        fsync: Whether each batch is fdatasync'ed before `append` returns.
+        upgrade: Whether an older-format file may be rewritten in the current format.
+        log: Where torn-tail warnings go.
+    """
+
+    def __init__(self, path: Path, *, fsync: bool, upgrade: bool, log: Logger) -> None:
+        self.path = path
+        self.fsync = fsync
+        self.upgrade = upgrade
+        self.log = log
+        self._file: BinaryIO | None = None
+        self._end: int | None = None  # end of verified records in the open file
+        self._last_seq = 0
+        self.last_torn_tail: TornTail | None = None
+
+    def close(self) -> None:
+        """Close the file (a later append reopens it)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._end = None
+
+    # -- writing -------------------------------------------------------------
+
+    def append(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
+        """Append `(update, metadata, timestamp)` entries as one write; return their seqs."""
+        try:
+            while True:
+                with self._exclusive() as file:
+                    size = os.fstat(file.fileno()).st_size
+                    if self._end == size or self._catch_up(file, size):
+                        return self._append_locked(file, entries)
+        except OSError as exc:
+            self.close()
+            raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
+
+    def _append_locked(
+        self, file: BinaryIO, entries: Sequence[tuple[bytes, bytes, float]]
+    ) -> list[int]:
+        fd = file.fileno()
+        end = self._end
+        assert end is not None
+        records = [
+            Record(seq, update, metadata, timestamp)
+            for seq, (update, metadata, timestamp) in enumerate(entries, self._last_seq + 1)
+        ]
+        data = encode_frames(records)
+        if end == 0:
+            data = HEADER + data
+        self._write_at(fd, data, end)
+        if self.fsync:
+            os.fdatasync(fd)
+            if end == 0:
+                fsync_directory(self.path.parent)
+        self._end = end + len(data)
+        if records:
+            self._last_seq = records[-1].seq
+        return [record.seq for record in records]
+
+    def _write_at(self, fd: int, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.pwrite(fd, view[written:], offset + written)
+        except BaseException:
+            os.ftruncate(fd, offset)  # never leave a partial batch behind
+            raise
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[BinaryIO]:
+        """The open file, locked exclusively, reopened if it was replaced meanwhile."""
+        while True:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                self._file = os.fdopen(fd, "r+b", buffering=0)
+                self._end = None
+            file = self._file
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            try:
+                current = os.stat(self.path)
+            except FileNotFoundError:
+                current = None
+            if current is not None and current.st_ino == os.fstat(file.fileno()).st_ino:
+                break
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+            self.close()
+        try:
+            yield file
+        finally:
+            if self._file is file:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+    def _catch_up(self, file: BinaryIO, size: int) -> bool:
+        """Verify what other writers (or a crash) left since our last append; cut a torn tail.
+
+        Returns:
+            False when the file was replaced (upgraded) and must be reopened.
+        """
+        path = str(self.path)
+        fmt = detect_format(file, size, path)
+        if fmt is None:
+            os.ftruncate(file.fileno(), 0)
+            self._end, self._last_seq = 0, 0
+            return True
+        if fmt.legacy:
+            if not self.upgrade:
+                raise LegacyFormatError(
+                    f"{path} is in {fmt.description}: ystores reads it but does not append "
+                    f"to it. Run `ystore migrate {path}` to upgrade it in place (an atomic "
+                    "rewrite), or open the store with upgrade=True.",
+                    path=path,
+                )
+            self._upgrade(file, fmt, size)
+            return False
+        resume = self._end is not None and self._end <= size
+        scanner = open_scanner(
+            file,
+            fmt,
+            size,
+            path=path,
+            start=self._end if resume and self._end else 0,
+            last_seq=self._last_seq if resume else 0,
+        )
+        for _batch in scanner:
+            pass
+        if scanner.tail is not None:
+            self._cut_tail(file, scanner.tail)
+        self._end, self._last_seq = scanner.good_end, scanner.last_seq
+        return True
+
+    def _cut_tail(self, file: BinaryIO, tail: TornTail) -> None:
+        fd = file.fileno()
+        saved = self.path.with_name(f"{self.path.name}.torn-{tail.offset}")
+        saved.write_bytes(os.pread(fd, tail.size, tail.offset))
+        os.ftruncate(fd, tail.offset)
+        os.fsync(fd)
+        self.last_torn_tail = tail
+        self.log.warning(
+            "%s ended in %d bytes that are not a complete record (a write cut short); "
+            "they were moved to %s and the file was cut back to its last complete record.",
+            self.path,
+            tail.size,
+            saved,
+        )
+
+    def _upgrade(self, file: BinaryIO, fmt: FileFormat, size: int) -> None:
+        scanner = open_scanner(file, fmt, size, path=str(self.path))
+        replace_file(self.path, (record for batch in scanner for record in batch))
+        self.log.warning("%s was upgraded from %s to version 3.", self.path, fmt.description)
+        self.close()  # the path now names the new file; the caller's lock is on the old one
+
+    # -- reading ---------------------------------------------------------------
+
+    def open_reader(self) -> tuple[BinaryIO, FileFormat | None, int]:
+        """Open the file for reading and learn its format and committed size.
+
+        Returns:
+            The open file (the caller closes it), its format (None when it holds no
+            record yet) and the size to read up to.
+
+        Raises:
+            FileNotFoundError: There is no file.
+        """
+        file = open(self.path, "rb")  # noqa: SIM115 - returned to the caller
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_SH)
+            try:
+                size = os.fstat(file.fileno()).st_size
+                fmt = detect_format(file, size, str(self.path))
+            finally:
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+        except BaseException:
+            file.close()
+            raise
+        return file, fmt, size
+
+    def scanner(self, file: BinaryIO, fmt: FileFormat, size: int) -> Scanner:
+        """A scanner over every record of an open file."""
+        return open_scanner(file, fmt, size, path=str(self.path))

@@ -1,0 +1,245 @@
+"""Reading record logs from a file in bounded memory, for every known layout.
+
+A scanner reads a byte range of an open file in chunks and yields lists of
+`Record`s. When the bytes stop making records it decides between two cases:
+
+- a *torn tail*: nothing valid follows (a crash mid-append, chopped bytes);
+  the scan ends normally and `tail` describes what was left over;
+- *corruption*: valid records follow the bad bytes, so something in the middle
+  was damaged; `CorruptStoreError` is raised, since skipping would hide data.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import crc32c
+
+from ..errors import CorruptStoreError
+from ..records import Record, RecordKind, decode_varuint
+
+__all__ = ["FRAME_HEAD", "LegacyScanner", "Scanner", "TornTail", "V3Scanner", "frame_checksum"]
+
+# Legacy records carry no checksum, so damage in their middle cannot be told from a
+# torn tail: everything after the last parseable legacy record counts as a tail.
+
+CHUNK = 1 << 20
+FRAME_HEAD = struct.Struct("<II")  # body length, CRC32C of (length bytes + body)
+MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint meta length (1)
+MAX_BODY = 1 << 31
+_F64 = struct.Struct("<d")
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """Bytes at the end of a file that do not form a complete record.
+
+    Attributes:
+        offset: Where the incomplete bytes start (the end of the last good record).
+        size: How many bytes follow that point.
+    """
+
+    offset: int
+    size: int
+
+
+def frame_checksum(length_bytes: bytes | memoryview, body: bytes | memoryview) -> int:
+    """CRC32C over a frame's 4 length bytes and its body."""
+    return int(crc32c.crc32c(body, crc32c.crc32c(length_bytes)))
+
+
+class Scanner(ABC):
+    """Yields batches of records from `file[start:end]`; see the module docstring."""
+
+    def __init__(self, file: BinaryIO, start: int, end: int, *, path: str = "") -> None:
+        self.file = file
+        self.start = start
+        self.end = end
+        self.path = path
+        self.tail: TornTail | None = None
+        self.good_end = start
+        self.last_seq = 0
+        self.count = 0
+
+    def __iter__(self) -> Iterator[list[Record]]:
+        buf = b""
+        pos = self.start  # file offset of buf[0]
+        read_pos = self.start  # file offset of the next byte to read
+        self.file.seek(read_pos)
+        while True:
+            batch, used = self._parse(buf, pos)
+            if used:
+                buf = buf[used:]
+                pos += used
+                self.good_end = pos
+            if batch:
+                self.count += len(batch)
+                yield batch
+            need = self._needed(buf)
+            if need is None or need <= len(buf) or read_pos >= self.end:
+                break  # a bad record, or the end of the range
+            more = self.file.read(min(max(CHUNK, need - len(buf)), self.end - read_pos))
+            if not more:
+                break
+            buf += more
+            read_pos += len(more)
+        if pos < self.end:
+            self._bad_bytes_at(pos)
+
+    @abstractmethod
+    def _needed(self, buf: bytes) -> int | None:
+        """Bytes the record at the start of `buf` needs, or None if it cannot be one."""
+
+    @abstractmethod
+    def _parse(self, buf: bytes, pos: int) -> tuple[list[Record], int]:
+        """Parse whole records from `buf` (at file offset `pos`); return them and the bytes used."""
+
+    def _next_valid_record(self, offset: int) -> int | None:
+        """The first offset after `offset` where a valid record starts, if any."""
+        return None
+
+    def _bad_bytes_at(self, offset: int) -> None:
+        found = self._next_valid_record(offset)
+        if found is not None:
+            raise CorruptStoreError(
+                f"{self.path or 'The file'} is damaged at byte {offset}: the record there "
+                f"fails its framing or checksum but valid records follow at byte "
+                f"{found}. Nothing was changed; restore it from a backup or cut the "
+                "damaged part with `ystore verify --repair`.",
+                path=self.path or None,
+                offset=offset,
+            )
+        self.tail = TornTail(offset, self.end - offset)
+
+
+class V3Scanner(Scanner):
+    """The ystores log: `u32 length | u32 crc32c | body` frames."""
+
+    def _needed(self, buf: bytes) -> int | None:
+        if len(buf) < FRAME_HEAD.size:
+            return FRAME_HEAD.size
+        length = FRAME_HEAD.unpack_from(buf)[0]
+        return FRAME_HEAD.size + length if MIN_BODY <= length <= MAX_BODY else None
+
+    def _parse(self, buf: bytes, pos: int) -> tuple[list[Record], int]:
+        records: list[Record] = []
+        view = memoryview(buf)
+        i = 0
+        n = len(buf)
+        head = FRAME_HEAD.size
+        last_seq = self.last_seq
+        while n - i >= head:
+            length, crc = FRAME_HEAD.unpack_from(buf, i)
+            if length < MIN_BODY or length > MAX_BODY:
+                break
+            stop = i + head + length
+            if stop > n:
+                break
+            body = view[i + head : stop]
+            if frame_checksum(view[i : i + 4], body) != crc:
+                break
+            record = self._decode_body(body, pos + i)
+            if record.seq <= last_seq:
+                raise CorruptStoreError(
+                    f"{self.path or 'The file'} holds record seq {record.seq} after seq "
+                    f"{last_seq} at byte {pos + i}; seqs must increase.",
+                    path=self.path or None,
+                    offset=pos + i,
+                )
+            last_seq = record.seq
+            records.append(record)
+            i = stop
+        self.last_seq = last_seq
+        return records, i
+
+    def _decode_body(self, body: memoryview, offset: int) -> Record:
+        try:
+            seq, j = decode_varuint(body)
+            kind = RecordKind(body[j])
+            (timestamp,) = _F64.unpack_from(body, j + 1)
+            meta_len, j = decode_varuint(body, j + 9)
+            if j + meta_len > len(body):
+                raise ValueError("metadata runs past the record")
+            metadata = bytes(body[j : j + meta_len])
+            update = bytes(body[j + meta_len :])
+        except (IndexError, ValueError) as exc:
+            raise CorruptStoreError(
+                f"{self.path or 'The file'} has a record at byte {offset} whose checksum "
+                f"matches but whose contents do not decode ({exc}).",
+                path=self.path or None,
+                offset=offset,
+            ) from exc
+        return Record(seq, update, metadata, timestamp, kind)
+
+    def _next_valid_record(self, offset: int) -> int | None:
+        fd = self.file.fileno()
+        head = FRAME_HEAD.size
+        window_start = offset + 1
+        while window_start < self.end - head:
+            window = os.pread(fd, min(CHUNK + head, self.end - window_start), window_start)
+            for k in range(len(window) - head + 1):
+                length, crc = FRAME_HEAD.unpack_from(window, k)
+                at = window_start + k
+                if length < MIN_BODY or at + head + length > self.end:
+                    continue
+                if k + head + length <= len(window):
+                    body: bytes | memoryview = memoryview(window)[k + head : k + head + length]
+                else:
+                    body = os.pread(fd, length, at + head)
+                if frame_checksum(window[k : k + 4], body) == crc:
+                    return at
+            window_start += CHUNK
+        return None
+
+
+class LegacyScanner(Scanner):
+    """ypy-websocket's layouts: var-uint length-prefixed fields, 2 or 3 per record.
+
+    With 3 fields (file version 2) the last is an 8-byte little-endian float64 time;
+    with 2 (versions 1 and 0) the timestamp is reported as 0.0.
+    """
+
+    def __init__(
+        self, file: BinaryIO, start: int, end: int, *, fields: int, path: str = ""
+    ) -> None:
+        super().__init__(file, start, end, path=path)
+        self.fields = fields
+
+    def _needed(self, buf: bytes) -> int | None:
+        return len(buf) + 1  # no length up front: keep reading until records parse
+
+    def _read_record(self, buf: bytes | memoryview, i: int) -> tuple[list[bytes], int] | None:
+        parts: list[bytes] = []
+        n = len(buf)
+        for _ in range(self.fields):
+            try:
+                length, j = decode_varuint(buf, i)
+            except (IndexError, ValueError):
+                return None
+            if j + length > n:
+                return None
+            parts.append(bytes(buf[j : j + length]))
+            i = j + length
+        if self.fields == 3 and len(parts[2]) != 8:
+            return None
+        return parts, i
+
+    def _parse(self, buf: bytes, pos: int) -> tuple[list[Record], int]:
+        records: list[Record] = []
+        i = 0
+        seq = self.last_seq
+        while i < len(buf):
+            parsed = self._read_record(buf, i)
+            if parsed is None:
+                break
+            parts, i = parsed
+            seq += 1
+            timestamp = _F64.unpack(parts[2])[0] if self.fields == 3 else 0.0
+            records.append(Record(seq, parts[0], parts[1], timestamp))
+        self.last_seq = seq
+        return records, i

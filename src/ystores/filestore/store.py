@@ -1,0 +1,202 @@
+"""`FileYStore` and `TempFileYStore`: one file per document."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from logging import Logger
+from pathlib import Path
+
+import anyio
+
+from ..base import BaseYStore, MetadataCallback
+from ..clock import Clock
+from ..crdt import validate_update
+from ..errors import InvalidDocumentNameError, YDocNotFound
+from ..groupcommit import GroupCommitter
+from ..names import resolve_under
+from ..records import Record
+from .log import FileLog
+from .scanning import TornTail
+
+__all__ = ["FileYStore", "TempFileYStore"]
+
+
+class FileYStore(BaseYStore):
+    """A store that keeps one document in one file.
+
+    The file is an append-only log of checksummed records (format version 3).
+    Files written by ypy-websocket (versions 0, 1 and 2) are read as they are;
+    writing to one raises `LegacyFormatError` until it is migrated with
+    `ystore migrate PATH`, or unless the store is opened with `upgrade=True`.
+
+    Concurrent `write()` calls are group-committed: one write and one fsync per
+    batch. Processes sharing a file take turns through an exclusive file lock.
+
+    Args:
+        path: The file, or with `root` the document's name relative to `root`.
+        metadata_callback: Returns the metadata stored with each update.
+        log: Logger for warnings (torn tails, upgrades).
+        root: A directory holding many documents; `path` may then not escape it.
+        fsync: Whether `write()` returns only once the update is on disk (the
+            default). False leaves flushing to the operating system: much faster,
+            but a power loss may drop the last writes (a process crash does not).
+        upgrade: Allow rewriting an older-format file in the current format on
+            the first write (atomically: new file, fsync, rename, fsync directory).
+        validate: Check that each update decodes as a Yjs update before writing it.
+        clock: The time source for timestamps.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        root: str | Path | None = None,
+        fsync: bool = True,
+        upgrade: bool = False,
+        validate: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        if root is not None:
+            file = resolve_under(root, path)
+        else:
+            if not path or "\x00" in str(path):
+                raise InvalidDocumentNameError(f"{path!r} is not a usable file path.")
+            file = Path(path)
+        super().__init__(str(file), metadata_callback, log, clock=clock)
+        self.name = str(path)
+        self.file_path = file
+        self.validate = validate
+        self._file_log = FileLog(file, fsync=fsync, upgrade=upgrade, log=self.log)
+        self._committer: GroupCommitter[tuple[bytes, bytes, float], int] = GroupCommitter(
+            self._flush
+        )
+        self.torn_tail: TornTail | None = None
+        """The incomplete bytes found at the end of the file by the last read, if any."""
+
+    async def write(self, data: bytes) -> None:
+        """Append one update; return once it is on disk (see `fsync`).
+
+        Raises:
+            InvalidUpdateError: `data` is not a Yjs v1 update (nothing is written).
+            LegacyFormatError: The file is in an older format; migrate it first.
+            CorruptStoreError: The file is damaged before its end.
+            StoreIOError: The operating system refused the write.
+        """
+        if self.validate:
+            validate_update(data)
+        metadata = await self.get_metadata()
+        await self._committer.submit((bytes(data), metadata, self.clock()))
+
+    async def _flush(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
+        return await anyio.to_thread.run_sync(self._file_log.append, entries)
+
+    async def read_records(self) -> AsyncIterator[Record]:
+        """Iterate over the stored records (with seq and kind), streaming from disk.
+
+        Raises:
+            YDocNotFound: There is no file, or it holds no record.
+            UnknownFormatError: The file is in no known format.
+            CorruptStoreError: A record fails its checksum before the end of the file.
+        """
+        try:
+            file, fmt, size = await anyio.to_thread.run_sync(self._file_log.open_reader)
+        except FileNotFoundError:
+            raise YDocNotFound(f"There is no document at {self.path}.") from None
+        try:
+            if fmt is None:
+                raise YDocNotFound(f"The document at {self.path} holds no update yet.")
+            scanner = self._file_log.scanner(file, fmt, size)
+            batches = iter(scanner)
+            while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
+                for record in batch:
+                    yield record
+            self.torn_tail = scanner.tail
+            if scanner.tail is not None:
+                self.log.warning(
+                    "%s ends in %d bytes that are not a complete record (a write cut "
+                    "short); they are ignored and will be cut off before the next write.",
+                    self.path,
+                    scanner.tail.size,
+                )
+            if scanner.count == 0:
+                raise YDocNotFound(f"The document at {self.path} holds no update yet.")
+        finally:
+            file.close()
+
+    async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:  # type: ignore[override]
+        """Iterate over `(update, metadata, timestamp)` in write order, streaming from disk.
+
+        Raises:
+            YDocNotFound: There is no file, or it holds no record.
+            UnknownFormatError: The file is in no known format.
+            CorruptStoreError: A record fails its checksum before the end of the file.
+        """
+        async for record in self.read_records():
+            yield record.as_tuple()
+
+    async def _close(self) -> None:
+        await anyio.to_thread.run_sync(self._file_log.close)
+
+
+class TempFileYStore(FileYStore):
+    """A `FileYStore` whose documents live under a temporary directory.
+
+    As in ypy-websocket, every instance of a class shares one directory, made on
+    first use with the class attribute `prefix_dir` as prefix and remembered in
+    the class attribute `base_dir`. The constructor arguments take precedence and
+    apply to that instance only.
+
+    Args:
+        path: The document's name, relative to the directory.
+        metadata_callback: Returns the metadata stored with each update.
+        log: Logger for warnings.
+        prefix_dir: Prefix for a new temporary directory for this instance.
+        base_dir: An existing directory to use for this instance.
+        **kwargs: Passed on to `FileYStore` (fsync, upgrade, validate, clock).
+    """
+
+    prefix_dir: str | None = None
+    base_dir: str | None = None
+
+    def __init__(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        prefix_dir: str | None = None,
+        base_dir: str | Path | None = None,
+        fsync: bool = True,
+        upgrade: bool = False,
+        validate: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        if base_dir is not None:
+            self.base_dir = str(base_dir)
+        elif prefix_dir is not None:
+            self.prefix_dir = prefix_dir
+            self.base_dir = tempfile.mkdtemp(prefix=prefix_dir)
+        super().__init__(
+            path,
+            metadata_callback,
+            log,
+            root=self.get_base_dir(),
+            fsync=fsync,
+            upgrade=upgrade,
+            validate=validate,
+            clock=clock,
+        )
+
+    def get_base_dir(self) -> str:
+        """The directory holding this store's files (made on first use)."""
+        if self.base_dir is None:
+            self.make_directory()
+        assert self.base_dir is not None
+        return self.base_dir
+
+    def make_directory(self) -> None:
+        """Make the class's shared temporary directory."""
+        type(self).base_dir = tempfile.mkdtemp(prefix=self.prefix_dir)

@@ -1,0 +1,63 @@
+"""Group commit: concurrent writers share one flush (one fsync, one transaction).
+
+The first writer to reach the flush lock becomes the leader: it takes every
+entry queued so far and flushes them together, while later writers queue up for
+the next flush. Each `submit()` returns only once its own entry has been flushed,
+and raises the error of the flush that carried it. A flush in progress is
+shielded from cancellation, so a batch is never half-reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+import anyio
+
+__all__ = ["GroupCommitter"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Slot(Generic[T, R]):
+    __slots__ = ("done", "entry", "error", "result")
+
+    def __init__(self, entry: T) -> None:
+        self.entry = entry
+        self.done = False
+        self.error: BaseException | None = None
+        self.result: R | None = None
+
+
+class GroupCommitter(Generic[T, R]):
+    """Batches entries from concurrent tasks into calls of `flush`.
+
+    Args:
+        flush: Stores a batch of entries, returning one result per entry in order.
+    """
+
+    def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]]) -> None:
+        self._flush = flush
+        self._queue: list[_Slot[T, R]] = []
+        self._lock = anyio.Lock()
+
+    async def submit(self, entry: T) -> R:
+        """Queue `entry`, wait until a flush has stored it, and return its result."""
+        slot: _Slot[T, R] = _Slot(entry)
+        self._queue.append(slot)
+        async with self._lock:
+            if not slot.done:
+                batch, self._queue = self._queue, []
+                with anyio.CancelScope(shield=True):
+                    try:
+                        results = await self._flush([s.entry for s in batch])
+                    except Exception as exc:
+                        for s in batch:
+                            s.error, s.done = exc, True
+                    else:
+                        for s, result in zip(batch, results, strict=True):
+                            s.result, s.done = result, True
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]
