@@ -83,10 +83,10 @@ class BaseYStore(ABC):
             YDocNotFound: The store holds no record for this document.
         """
 
-    async def _open(self) -> None:
+    async def _open(self) -> None:  # noqa: B027 - optional hook
         """Acquire what the backend needs while started (hook for backends)."""
 
-    async def _close(self) -> None:
+    async def _close(self) -> None:  # noqa: B027 - optional hook
         """Flush pending work and release resources (hook for backends)."""
 
     # -- metadata and documents --------------------------------------------
@@ -99,9 +99,7 @@ class BaseYStore(ABC):
         if isawaitable(metadata):
             metadata = await metadata
         if not isinstance(metadata, bytes):
-            raise TypeError(
-                f"metadata_callback must return bytes, not {type(metadata).__name__}."
-            )
+            raise TypeError(f"metadata_callback must return bytes, not {type(metadata).__name__}.")
         return metadata
 
     async def apply_updates(self, ydoc: Any) -> None:

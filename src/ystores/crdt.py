@@ -61,9 +61,8 @@ def _is_y_py_doc(doc: object) -> bool:
 
 
 def _unsupported(doc: object) -> TypeError:
-    return TypeError(
-        f"Expected a y_py.YDoc or a pycrdt.Doc, got {type(doc).__module__}.{type(doc).__qualname__}."
-    )
+    kind = f"{type(doc).__module__}.{type(doc).__qualname__}"
+    return TypeError(f"Expected a y_py.YDoc or a pycrdt.Doc, got {kind}.")
 
 
 def apply_update(doc: object, update: bytes) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from logging import Logger
@@ -80,6 +81,7 @@ class FileLog:
         self.upgrade = upgrade
         self.log = log
         self._file: BinaryIO | None = None
+        self._finalizer = weakref.finalize(self, lambda: None)
         self._end: int | None = None  # end of verified records in the open file
         self._last_seq = 0
         self.last_torn_tail: TornTail | None = None
@@ -87,6 +89,7 @@ class FileLog:
     def close(self) -> None:
         """Close the file (a later append reopens it)."""
         if self._file is not None:
+            self._finalizer.detach()
             self._file.close()
             self._file = None
             self._end = None
@@ -146,6 +149,8 @@ class FileLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
                 self._file = os.fdopen(fd, "r+b", buffering=0)
+                # A store that is never closed still releases its file when collected.
+                self._finalizer = weakref.finalize(self, self._file.close)
                 self._end = None
             file = self._file
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)

@@ -126,7 +126,7 @@ class FileYStore(BaseYStore):
         finally:
             file.close()
 
-    async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:  # type: ignore[override]
+    async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)` in write order, streaming from disk.
 
         Raises:
