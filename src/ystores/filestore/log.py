@@ -227,6 +227,28 @@ class FileLog:
         self.log.warning("%s was upgraded from %s to version 3.", self.path, fmt.description)
         self.close()  # the path now names the new file; the caller's lock is on the old one
 
+    def ensure_current(self) -> FileFormat | None:
+        """Rewrite an older-format file in the current format (atomically).
+
+        Returns:
+            The format the file was in before, or None if there is no file or it
+            holds nothing yet.
+        """
+        if not self.path.exists():
+            return None
+        try:
+            with self._exclusive() as file:
+                size = os.fstat(file.fileno()).st_size
+                before = detect_format(file, size, str(self.path))
+                if before is not None and before.legacy:
+                    self._upgrade(file, before, size)
+                return before
+        except OSError as exc:
+            self.close()
+            raise StoreIOError(f"Could not upgrade {self.path}: {exc.strerror or exc}.") from exc
+        finally:
+            self.close()
+
     # -- reading ---------------------------------------------------------------
 
     def open_reader(self) -> tuple[BinaryIO, FileFormat | None, int]:
