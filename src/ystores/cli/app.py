@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -33,8 +33,10 @@ _state = {"debug": False}
 
 @app.callback()
 def _global_options(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log warnings and progress."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log warnings and progress.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import pycrdt
@@ -34,10 +34,10 @@ async def _write_and_read(store: FileYStore, text: str) -> str:
 
 @app.command("demo")
 def demo_command(
-    store_dir: Path = typer.Option(
-        Path("ystore-data"), "--store", help="Directory of the demo file store."
-    ),
-    text: str = typer.Option(DEMO_TEXT, help="Text to type into the document."),
+    store_dir: Annotated[
+        Path, typer.Option("--store", help="Directory of the demo file store.")
+    ] = Path("ystore-data"),
+    text: Annotated[str, typer.Option(help="Text to type into the document.")] = DEMO_TEXT,
 ) -> None:
     """Type a text into a document one update per keystroke, read it back, inspect the file."""
     store = FileYStore("demo.y", root=store_dir, metadata_callback=lambda: b"demo")

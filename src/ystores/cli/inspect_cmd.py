@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -49,8 +49,8 @@ def _show_bytes(value: bytes) -> str:
 
 @app.command("inspect")
 def inspect_command(
-    path: Path = typer.Argument(..., help="A store file (ystores or ypy-websocket format)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    path: Annotated[Path, typer.Argument(help="A store file (ystores or ypy-websocket format).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show a store file's format, records, metadata and health; never changes it.
 

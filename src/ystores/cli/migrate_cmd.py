@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,7 +13,9 @@ from .app import app, call
 
 @app.command("migrate")
 def migrate_command(
-    target: Path = typer.Argument(..., help="A store file written by ypy-websocket or ystores."),
+    target: Annotated[
+        Path, typer.Argument(help="A store file written by ypy-websocket or ystores.")
+    ],
 ) -> None:
     """Upgrade a store file to the current format, atomically and in place.
 
