@@ -21,8 +21,8 @@ async def _write_and_read(store: FileYStore, text: str) -> str:
     root = doc.get("text", type=pycrdt.Text)
     updates: list[bytes] = []
     subscription = doc.observe(lambda event: updates.append(event.update))
-    for i, char in enumerate(text):
-        root.insert(i, char)
+    for char in text:
+        root += char
     doc.unobserve(subscription)
     async with store:
         for update in updates:

@@ -1,0 +1,5 @@
+"""`python -m ystores` runs the `ystore` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,154 @@
+"""The `ystore` command, through Typer's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ystores.cli import app
+
+runner = CliRunner()
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+
+def manifest_entries(fixtures_dir: Path, prefix: str) -> list[dict[str, Any]]:
+    manifest = json.loads((fixtures_dir / "manifest.json").read_text())
+    return [e for e in manifest["entries"] if e["format"].startswith(prefix)]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_demo_writes_reads_back_and_inspects(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--store", str(tmp_path), "--text", "héllo"])
+    assert result.exit_code == 0, result.output
+    assert "'héllo'" in result.stdout
+    assert "ystores file format version 3" in result.stdout
+    assert (tmp_path / "demo.y").is_file()
+
+
+def test_inspect_json_reports_every_legacy_file(fixtures_dir: Path) -> None:
+    entries = manifest_entries(fixtures_dir, "ypy-file")
+    assert entries
+    for entry in entries:
+        path = fixtures_dir / entry["file"]
+        before = sha256(path)
+        result = runner.invoke(app, ["inspect", str(path), "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        (doc,) = entry["docs"]
+        assert report["records"] == doc["updates"]
+        assert report["healthy"] is True
+        assert (
+            report["version"]
+            == {"ypy-file-v2": 2, "ypy-file-v1": 1, "ypy-file-v0": 0}[entry["format"]]
+        )
+        assert sha256(path) == before
+
+
+def test_inspect_reports_a_torn_tail_without_touching_the_file(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["demo", "--store", str(tmp_path), "--text", "abc"]).exit_code == 0
+    path = tmp_path / "demo.y"
+    with path.open("ab") as file:
+        file.write(b"\x30\x00\x00\x00partial")
+    before = sha256(path)
+    result = runner.invoke(app, ["inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["records"] == 3
+    assert report["torn_tail"] == {"offset": path.stat().st_size - 11, "size": 11}
+    assert report["healthy"] is False
+    assert sha256(path) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"VERSION:9\n\x01\x02", "version 9"),
+        (b"just some text that is not a store\n", "not a store file"),
+    ],
+)
+def test_inspect_unknown_format_fails_with_the_reason(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "odd.y"
+    path.write_bytes(content)
+    result = runner.invoke(app, ["inspect", str(path), "--json"])
+    assert result.exit_code == 1
+    assert expected in json.loads(result.stdout)["problem"]
+    assert path.read_bytes() == content
+
+
+def test_missing_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["inspect", str(tmp_path / "nope.y")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("Error: ")
+    assert "nope.y" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_migrate_upgrades_a_legacy_file_in_place(fixtures_dir: Path, tmp_path: Path) -> None:
+    source = fixtures_dir / "ypy-websocket-0.12.4" / "file-v2" / "basic.y"
+    path = tmp_path / "basic.y"
+    shutil.copy(source, path)
+    old = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
+    result = runner.invoke(app, ["migrate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "upgraded from version 2 to version 3" in result.stdout
+    new = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
+    assert new["version"] == 3
+    for key in ("records", "update_bytes", "metadata", "first_timestamp", "last_timestamp"):
+        assert new[key] == old[key]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["basic.y"]
+    again = runner.invoke(app, ["migrate", str(path)])
+    assert "already in the current format" in again.stdout
+
+
+def test_migrate_refuses_an_unknown_file_and_leaves_it(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.y"
+    path.write_bytes(b"\xff" * 64)
+    result = runner.invoke(app, ["migrate", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ")
+    assert "not a store file" in result.stderr
+    assert path.read_bytes() == b"\xff" * 64
+
+
+def test_usage_errors_exit_2() -> None:
+    result = runner.invoke(app, ["inspect"])
+    assert result.exit_code == 2
+
+
+def test_every_command_has_help_and_is_documented() -> None:
+    import typer.main
+
+    command = typer.main.get_command(app)
+    docs = DOCS.read_text()
+    names = sorted(command.commands)  # type: ignore[attr-defined]
+    assert {"demo", "inspect", "migrate"} <= set(names)
+    for name in names:
+        assert command.commands[name].help, name  # type: ignore[attr-defined]
+        assert re.search(rf"^## ystore {name}\b", docs, re.MULTILINE), f"{name} not in docs"
+
+
+def test_console_script_runs_as_a_subprocess(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ystores", "inspect", str(tmp_path / "missing.y")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ")
+    assert "Traceback" not in result.stderr
