@@ -24,6 +24,7 @@ __all__ = ["CURRENT_VERSION", "HEADER", "FileFormat", "detect_format", "open_sca
 
 CURRENT_VERSION = 3
 HEADER = b"VERSION:3\n"
+_HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER)
 _DESCRIPTIONS = {
     3: "ystores file format version 3 (checksummed)",
     2: "ypy-websocket file format version 2",
@@ -68,8 +69,8 @@ def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
     if size == 0:
         return None
     head = os.pread(file.fileno(), min(size, 64), 0)
-    if len(head) < len(HEADER) and HEADER.startswith(head):
-        return None
+    if any(len(head) < len(h) and h.startswith(head) for h in _HEADERS):
+        return None  # a header cut short (legacy ones too): the file holds no record
     if head.startswith(b"VERSION:"):
         newline = head.find(b"\n")
         digits = head[8:newline] if newline > 0 else b""
