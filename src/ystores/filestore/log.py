@@ -206,10 +206,15 @@ class FileLog:
         self._end, self._last_seq = scanner.good_end, scanner.last_seq
         return True
 
+    def _save_tail(self, file: BinaryIO, tail: TornTail) -> Path:
+        """Copy a torn tail's bytes to `<file>.torn-<offset>` before they are dropped."""
+        saved = self.path.with_name(f"{self.path.name}.torn-{tail.offset}")
+        saved.write_bytes(os.pread(file.fileno(), tail.size, tail.offset))
+        return saved
+
     def _cut_tail(self, file: BinaryIO, tail: TornTail) -> None:
         fd = file.fileno()
-        saved = self.path.with_name(f"{self.path.name}.torn-{tail.offset}")
-        saved.write_bytes(os.pread(fd, tail.size, tail.offset))
+        saved = self._save_tail(file, tail)
         os.ftruncate(fd, tail.offset)
         os.fsync(fd)
         self.last_torn_tail = tail
@@ -224,6 +229,17 @@ class FileLog:
     def _upgrade(self, file: BinaryIO, fmt: FileFormat, size: int) -> None:
         scanner = open_scanner(file, fmt, size, path=str(self.path))
         replace_file(self.path, (record for batch in scanner for record in batch))
+        if scanner.tail is not None:
+            # the old file is still open: keep its torn bytes, as a cut in place does
+            saved = self._save_tail(file, scanner.tail)
+            self.last_torn_tail = scanner.tail
+            self.log.warning(
+                "%s ended in %d bytes that are not a complete record; they were moved "
+                "to %s and left out of the upgraded file.",
+                self.path,
+                scanner.tail.size,
+                saved,
+            )
         self.log.warning("%s was upgraded from %s to version 3.", self.path, fmt.description)
         self.close()  # the path now names the new file; the caller's lock is on the old one
 
