@@ -11,6 +11,12 @@ YStoreError
 ├── InvalidDocumentNameError  a document name that would escape the store's root
 ├── StoreStateError           lifecycle misuse (also a RuntimeError, as before)
 ├── StoreIOError              the operating system refused a read or a write
+├── InvalidStoreURLError      a store URL with an unknown scheme or a malformed body
+├── StoreConnectionError      a database that cannot be reached or refuses the login
+├── StoreDatabaseError        a database that refused a statement (disk full, lost link...)
+├── SchemaError               a database whose schema ystores cannot use as it is
+│   ├── SchemaOutdatedError   behind the current schema: run `ystore migrate URL`
+│   └── ForeignSchemaError    tables with ystores' names that ystores did not make
 └── StoreFormatError          what is stored cannot be used as it is
     ├── UnknownFormatError    a file in none of the known formats
     ├── CorruptStoreError     checksum mismatch or broken framing before the end
@@ -22,9 +28,15 @@ from __future__ import annotations
 
 __all__ = [
     "CorruptStoreError",
+    "ForeignSchemaError",
     "InvalidDocumentNameError",
+    "InvalidStoreURLError",
     "InvalidUpdateError",
     "LegacyFormatError",
+    "SchemaError",
+    "SchemaOutdatedError",
+    "StoreConnectionError",
+    "StoreDatabaseError",
     "StoreFormatError",
     "StoreIOError",
     "StoreStateError",
@@ -92,3 +104,55 @@ class CorruptStoreError(StoreFormatError):
 
 class LegacyFormatError(StoreFormatError):
     """A store in an older format: readable, but it must be migrated before writing."""
+
+
+class InvalidStoreURLError(YStoreError, ValueError):
+    """A store URL with an unknown scheme, or one whose body cannot be parsed."""
+
+
+class StoreConnectionError(YStoreError, ConnectionError):
+    """The database cannot be reached, or refuses the login (server down, bad password).
+
+    Attributes:
+        url: The database URL, its password hidden.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class StoreDatabaseError(YStoreError):
+    """The database refused a statement (disk full, connection lost mid-transaction...).
+
+    Attributes:
+        url: The database URL, its password hidden.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class SchemaError(YStoreError):
+    """The database's schema is not one ystores can use as it is.
+
+    Attributes:
+        url: The database URL, its password hidden.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class SchemaOutdatedError(SchemaError):
+    """The database's schema is behind this version of ystores (or has none yet).
+
+    The message names the fix, `ystore migrate URL`; ystores never migrates a
+    database behind its owner's back.
+    """
+
+
+class ForeignSchemaError(SchemaError):
+    """The database holds tables with ystores' names that ystores did not create."""

@@ -1,0 +1,279 @@
+"""`Database`: one engine, one pool and one group committer per database (and loop).
+
+Every store of one database shares its `Database` (see `engines.shared`), so
+concurrent writes to any of its documents share one transaction. Statements run
+on the driver's connection (aiosqlite or asyncpg) taken from SQLAlchemy's pool.
+asyncio only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import URL
+
+from ..errors import StoreStateError
+from ..groupcommit import GroupCommitter
+from ..records import RecordKind
+from .engines import create_engine
+from .errors import translate_errors
+from .schema import ensure_schema
+from .statements import statements_for
+from .tables import documents, records
+from .urls import safe_url
+
+__all__ = ["Database", "Entry"]
+
+Entry = tuple[str, int, bytes, bytes, float]
+"""A record to write: `(doc, kind, update, metadata, timestamp)`."""
+
+Row = tuple[int, int, bytes, bytes, float]
+"""A record read back: `(seq, kind, update, metadata, timestamp)`."""
+
+_BROKEN = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+
+
+class Database:
+    """The shared state of one database in one event loop.
+
+    Args:
+        url: An async database URL (from `urls.database_url`).
+    """
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.safe_url = safe_url(url)
+        self.backend = url.get_backend_name()
+        self.engine = create_engine(url)
+        self.statements = statements_for(self.backend)
+        self.committer: GroupCommitter[Entry, int] = GroupCommitter(self._flush)
+        self.closed = asyncio.Event()
+        self._schema_ready = False
+        self._schema_lock = asyncio.Lock()
+        self._disposed = False
+
+    async def ensure_schema(self, *, create: bool) -> None:
+        """Check the schema once per `Database` (see `schema.ensure_schema`)."""
+        if self._schema_ready:
+            return
+        async with self._schema_lock:
+            if not self._schema_ready:
+                await ensure_schema(self.engine, create=create, url=self.safe_url)
+                self._schema_ready = True
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A driver connection (aiosqlite or asyncpg) from the pool, errors translated."""
+        if self.closed.is_set():
+            raise StoreStateError(f"The connection pool of {self.safe_url} is closed.")
+        with translate_errors(self.safe_url, connecting=True):
+            conn = await self.engine.connect()
+            raw = await conn.get_raw_connection()
+        try:
+            with translate_errors(self.safe_url):
+                yield raw.driver_connection
+        except BaseException as exc:
+            if isinstance(exc, _BROKEN) or isinstance(exc.__cause__, _BROKEN):
+                await conn.invalidate()
+            raise
+        finally:
+            with translate_errors(self.safe_url):
+                await conn.close()
+
+    # -- writing -------------------------------------------------------------
+
+    async def write(self, doc: str, kind: RecordKind, update: bytes, meta: bytes, ts: float) -> int:
+        """Write one record, group-committed with concurrent writes; return its seq."""
+        return await self.committer.submit((doc, int(kind), update, meta, ts))
+
+    async def _flush(self, entries: Sequence[Entry]) -> list[int]:
+        by_doc: dict[str, list[int]] = {}
+        for index, entry in enumerate(entries):
+            by_doc.setdefault(entry[0], []).append(index)
+        # Sorted documents: every writer locks counter rows in one order (no deadlock).
+        plan = sorted(by_doc.items())
+        if self.backend == "sqlite":
+            return await self._flush_sqlite(entries, plan)
+        return await self._flush_postgres(entries, plan)
+
+    def _rows(
+        self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]], lasts: list[int]
+    ) -> tuple[list[int], list[tuple[Any, ...]]]:
+        seqs = [0] * len(entries)
+        rows: list[tuple[Any, ...]] = []
+        insert = self.statements.insert
+        for (doc, indexes), last in zip(plan, lasts, strict=True):
+            first = last - len(indexes) + 1
+            for offset, index in enumerate(indexes):
+                _doc, kind, update, meta, ts = entries[index]
+                seqs[index] = first + offset
+                rows.append(
+                    insert.args(
+                        doc=doc,
+                        seq=first + offset,
+                        kind=kind,
+                        update=update,
+                        metadata=meta,
+                        timestamp=ts,
+                    )
+                )
+        return seqs, rows
+
+    async def _flush_sqlite(
+        self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
+    ) -> list[int]:
+        bump = self.statements.bump
+        async with self.connection() as db:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                lasts = []
+                for doc, indexes in plan:
+                    ts = entries[indexes[-1]][4]
+                    rows = await db.execute_fetchall(
+                        bump.sql, bump.args(doc=doc, n=len(indexes), ts=ts)
+                    )
+                    lasts.append(int(next(iter(rows))[0]))
+                seqs, inserts = self._rows(entries, plan, lasts)
+                await db.executemany(self.statements.insert.sql, inserts)
+                await db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
+        return seqs
+
+    async def _flush_postgres(
+        self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
+    ) -> list[int]:
+        bump = self.statements.bump
+        async with self.connection() as conn, conn.transaction():
+            lasts = []
+            for doc, indexes in plan:
+                ts = entries[indexes[-1]][4]
+                lasts.append(
+                    int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=len(indexes), ts=ts)))
+                )
+            seqs, inserts = self._rows(entries, plan, lasts)
+            await conn.executemany(self.statements.insert.sql, inserts)
+        return seqs
+
+    # -- reading -------------------------------------------------------------
+
+    async def _fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self.connection() as conn:
+            if self.backend == "sqlite":
+                return [tuple(row) for row in await conn.execute_fetchall(sql, args)]
+            return [tuple(row) for row in await conn.fetch(sql, *args)]
+
+    async def snapshot_seq(self, doc: str) -> int:
+        """The seq of the document's latest snapshot, 0 without one."""
+        stmt = self.statements.snapshot_seq
+        rows = await self._fetch(stmt.sql, stmt.args(doc=doc))
+        return int(rows[0][0] or 0) if rows else 0
+
+    async def page(self, doc: str, after: int, limit: int) -> list[Row]:
+        """Up to `limit` records of `doc` with seq > `after`, in seq order."""
+        stmt = self.statements.page
+        rows = await self._fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
+        return [(int(r[0]), int(r[1]), bytes(r[2]), bytes(r[3]), float(r[4])) for r in rows]
+
+    # -- squashing -----------------------------------------------------------
+
+    async def squash(self, doc: str, merge: Any, meta: bytes, ts: float) -> int | None:
+        """Replace a document's records by one snapshot, in one transaction.
+
+        Args:
+            doc: The document.
+            merge: Merges a list of updates into one (`crdt.merge_updates`).
+            meta: Metadata stored with the snapshot.
+            ts: Its timestamp.
+
+        Returns:
+            The snapshot's seq, or None when the document has no records.
+        """
+        bump = self.statements.bump
+        d, r = documents.name, records.name
+        async with self.connection() as conn:
+            if self.backend == "sqlite":
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    seq = await self._squash_sqlite(conn, doc, merge, meta, ts, bump)
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+                return seq
+            async with conn.transaction():
+                exists = await conn.fetchval(f"SELECT 1 FROM {d} WHERE doc = $1", doc)
+                if not exists:
+                    return None
+                seq = int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=1, ts=ts)))
+                rows = await conn.fetch(
+                    f'SELECT "update" FROM {r} WHERE doc = $1 AND seq < $2 AND seq >= '
+                    f"coalesce((SELECT max(seq) FROM {r} WHERE doc = $1 AND kind = 1), 0) "
+                    "ORDER BY seq",
+                    doc,
+                    seq,
+                )
+                if not rows:
+                    return None
+                merged = merge([bytes(row[0]) for row in rows])
+                await conn.execute(
+                    self.statements.insert.sql,
+                    *self.statements.insert.args(
+                        doc=doc,
+                        seq=seq,
+                        kind=int(RecordKind.SNAPSHOT),
+                        update=merged,
+                        metadata=meta,
+                        timestamp=ts,
+                    ),
+                )
+                await conn.execute(f"DELETE FROM {r} WHERE doc = $1 AND seq < $2", doc, seq)
+                return seq
+
+    async def _squash_sqlite(
+        self, db: Any, doc: str, merge: Any, meta: bytes, ts: float, bump: Any
+    ) -> int | None:
+        d, r = documents.name, records.name
+        if not await db.execute_fetchall(f"SELECT 1 FROM {d} WHERE doc = ?", (doc,)):
+            return None
+        seq = int(
+            next(iter(await db.execute_fetchall(bump.sql, bump.args(doc=doc, n=1, ts=ts))))[0]
+        )
+        rows = await db.execute_fetchall(
+            f'SELECT "update" FROM {r} WHERE doc = ?1 AND seq < ?2 AND seq >= '
+            f"coalesce((SELECT max(seq) FROM {r} WHERE doc = ?1 AND kind = 1), 0) ORDER BY seq",
+            (doc, seq),
+        )
+        if not rows:
+            return None
+        merged = merge([bytes(row[0]) for row in rows])
+        insert = self.statements.insert
+        await db.execute(
+            insert.sql,
+            insert.args(
+                doc=doc,
+                seq=seq,
+                kind=int(RecordKind.SNAPSHOT),
+                update=merged,
+                metadata=meta,
+                timestamp=ts,
+            ),
+        )
+        await db.execute(f"DELETE FROM {r} WHERE doc = ? AND seq < ?", (doc, seq))
+        return seq
+
+    # -- closing -------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the pool; stores of this database open a new `Database` on next use."""
+        self.closed.set()
+        if not self._disposed:
+            self._disposed = True
+            await self.engine.dispose()

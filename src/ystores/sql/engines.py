@@ -1,0 +1,125 @@
+"""SQLAlchemy async engines: how ystores connects, and one engine per database per loop.
+
+asyncio only: aiosqlite, asyncpg and SQLAlchemy's async layer run on asyncio,
+not on trio.
+
+An async engine's connections belong to the event loop that opened them, so the
+registry keys engines by (database URL, running loop). Every store of one
+database in one loop shares one `Database` (engine, pool, group committer).
+When the loop shuts down (`asyncio.run` cancels what is left), a keeper task
+disposes of the engine; `dispose_databases()` does it on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ..errors import StoreStateError
+from .urls import safe_url
+
+__all__ = ["SQLITE_BUSY_TIMEOUT", "create_engine", "dispose_databases", "running_loop", "shared"]
+
+SQLITE_BUSY_TIMEOUT = 60.0
+"""Seconds a SQLite connection waits for another process's write lock before failing."""
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The connection runs with sqlite3's autocommit (isolation_level None): ystores
+    # opens transactions itself, with BEGIN IMMEDIATE, so that a writer takes the
+    # write lock up front (waiting on busy_timeout) instead of failing to upgrade
+    # a read lock half-way ("database is locked").
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: URL) -> AsyncEngine:
+    """A new async engine for a URL made by `database_url` (the caller disposes of it).
+
+    SQLite connections use WAL, `busy_timeout` and `BEGIN IMMEDIATE` for every
+    transaction SQLAlchemy opens, so several processes can share one file.
+    """
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            url,
+            connect_args={"isolation_level": None, "timeout": SQLITE_BUSY_TIMEOUT},
+            pool_size=4,
+            max_overflow=16,
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_async_engine(url, pool_size=5, max_overflow=20, pool_pre_ping=False)
+
+
+def running_loop() -> asyncio.AbstractEventLoop:
+    """The running asyncio loop.
+
+    Raises:
+        StoreStateError: Not called from asyncio (for instance from trio).
+    """
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        raise StoreStateError(
+            "The SQL stores run on asyncio only (aiosqlite, asyncpg and SQLAlchemy's "
+            "async layer do not support trio); call them from an asyncio event loop."
+        ) from None
+
+
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared(url: URL, make: Callable[[URL], Any]) -> Any:
+    """The object shared by every store of `url` in the running loop, made on first use.
+
+    `make(url)` builds it; it must have an async `aclose()` and a `closed`
+    `asyncio.Event`-like attribute set when closed. A keeper task closes it when
+    the loop shuts down.
+    """
+    loop = running_loop()
+    key = url.render_as_string(hide_password=False)
+    per_loop = _registry.setdefault(loop, {})
+    obj = per_loop.get(key)
+    if obj is None:
+        obj = make(url)
+        per_loop[key] = obj
+        task = loop.create_task(_keep(obj, per_loop, key), name=f"ystores {safe_url(url)}")
+        obj._keeper = task
+    return obj
+
+
+async def _keep(obj: Any, per_loop: dict[str, Any], key: str) -> None:
+    try:
+        await obj.closed.wait()
+    finally:
+        if per_loop.get(key) is obj:
+            del per_loop[key]
+        await obj.aclose()
+
+
+async def dispose_databases() -> None:
+    """Close every shared engine of the running loop (stores reopen them on next use)."""
+    loop = running_loop()
+    for obj in list(_registry.get(loop, {}).values()):
+        await obj.aclose()
+        keeper = getattr(obj, "_keeper", None)
+        if keeper is not None:
+            await keeper

@@ -1,0 +1,409 @@
+"""The ystores database schema over Alembic: upgrade, downgrade, current, check, history.
+
+The Alembic script directory ships inside the package
+(`ystores/sql/migrations`); its `Config` is built here in code, and the revision
+lives in its own version table, `ystore_alembic_version`, so an application's
+own Alembic history in the same database is never touched.
+
+Alembic is synchronous: online commands run on an async connection through
+`AsyncConnection.run_sync`, under a lock (Alembic's `context` is process-wide).
+asyncio only, like every SQL store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ..errors import ForeignSchemaError, SchemaError, SchemaOutdatedError
+from .engines import create_engine, running_loop
+from .errors import translate_errors
+from .tables import VERSION_TABLE, include_object, metadata
+from .urls import database_url, safe_url
+
+__all__ = [
+    "RevisionInfo",
+    "SchemaState",
+    "check",
+    "current",
+    "diff",
+    "downgrade",
+    "head_revision",
+    "history",
+    "sql_script",
+    "state",
+    "upgrade",
+]
+
+T = TypeVar("T")
+
+SchemaStatus = Literal["empty", "current", "outdated", "newer", "foreign", "legacy"]
+
+_OUR_TABLES = frozenset(t.name for t in metadata.sorted_tables)
+_PG_LOCK_KEY = 0x7973746F7265  # "ystore": serializes schema work across servers
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """One revision of the ystores schema.
+
+    Attributes:
+        revision: Its Alembic revision id.
+        down_revision: The revision it follows (None for the first).
+        message: What it changes.
+    """
+
+    revision: str
+    down_revision: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's ystores schema stands.
+
+    Attributes:
+        status: `empty` (no ystores table), `current` (at head), `outdated`
+            (behind head), `newer` (a revision this ystores does not know),
+            `foreign` (tables with our names but no version) or `legacy`
+            (a ypy-websocket / pycrdt-store `yupdates` table and no ystores schema).
+        revision: The revision in `ystore_alembic_version`, or None.
+        head: The newest revision this ystores knows.
+        tables: Every table name in the database.
+    """
+
+    status: SchemaStatus
+    revision: str | None
+    head: str
+    tables: frozenset[str]
+
+
+# -- Alembic configuration -------------------------------------------------------
+
+
+def script_location() -> str:
+    """The Alembic script directory shipped in the package."""
+    return str(resources.files("ystores.sql") / "migrations")
+
+
+def alembic_config(
+    url: URL | str | None = None,
+    *,
+    connection: Connection | None = None,
+    output: io.StringIO | None = None,
+) -> Config:
+    """An Alembic `Config` for the ystores migrations, built in code (no alembic.ini).
+
+    Args:
+        url: The database URL (needed for offline `--sql` output only).
+        connection: A connection for online commands, handed to env.py.
+        output: Where offline SQL goes.
+    """
+    config = Config(output_buffer=output) if output is not None else Config()
+    config.set_main_option("script_location", script_location())
+    if url is not None:
+        text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+        config.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The newest revision of the ystores schema."""
+    head = _scripts().get_current_head()
+    assert head is not None
+    return head
+
+
+def history() -> list[RevisionInfo]:
+    """Every revision of the ystores schema, oldest first."""
+    revisions = [
+        RevisionInfo(
+            revision=rev.revision,
+            down_revision=rev.down_revision if isinstance(rev.down_revision, str) else None,
+            message=(rev.doc or "").strip(),
+        )
+        for rev in _scripts().walk_revisions()
+    ]
+    return list(reversed(revisions))
+
+
+# -- one Alembic run at a time ---------------------------------------------------
+
+_thread_lock = threading.Lock()
+_loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _alembic_lock() -> AsyncIterator[None]:
+    # Alembic's `context` is a module global: one run at a time per process. The
+    # loop lock keeps two tasks of one loop from blocking each other on the thread
+    # lock (which would freeze the loop); the thread lock covers other loops.
+    loop = running_loop()
+    lock = _loop_locks.setdefault(loop, asyncio.Lock())
+    async with lock:
+        with _thread_lock:
+            yield
+
+
+# -- inspection and the open-time check -----------------------------------------
+
+
+def _state_sync(conn: Connection) -> SchemaState:
+    tables = frozenset(sa.inspect(conn).get_table_names())
+    head = head_revision()
+    revision: str | None = None
+    if VERSION_TABLE in tables:
+        revision = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    status: SchemaStatus
+    if revision is not None:
+        if revision == head:
+            status = "current"
+        elif revision in {r.revision for r in history()}:
+            status = "outdated"
+        else:
+            status = "newer"
+    elif tables & _OUR_TABLES:
+        status = "foreign"
+    elif "yupdates" in tables:
+        status = "legacy"
+    else:
+        status = "empty"
+    return SchemaState(status, revision, head, tables)
+
+
+def _lock_sync(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
+
+
+def _raise_unusable(found: SchemaState, url: str) -> None:
+    fix = f"`ystore migrate {url}`"
+    if found.status == "outdated":
+        raise SchemaOutdatedError(
+            f"The database {url} has ystores schema revision {found.revision}, older than "
+            f"this version's {found.head}; upgrade it with {fix}.",
+            url=url,
+        )
+    if found.status == "legacy":
+        raise SchemaOutdatedError(
+            f"The database {url} was written by ypy-websocket or pycrdt-store (it has a "
+            f"'yupdates' table); convert it with {fix}.",
+            url=url,
+        )
+    if found.status == "empty":
+        raise SchemaOutdatedError(
+            f"The database {url} has no ystores schema yet; create it with {fix} "
+            "or open the store with create_schema=True.",
+            url=url,
+        )
+    if found.status == "newer":
+        raise SchemaError(
+            f"The database {url} has ystores schema revision {found.revision}, which this "
+            f"version of ystores does not know (its newest is {found.head}); upgrade ystores.",
+            url=url,
+        )
+    if found.status == "foreign":
+        ours = ", ".join(sorted(found.tables & _OUR_TABLES))
+        raise ForeignSchemaError(
+            f"The database {url} holds tables named like ystores' ({ours}) but no "
+            f"{VERSION_TABLE} table: ystores did not create them and will not touch them. "
+            "Use another database, or rename those tables.",
+            url=url,
+        )
+
+
+def _ensure_sync(conn: Connection, create: bool, url: str) -> None:
+    _lock_sync(conn)
+    found = _state_sync(conn)
+    if found.status == "current":
+        return
+    if found.status == "empty" and create:
+        command.upgrade(alembic_config(connection=conn), "head")
+        return
+    _raise_unusable(found, url)
+
+
+async def ensure_schema(engine: AsyncEngine, *, create: bool, url: str) -> None:
+    """Check the schema of an open database; create it at head if empty and `create`.
+
+    Raises:
+        SchemaOutdatedError: The schema is behind head (or absent, without `create`).
+        ForeignSchemaError: Tables with ystores' names that ystores did not create.
+        SchemaError: A revision newer than this ystores knows.
+        StoreConnectionError: The database cannot be reached.
+    """
+    async with _connect(engine, url) as conn, _alembic_lock():
+        with translate_errors(url):
+            await conn.run_sync(_ensure_sync, create, url)
+            await conn.commit()
+
+
+@asynccontextmanager
+async def _connect(engine: AsyncEngine, url: str) -> AsyncIterator[AsyncConnection]:
+    with translate_errors(url, connecting=True):
+        conn = await engine.connect()
+    try:
+        yield conn
+    finally:
+        with translate_errors(url):
+            await conn.close()
+
+
+async def _with_connection(url: str | URL, work: Callable[[Connection], T]) -> T:
+    db_url = database_url(url)
+    safe = safe_url(db_url)
+    engine = create_engine(db_url)
+    try:
+        async with _connect(engine, safe) as conn, _alembic_lock():
+            with translate_errors(safe):
+                result = await conn.run_sync(work)
+                await conn.commit()
+                return result
+    finally:
+        await engine.dispose()
+
+
+# -- the public commands ---------------------------------------------------------
+
+
+async def state(url: str | URL) -> SchemaState:
+    """Where the ystores schema of the database at `url` stands (nothing is changed).
+
+    Raises:
+        InvalidStoreURLError: The URL is not a SQLite or Postgres URL.
+        StoreConnectionError: The database cannot be reached.
+    """
+    return await _with_connection(url, _state_sync)
+
+
+async def current(url: str | URL) -> str | None:
+    """The schema revision of the database at `url`, or None without a ystores schema.
+
+    Raises:
+        InvalidStoreURLError: The URL is not a SQLite or Postgres URL.
+        StoreConnectionError: The database cannot be reached.
+    """
+    return (await state(url)).revision
+
+
+async def check(url: str | URL) -> bool:
+    """Whether the database at `url` is at the newest ystores schema revision.
+
+    Raises:
+        InvalidStoreURLError: The URL is not a SQLite or Postgres URL.
+        StoreConnectionError: The database cannot be reached.
+    """
+    return (await state(url)).status == "current"
+
+
+async def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Upgrade the ystores schema of the database at `url` to `revision`, in one transaction.
+
+    An empty database gets the whole schema. Tables of other applications are
+    left alone.
+
+    Raises:
+        ForeignSchemaError: Tables with ystores' names that ystores did not create.
+        SchemaOutdatedError: A ypy-websocket database (convert it with
+            `ystores.sql.migrate.migrate_database`).
+        StoreConnectionError: The database cannot be reached.
+    """
+
+    def work(conn: Connection) -> None:
+        _lock_sync(conn)
+        found = _state_sync(conn)
+        if found.status in ("foreign", "legacy", "newer"):
+            _raise_unusable(found, safe_url(database_url(url)))
+        command.upgrade(alembic_config(connection=conn), revision)
+
+    await _with_connection(url, work)
+
+
+async def downgrade(url: str | URL, revision: str) -> None:
+    """Downgrade the ystores schema of the database at `url` to `revision` (`base` drops it).
+
+    Downgrading below the first revision drops the ystores tables and their data.
+
+    Raises:
+        StoreConnectionError: The database cannot be reached.
+    """
+
+    def work(conn: Connection) -> None:
+        _lock_sync(conn)
+        command.downgrade(alembic_config(connection=conn), revision)
+
+    await _with_connection(url, work)
+
+
+async def diff(url: str | URL) -> list[Any]:
+    """Differences between the database's ystores tables and the code's (Alembic autogenerate).
+
+    An empty list means the database matches `ystores.sql.tables.metadata`.
+    """
+
+    def work(conn: Connection) -> list[Any]:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "include_object": include_object,
+                "compare_type": True,
+                "version_table": VERSION_TABLE,
+            },
+        )
+        return list(compare_metadata(context, metadata))
+
+    return await _with_connection(url, work)
+
+
+def sql_script(
+    url: str | URL,
+    revision: str = "head",
+    *,
+    from_revision: str | None = None,
+    downgrade: bool = False,
+) -> str:
+    """The SQL that an upgrade (or downgrade) would run, without a connection (`--sql`).
+
+    Args:
+        url: Names the database dialect (nothing connects to it).
+        revision: The target revision.
+        from_revision: The revision the database is at (`base` / head by default).
+        downgrade: Produce a downgrade script from `from_revision` to `revision`.
+    """
+    db_url = database_url(url)
+    output = io.StringIO()
+    config = alembic_config(db_url, output=output)
+    with _thread_lock:
+        if downgrade:
+            start = from_revision or head_revision()
+            command.downgrade(config, f"{start}:{revision}", sql=True)
+        else:
+            target = f"{from_revision}:{revision}" if from_revision else revision
+            command.upgrade(config, target, sql=True)
+    return output.getvalue()

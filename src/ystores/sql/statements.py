@@ -1,0 +1,104 @@
+"""The hot-path statements, compiled once per dialect by SQLAlchemy.
+
+Writes and reads run on the driver's own connection (aiosqlite or asyncpg),
+which keeps them close to the driver's speed; SQLAlchemy only compiles the SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+from ..records import RecordKind
+from .tables import documents, records
+
+__all__ = ["Compiled", "Statements", "statements_for"]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A statement as driver SQL, with its parameters in positional order."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    def args(self, **values: Any) -> tuple[Any, ...]:
+        """The positional arguments for `values` (by parameter name)."""
+        return tuple(values[n] if n in values else self.defaults[n] for n in self.names)
+
+
+def _compile(stmt: ClauseElement, dialect: Dialect) -> Compiled:
+    compiled = stmt.compile(dialect=dialect)
+    return Compiled(
+        compiled.string, tuple(getattr(compiled, "positiontup", None) or ()), dict(compiled.params)
+    )
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every hot-path statement for one dialect.
+
+    Attributes:
+        bump: Upsert a document's counter row by `n` and return the new `last_seq`.
+        insert: Insert one record.
+        snapshot_seq: The seq of a document's latest snapshot (NULL without one).
+        page: Up to `limit` records of `doc` with seq > `after`, in seq order.
+    """
+
+    bump: Compiled
+    insert: Compiled
+    snapshot_seq: Compiled
+    page: Compiled
+
+
+def _build(dialect: Dialect) -> Statements:
+    insert_fn = sqlite.insert if dialect.name == "sqlite" else postgresql.insert
+    upsert = insert_fn(documents).values(
+        doc=sa.bindparam("doc"), last_seq=sa.bindparam("n"), last_write=sa.bindparam("ts")
+    )
+    bump = upsert.on_conflict_do_update(
+        index_elements=[documents.c.doc],
+        set_={
+            "last_seq": documents.c.last_seq + upsert.excluded.last_seq,
+            "last_write": upsert.excluded.last_write,
+        },
+    ).returning(documents.c.last_seq)
+    snapshot_seq = sa.select(sa.func.max(records.c.seq)).where(
+        records.c.doc == sa.bindparam("doc"),
+        records.c.kind == sa.bindparam("kind", RecordKind.SNAPSHOT.value),
+    )
+    page = (
+        sa.select(
+            records.c.seq,
+            records.c.kind,
+            records.c.update,
+            records.c.metadata,
+            records.c.timestamp,
+        )
+        .where(records.c.doc == sa.bindparam("doc"), records.c.seq > sa.bindparam("after"))
+        .order_by(records.c.seq)
+        .limit(sa.bindparam("limit"))
+    )
+    return Statements(
+        bump=_compile(bump, dialect),
+        insert=_compile(records.insert(), dialect),
+        snapshot_seq=_compile(snapshot_seq, dialect),
+        page=_compile(page, dialect),
+    )
+
+
+_SQLITE = _build(sqlite.dialect(paramstyle="qmark"))
+_POSTGRES = _build(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+
+
+def statements_for(backend: str) -> Statements:
+    """The compiled statements for `sqlite` or `postgresql`."""
+    return _SQLITE if backend == "sqlite" else _POSTGRES

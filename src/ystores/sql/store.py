@@ -1,0 +1,272 @@
+"""The SQL stores: `SQLiteYStore` and `PostgresYStore`, over one schema.
+
+One database holds many documents. Every store of one database (in one event
+loop) shares one engine and connection pool and one group committer: concurrent
+`write()` calls, to any document, share one transaction.
+
+The SQL stores run on asyncio only (aiosqlite, asyncpg and SQLAlchemy's async
+layer do not support trio).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from logging import Logger
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from .. import crdt
+from ..base import BaseYStore, MetadataCallback
+from ..clock import Clock
+from ..errors import InvalidDocumentNameError, YDocNotFound
+from ..records import Record, RecordKind
+from .database import Database
+from .engines import shared
+from .urls import database_url, sqlite_url
+
+__all__ = ["PostgresYStore", "SQLYStore", "SQLiteYStore"]
+
+PAGE_SIZE = 512
+"""Records fetched per query while reading: reads stream, page by page."""
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidDocumentNameError("A document name must be a non-empty string.")
+    if "\x00" in name:
+        raise InvalidDocumentNameError(f"The document name {name!r} contains a NUL byte.")
+    return name
+
+
+class SQLYStore(BaseYStore):
+    """A document stored in a SQL database (the base of the SQLite and Postgres stores).
+
+    Opening a store on an empty database creates the ystores schema (unless
+    `create_schema` is False); a database whose schema is behind this version
+    raises `SchemaOutdatedError`, which names `ystore migrate URL`. Nothing is
+    ever migrated behind the user's back.
+
+    asyncio only.
+
+    Args:
+        path: The document's name (any non-empty string without NUL).
+        metadata_callback: Returns the metadata stored with each update.
+        log: Logger for warnings.
+        url: The database URL (`sqlite:///file.db`, `postgresql://user@host/db`).
+        document_ttl: Seconds of inactivity after which the document's history is
+            squashed into one snapshot, in the background of a started store
+            (never inside `write()`); None never squashes.
+        create_schema: Create the schema in an empty database on first use.
+        validate: Check that each update decodes as a Yjs update before writing it.
+        clock: The time source for timestamps.
+    """
+
+    document_ttl: int | float | None = None
+    create_schema: bool = True
+
+    def __init__(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        url: str | URL,
+        document_ttl: float | None = None,
+        create_schema: bool | None = None,
+        validate: bool = True,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(_check_name(path), metadata_callback, log, clock=clock)
+        self.database_url = database_url(url)
+        if document_ttl is not None:
+            self.document_ttl = document_ttl
+        if create_schema is not None:
+            self.create_schema = create_schema
+        self.validate = validate
+
+    async def database(self) -> Database:
+        """The shared `Database` of this store's URL in the running loop, schema checked.
+
+        Raises:
+            SchemaOutdatedError: The database's schema is behind this ystores.
+            ForeignSchemaError: It holds tables with ystores' names that ystores did not make.
+            StoreConnectionError: It cannot be reached.
+            StoreStateError: Not running on asyncio.
+        """
+        db: Database = shared(self.database_url, Database)
+        await db.ensure_schema(create=self.create_schema)
+        return db
+
+    async def write(self, data: bytes) -> None:
+        """Append one update; return once its transaction has committed.
+
+        Raises:
+            InvalidUpdateError: `data` is not a Yjs v1 update (nothing is written).
+            SchemaOutdatedError: The database's schema is behind; run `ystore migrate URL`.
+            StoreConnectionError: The database cannot be reached.
+            StoreDatabaseError: The database refused the write.
+        """
+        if self.validate:
+            crdt.validate_update(data)
+        metadata = await self.get_metadata()
+        db = await self.database()
+        now = self.clock()
+        if self.document_ttl is not None and self._task_group is not None:
+            idle = await self._idle_seconds(db, now)
+            if idle is not None and idle > self.document_ttl:
+                self._task_group.start_soon(self.squash)
+        await db.write(self.path, RecordKind.UPDATE, bytes(data), metadata, now)
+
+    async def _idle_seconds(self, db: Database, now: float) -> float | None:
+        from .tables import documents
+
+        sql = f"SELECT last_write FROM {documents.name} WHERE doc = " + (
+            "?" if db.backend == "sqlite" else "$1"
+        )
+        async with db.connection() as conn:
+            if db.backend == "sqlite":
+                rows = list(await conn.execute_fetchall(sql, (self.path,)))
+                value = rows[0][0] if rows else None
+            else:
+                value = await conn.fetchval(sql, self.path)
+        return None if value is None else now - float(value)
+
+    async def squash(self) -> int | None:
+        """Replace the document's records by one snapshot with the same content.
+
+        Runs in one transaction; concurrent writers wait for it and keep every update.
+
+        Returns:
+            The snapshot's seq, or None when the document has no records.
+        """
+        db = await self.database()
+        return await db.squash(self.path, crdt.merge_updates, b"", self.clock())
+
+    async def read_records(self) -> AsyncIterator[Record]:
+        """Iterate over the records from the latest snapshot on, in seq order, page by page.
+
+        Raises:
+            YDocNotFound: The database holds no record for this document.
+            StoreConnectionError: The database cannot be reached.
+        """
+        db = await self.database()
+        start = await db.snapshot_seq(self.path)
+        after = max(start - 1, 0)
+        found = False
+        while True:
+            rows = await db.page(self.path, after, PAGE_SIZE)
+            for seq, kind, update, metadata, timestamp in rows:
+                found = True
+                yield Record(seq, update, metadata, timestamp, RecordKind(kind))
+            if len(rows) < PAGE_SIZE:
+                break
+            after = rows[-1][0]
+        if not found:
+            raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
+
+    async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
+        """Iterate over `(update, metadata, timestamp)`: the latest snapshot, then what follows.
+
+        Raises:
+            YDocNotFound: The database holds no record for this document.
+            StoreConnectionError: The database cannot be reached.
+        """
+        async for record in self.read_records():
+            yield record.as_tuple()
+
+
+class SQLiteYStore(SQLYStore):
+    """A document in a SQLite database file shared by many documents (and processes).
+
+    As in ypy-websocket, a subclass may name its database with class attributes:
+
+    ```python
+    class MySQLiteYStore(SQLiteYStore):
+        db_path = "path/to/my_ystore.db"
+        document_ttl = 3600
+    ```
+
+    Constructor arguments take precedence. Connections use WAL, a busy timeout and
+    `BEGIN IMMEDIATE`, so several processes can write one file without "database
+    is locked" errors. A database written by ypy-websocket or pycrdt-store raises
+    `SchemaOutdatedError` until it is converted with `ystore migrate PATH`.
+
+    asyncio only (aiosqlite).
+
+    Args:
+        path: The document's name.
+        metadata_callback: Returns the metadata stored with each update.
+        log: Logger for warnings.
+        db_path: The database file (default: the class attribute, `ystore.db`).
+        document_ttl: See `SQLYStore`.
+        clock: The time source for timestamps.
+        create_schema: Create the schema in an empty database on first use.
+        validate: Check that each update decodes before writing it.
+    """
+
+    db_path: str | os.PathLike[str] = "ystore.db"
+
+    def __init__(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        db_path: str | os.PathLike[str] | None = None,
+        document_ttl: float | None = None,
+        clock: Clock | None = None,
+        create_schema: bool | None = None,
+        validate: bool = True,
+    ) -> None:
+        file = db_path if db_path is not None else type(self).db_path
+        super().__init__(
+            path,
+            metadata_callback,
+            log,
+            url=sqlite_url(file),
+            document_ttl=document_ttl,
+            create_schema=create_schema,
+            validate=validate,
+            clock=clock,
+        )
+        self.db_path = file
+
+
+class PostgresYStore(SQLYStore):
+    """A document in a Postgres database shared by many documents and servers.
+
+    `postgresql://user:password@host:5432/dbname` URLs are served by asyncpg
+    (`postgresql+asyncpg://` is accepted too). A subclass may set the URL with the
+    class attribute `db_url`.
+
+    asyncio only (asyncpg).
+
+    Args:
+        path: The document's name.
+        metadata_callback: Returns the metadata stored with each update.
+        log: Logger for warnings.
+        url: The database URL (default: the class attribute `db_url`).
+        **kwargs: `document_ttl`, `create_schema`, `validate`, `clock` (see `SQLYStore`).
+    """
+
+    db_url: str | None = None
+
+    def __init__(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        url: str | URL | None = None,
+        **kwargs: Any,
+    ) -> None:
+        chosen = url if url is not None else type(self).db_url
+        if chosen is None:
+            from ..errors import InvalidStoreURLError
+
+            raise InvalidStoreURLError(
+                "PostgresYStore needs a database URL: pass url= or set the class attribute db_url."
+            )
+        super().__init__(path, metadata_callback, log, url=chosen, **kwargs)

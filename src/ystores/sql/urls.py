@@ -1,0 +1,75 @@
+"""Database URLs: parsing, the driver ystores picks, and hiding passwords in messages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ..errors import InvalidStoreURLError
+
+__all__ = ["database_url", "safe_url", "sqlite_url"]
+
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
+_SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite")
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> URL:
+    """The async (aiosqlite) URL of the SQLite database file at `path`, made absolute.
+
+    Raises:
+        InvalidStoreURLError: `path` is empty or names an in-memory database.
+    """
+    text = os.fspath(path)
+    if not text or text == ":memory:":
+        raise InvalidStoreURLError(
+            f"{text!r} is not a SQLite database file; ystores needs a file that "
+            "several connections can share."
+        )
+    return URL.create("sqlite+aiosqlite", database=str(Path(text).expanduser().absolute()))
+
+
+def database_url(url: str | URL) -> URL:
+    """Parse a database URL and choose ystores' async driver for it.
+
+    `sqlite:///path.db` becomes `sqlite+aiosqlite:///<absolute path>` and
+    `postgresql://...` (or `postgres://...`) becomes `postgresql+asyncpg://...`.
+
+    Raises:
+        InvalidStoreURLError: The URL cannot be parsed, or names a database
+            other than SQLite and Postgres, or another driver.
+    """
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError) as exc:
+        raise InvalidStoreURLError(f"{url!r} is not a database URL ({exc}).") from exc
+    scheme = parsed.drivername
+    if scheme in _SQLITE_SCHEMES:
+        if not parsed.database:
+            raise InvalidStoreURLError(
+                f"The SQLite URL {str(url)!r} names no database file; write sqlite:///path.db."
+            )
+        return sqlite_url(parsed.database)
+    if scheme in _POSTGRES_SCHEMES:
+        if not parsed.database:
+            raise InvalidStoreURLError(
+                f"The Postgres URL {safe_url(parsed)!r} names no database; "
+                "write postgresql://user@host:5432/dbname."
+            )
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise InvalidStoreURLError(
+        f"ystores cannot store documents in {safe_url(parsed)!r}: the scheme {scheme!r} is "
+        "not one of sqlite:// and postgresql://."
+    )
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as text with its password hidden, for messages and logs."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except (ArgumentError, ValueError):
+            return "<unparsable URL>"
+    return url.render_as_string(hide_password=True)
