@@ -9,9 +9,15 @@ from .base import BaseYStore, MetadataCallback
 from .clock import Clock, system_clock
 from .errors import (
     CorruptStoreError,
+    ForeignSchemaError,
     InvalidDocumentNameError,
+    InvalidStoreURLError,
     InvalidUpdateError,
     LegacyFormatError,
+    SchemaError,
+    SchemaOutdatedError,
+    StoreConnectionError,
+    StoreDatabaseError,
     StoreFormatError,
     StoreIOError,
     StoreStateError,
@@ -22,6 +28,8 @@ from .errors import (
 from .filestore.scanning import TornTail
 from .filestore.store import FileYStore, TempFileYStore
 from .records import Record, RecordKind
+from .sql import PostgresYStore, SQLiteYStore, SQLYStore
+from .urls import open_store
 
 __version__ = "0.1.0.dev0"
 
@@ -30,12 +38,21 @@ __all__ = [
     "Clock",
     "CorruptStoreError",
     "FileYStore",
+    "ForeignSchemaError",
     "InvalidDocumentNameError",
+    "InvalidStoreURLError",
     "InvalidUpdateError",
     "LegacyFormatError",
     "MetadataCallback",
+    "PostgresYStore",
     "Record",
     "RecordKind",
+    "SQLYStore",
+    "SQLiteYStore",
+    "SchemaError",
+    "SchemaOutdatedError",
+    "StoreConnectionError",
+    "StoreDatabaseError",
     "StoreFormatError",
     "StoreIOError",
     "StoreStateError",
@@ -44,5 +61,6 @@ __all__ = [
     "UnknownFormatError",
     "YDocNotFound",
     "YStoreError",
+    "open_store",
     "system_clock",
 ]
