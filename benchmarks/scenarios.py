@@ -1,0 +1,283 @@
+"""The benchmark scenarios. Each returns rows: one measurement per implementation."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from impls import IMPLS, Impl, available, opened, prepare, read_into_doc
+from workload import content, expected_content, load, replay
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Row:
+    """One measurement: higher is better for rates, lower for times and memory."""
+
+    scenario: str
+    impl: str
+    family: str
+    value: float
+    unit: str
+    verified: bool
+    note: str = ""
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A fresh directory on the same disk as the project (not tmpfs)."""
+    with tempfile.TemporaryDirectory(dir=HERE / ".cache") as directory:
+        yield Path(directory)
+
+
+def impls_for(backends: set[str]) -> list[Impl]:
+    return [impl for impl in IMPLS if impl.backend in backends and available(impl)]
+
+
+async def _reset_postgres(impl: Impl) -> None:
+    if impl.backend == "postgres":
+        import asyncpg
+
+        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            await connection.execute("DROP TABLE IF EXISTS ystore_records CASCADE")
+        finally:
+            await connection.close()
+
+
+async def sequential_writes(count: int, repeats: int, backends: set[str]) -> list[Row]:
+    updates = load("typing", count)
+    expected = expected_content(updates)
+    rows = []
+    for impl in impls_for(backends):
+        rates, verified = [], True
+        for _ in range(repeats):
+            await _reset_postgres(impl)
+            with scratch() as root:
+                async with opened(impl, root, "doc") as store:
+                    start = time.perf_counter()
+                    for update in updates:
+                        await store.write(update)
+                    rates.append(count / (time.perf_counter() - start))
+                async with opened(impl, root, "doc") as store:
+                    verified &= content(await read_into_doc(store)) == expected
+        rows.append(
+            Row(
+                "sequential writes",
+                impl.name,
+                impl.family,
+                statistics.median(rates),
+                "updates/s",
+                verified,
+            )
+        )
+    return rows
+
+
+async def concurrent_writes(docs: int, per_doc: int, backends: set[str]) -> list[Row]:
+    workloads = [load("typing", per_doc, seed=100 + i) for i in range(docs)]
+    rows = []
+    for impl in impls_for(backends):
+        await _reset_postgres(impl)
+        with scratch() as root:
+            stores = [impl.make(root, f"doc{i}") for i in range(docs)]
+
+            async def write_all(store: Any, updates: list[bytes]) -> None:
+                for update in updates:
+                    await store.write(update)
+
+            async with _all_started(impl, stores):
+                start = time.perf_counter()
+                async with anyio.create_task_group() as tg:
+                    for store, updates in zip(stores, workloads, strict=True):
+                        tg.start_soon(write_all, store, updates)
+                elapsed = time.perf_counter() - start
+            verified = True
+            for i, updates in enumerate(workloads):
+                async with opened(impl, root, f"doc{i}") as store:
+                    verified &= content(await read_into_doc(store)) == expected_content(updates)
+        rows.append(
+            Row(
+                f"concurrent writes ({docs} docs)",
+                impl.name,
+                impl.family,
+                docs * per_doc / elapsed,
+                "updates/s",
+                verified,
+            )
+        )
+    return rows
+
+
+class _all_started:
+    def __init__(self, impl: Impl, stores: list[Any]) -> None:
+        self.impl, self.stores = impl, stores
+
+    async def __aenter__(self) -> None:
+        if self.impl.started:
+            for store in self.stores:
+                await store.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for store in self.stores:
+            if self.impl.started:
+                await store.__aexit__(None, None, None)
+            elif hasattr(store, "aclose"):
+                await store.aclose()
+
+
+async def multiprocess_writes(procs: int, per_proc: int, backends: set[str]) -> list[Row]:
+    workloads = [load("typing", per_proc, seed=200 + i) for i in range(procs)]
+    expected = expected_content([u for w in workloads for u in w])
+    rows = []
+    for impl in impls_for(backends):
+        await _reset_postgres(impl)
+        with scratch() as root:
+            go = root / "go"
+            workers = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(HERE / "worker.py"),
+                        impl.name,
+                        str(root),
+                        str(per_proc),
+                        str(200 + i),
+                        str(go),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for i in range(procs)
+            ]
+            for worker in workers:
+                assert worker.stdout is not None
+                assert worker.stdout.readline().strip() == "ready"
+            go.touch()
+            spans = []
+            for worker in workers:
+                out, _ = worker.communicate(timeout=600)
+                begin, end = map(float, out.split())
+                spans.append((begin, end))
+            elapsed = max(e for _, e in spans) - min(b for b, _ in spans)
+            try:
+                async with opened(impl, root, "shared") as store:
+                    verified = content(await read_into_doc(store)) == expected
+                note = ""
+            except Exception as exc:  # a peer whose file was interleaved cannot be read
+                verified, note = False, f"read back failed: {type(exc).__name__}"
+        rows.append(
+            Row(
+                f"{procs} processes, one document",
+                impl.name,
+                impl.family,
+                procs * per_proc / elapsed,
+                "updates/s",
+                verified,
+                note,
+            )
+        )
+    return rows
+
+
+async def restore(count: int, backends: set[str]) -> list[Row]:
+    updates = load("typing", count)
+    expected = expected_content(updates)
+    start = time.perf_counter()
+    bare_doc = replay(updates)
+    bare = time.perf_counter() - start
+    assert content(bare_doc) == expected
+    rows = [
+        Row(
+            f"restore {count} updates", "bare replay (no store)", "baseline", bare * 1e3, "ms", True
+        )
+    ]
+    for impl in impls_for(backends):
+        if not impl.durable and impl.family == "ystores":
+            continue  # same files as the durable setting
+        await _reset_postgres(impl)
+        with scratch() as root:
+            await prepare(impl, root, "doc", updates)
+            times, verified = [], True
+            for _ in range(3):
+                async with opened(impl, root, "doc") as store:
+                    start = time.perf_counter()
+                    doc = await read_into_doc(store)
+                    times.append(time.perf_counter() - start)
+                verified &= content(doc) == expected
+        value = statistics.median(times) * 1e3
+        rows.append(
+            Row(
+                f"restore {count} updates",
+                impl.name,
+                impl.family,
+                value,
+                "ms",
+                verified,
+                f"{value / (bare * 1e3):.2f}x bare replay",
+            )
+        )
+    return rows
+
+
+async def memory(megabytes: int, backends: set[str]) -> list[Row]:
+    rows = []
+    for impl in impls_for(backends):
+        if not impl.durable and impl.family == "ystores":
+            continue
+        await _reset_postgres(impl)
+        with scratch() as root:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "worker.py"),
+                    "--memory",
+                    impl.name,
+                    str(root),
+                    str(megabytes),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=900,
+            )
+            if result.returncode != 0:
+                rows.append(
+                    Row(
+                        f"peak RSS reading a {megabytes} MB log",
+                        impl.name,
+                        impl.family,
+                        float("nan"),
+                        "MB",
+                        False,
+                        result.stderr.strip()[-200:],
+                    )
+                )
+                continue
+            grown, records, expected_records = result.stdout.split()
+            rows.append(
+                Row(
+                    f"peak RSS reading a {megabytes} MB log",
+                    impl.name,
+                    impl.family,
+                    float(grown),
+                    "MB growth",
+                    records == expected_records,
+                )
+            )
+    return rows
+
+
+def describe_machine() -> str:
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}"

@@ -1,0 +1,86 @@
+"""Subprocess side of the multi-process and memory scenarios (run by scenarios.py)."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from impls import IMPLS, Impl, opened, prepare
+from workload import load
+
+BIG_UPDATE_CHARS = 64 * 1024
+
+
+def impl_named(name: str) -> Impl:
+    return next(impl for impl in IMPLS if impl.name == name)
+
+
+async def write_when_told(impl: Impl, root: Path, count: int, seed: int, go: Path) -> None:
+    updates = load("typing", count, seed=seed)
+    async with opened(impl, root, "shared") as store:
+        print("ready", flush=True)
+        while not go.exists():
+            await anyio.sleep(0.001)
+        begin = time.time()
+        for update in updates:
+            await store.write(update)
+        end = time.time()
+    print(begin, end, flush=True)
+
+
+def big_updates(megabytes: int) -> list[bytes]:
+    import pycrdt
+
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("text", type=pycrdt.Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for i in range(megabytes * 1024 * 1024 // BIG_UPDATE_CHARS):
+        text += chr(ord("a") + i % 26) * BIG_UPDATE_CHARS
+    return updates
+
+
+def rss_now_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+async def read_all(impl: Impl, root: Path) -> int:
+    records = 0
+    async with opened(impl, root, "big") as store:
+        async for _ in store.read():
+            records += 1
+    return records
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "--memory":
+        impl, root, megabytes = impl_named(argv[1]), Path(argv[2]), int(argv[3])
+        updates = big_updates(megabytes)
+        anyio.run(prepare, impl, root, "big", updates)
+        reader = subprocess.run(
+            [sys.executable, __file__, "--memory-read", impl.name, str(root)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        grown, records = reader.stdout.split()
+        print(grown, records, len(updates))
+    elif argv[0] == "--memory-read":
+        impl, root = impl_named(argv[1]), Path(argv[2])
+        before = rss_now_mb()
+        records = anyio.run(read_all, impl, root)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"{max(peak - before, 0.0):.1f}", records)
+    else:
+        impl, root, count, seed, go = argv[0], Path(argv[1]), int(argv[2]), int(argv[3]), argv[4]
+        anyio.run(write_when_told, impl_named(impl), root, count, seed, Path(go))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
