@@ -1,0 +1,110 @@
+"""Kill a writing process at random moments: every acknowledged write survives.
+
+A child process (`writer.py`) appends updates to one FileYStore file and prints
+each write once `await write()` has returned. The parent SIGKILLs it after a
+random delay, then checks that every acknowledged write reads back, in order,
+that the file still accepts writes, and runs the next round on the same file.
+
+Rounds: `YSTORES_CRASH_ROUNDS` (default 10, for CI; run 200 for a full trial:
+`YSTORES_CRASH_ROUNDS=200 pytest tests/filestore/test_crash.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pycrdt
+import pytest
+
+from ystores import FileYStore, Record
+
+WRITER = Path(__file__).with_name("writer.py")
+ROUNDS = int(os.environ.get("YSTORES_CRASH_ROUNDS", "10"))
+
+
+async def _read(path: Path) -> tuple[list[Record], FileYStore]:
+    store = FileYStore(str(path))
+    return [record async for record in store.read_records()], store
+
+
+def _run_and_kill(path: Path, name: str, delay: float, fsync: bool) -> list[str]:
+    """Start a writer, let it write for `delay` seconds, SIGKILL it; return its acks."""
+    with subprocess.Popen(
+        [sys.executable, str(WRITER), str(path), name, "0", "1" if fsync else "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        try:
+            assert child.stdout.readline() == "ready\n"
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            acks: list[str] = []
+            if delay:
+                # wait for the first ack so that most rounds kill the writer mid-stream
+                acks.append(child.stdout.readline().strip())
+                anyio.run(anyio.sleep, delay)
+            child.send_signal(signal.SIGKILL)
+            acks += child.stdout.read().split()  # not communicate(): it skips readline's buffer
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    return [ack for ack in acks if ack]
+
+
+@pytest.mark.slow
+def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
+    rng = random.Random(os.environ.get("YSTORES_CRASH_SEED", "0"))
+    path = tmp_path / "doc.y"
+    expected: list[bytes] = []  # metadata of every record we know is stored, in order
+    torn_rounds = 0
+    for round_ in range(ROUNDS):
+        name = f"r{round_}"
+        delay = rng.choice([0.0, rng.uniform(0.0, 0.005), rng.uniform(0.0, 0.3)])
+        acks = _run_and_kill(path, name, delay, fsync=round_ % 2 == 0)
+        assert acks == [f"{name}:{i}" for i in range(len(acks))], "acks in order"
+
+        records, store = anyio.run(_read, path) if path.exists() else ([], None)
+        metadata = [r.metadata for r in records]
+        # everything known before this round is intact, then this round's writes in
+        # order: all the acknowledged ones, and possibly one written but not yet acked
+        assert metadata[: len(expected)] == expected
+        this_round = metadata[len(expected) :]
+        assert len(acks) <= len(this_round) <= len(acks) + 1
+        assert this_round == [f"{name}:{i}".encode() for i in range(len(this_round))]
+        assert [r.seq for r in records] == list(range(1, len(records) + 1))
+        if store is not None and store.torn_tail is not None:
+            torn_rounds += 1
+
+        # the file takes new writes after the crash (cutting any torn tail)
+        async def write_after_crash(tag: bytes = f"parent:{round_}".encode()) -> None:
+            store = FileYStore(str(path), metadata_callback=lambda: tag)
+            await store.write(b"\x00\x00")
+            await store.aclose()
+
+        anyio.run(write_after_crash)
+        expected = [*metadata, f"parent:{round_}".encode()]
+        records, _store = anyio.run(_read, path)
+        assert [r.metadata for r in records] == expected
+
+    # every stored update applies; each child update typed one character
+    records, _store = anyio.run(_read, path)
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    for record in records:
+        doc.apply_update(record.update)
+    typed = sum(1 for r in records if not r.metadata.startswith(b"parent:"))
+    assert len(str(doc.get("t", type=pycrdt.Text))) == typed
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("doc.y.torn-"))
+    assert leftovers == ["doc.y"]
+    print(f"{ROUNDS} rounds, {typed} child writes, {torn_rounds} torn tails")
