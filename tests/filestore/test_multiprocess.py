@@ -1,0 +1,72 @@
+"""Several processes appending to one file at once: nothing lost, nothing interleaved."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pycrdt
+
+from ystores import FileYStore, Record
+
+WRITER = Path(__file__).with_name("writer.py")
+PROCESSES = 4
+WRITES = 500
+
+
+async def _read(path: Path) -> list[Record]:
+    return [record async for record in FileYStore(str(path)).read_records()]
+
+
+def test_processes_append_to_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    names = [f"p{i}" for i in range(PROCESSES)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), name, str(WRITES), "1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    try:
+        for child in children:  # every writer has imported everything and opened its store
+            assert child.stdout is not None
+            assert child.stdout.readline() == "ready\n"
+        for child in children:  # then all start together
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        outputs = [child.communicate(timeout=100)[0] for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    assert [child.returncode for child in children] == [0] * PROCESSES
+    for name, out in zip(names, outputs, strict=True):
+        assert out.split() == [f"{name}:{i}" for i in range(WRITES)]
+
+    records = anyio.run(_read, path)
+    total = PROCESSES * WRITES
+    assert [r.seq for r in records] == list(range(1, total + 1))
+    by_writer: dict[str, list[int]] = {name: [] for name in names}
+    for record in records:
+        name, index = record.metadata.decode().split(":")
+        by_writer[name].append(int(index))
+    assert by_writer == {name: list(range(WRITES)) for name in names}
+    # the writers really ran at once: their records are interleaved, not in four runs
+    writers = [r.metadata.split(b":")[0] for r in records]
+    switches = sum(1 for a, b in itertools.pairwise(writers) if a != b)
+    assert switches >= PROCESSES
+
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    for record in records:
+        doc.apply_update(record.update)
+    assert len(str(doc.get("t", type=pycrdt.Text))) == total
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.y"]  # no torn tail, no temp file
