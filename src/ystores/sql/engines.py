@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ..errors import StoreStateError
+from ..errors import StoreConnectionError, StoreStateError
 from .urls import safe_url
 
 __all__ = ["SQLITE_BUSY_TIMEOUT", "create_engine", "dispose_databases", "running_loop", "shared"]
@@ -48,13 +49,29 @@ def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _check_sqlite_directory(url: URL) -> None:
+    # Checked up front: aiosqlite, failing to open a file, leaves its worker thread
+    # to report to a loop that may be closed by then.
+    directory = Path(url.database or "").parent
+    if not directory.is_dir():
+        raise StoreConnectionError(
+            f"Could not connect to the database {safe_url(url)}: the directory "
+            f"{str(directory)!r} does not exist.",
+            url=safe_url(url),
+        )
+
+
 def create_engine(url: URL) -> AsyncEngine:
     """A new async engine for a URL made by `database_url` (the caller disposes of it).
 
     SQLite connections use WAL, `busy_timeout` and `BEGIN IMMEDIATE` for every
     transaction SQLAlchemy opens, so several processes can share one file.
+
+    Raises:
+        StoreConnectionError: The SQLite file's directory does not exist.
     """
     if url.get_backend_name() == "sqlite":
+        _check_sqlite_directory(url)
         engine = create_async_engine(
             url,
             connect_args={"isolation_level": None, "timeout": SQLITE_BUSY_TIMEOUT},

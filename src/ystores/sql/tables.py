@@ -42,8 +42,12 @@ records = sa.Table(
     sa.Column("metadata", sa.LargeBinary(), nullable=False),
     sa.Column("timestamp", sa.Double(), nullable=False),
     sa.PrimaryKeyConstraint("doc", "seq"),
+    sa.Index(None, "doc", "kind", "seq"),
 )
-"""One row per record of a document's log; primary key `(doc, seq)`."""
+"""One row per record of a document's log; primary key `(doc, seq)`.
+
+The index on `(doc, kind, seq)` finds a document's latest snapshot in one lookup.
+"""
 
 documents = sa.Table(
     "ystore_documents",

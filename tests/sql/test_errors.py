@@ -1,0 +1,85 @@
+"""Bad URLs and unreachable databases raise clear ystores errors, never raw driver ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from backends import POSTGRES_URL
+from ystores import (
+    InvalidStoreURLError,
+    PostgresYStore,
+    SQLiteYStore,
+    StoreConnectionError,
+    StoreStateError,
+    YStoreError,
+    open_store,
+)
+from ystores.sql import schema
+
+pytestmark = pytest.mark.anyio
+
+
+def pg(**parts: object) -> str:
+    return make_url(POSTGRES_URL).set(**parts).render_as_string(hide_password=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["mysql://u@h/db", "ftp://example.com/x", "just-a-name", "", "sqlite://", "postgresql://h"],
+)
+def test_urls_ystores_cannot_use(url: str) -> None:
+    with pytest.raises(InvalidStoreURLError) as info:
+        open_store(url, "doc")
+    assert str(info.value).endswith(".")
+    assert isinstance(info.value, ValueError)
+
+
+def test_postgres_store_needs_a_url() -> None:
+    with pytest.raises(InvalidStoreURLError, match="db_url"):
+        PostgresYStore("doc")
+
+
+async def test_an_unreachable_server(tmp_path: Path) -> None:
+    store = open_store("postgresql://postgres@127.0.0.1:1/test", "doc")
+    with pytest.raises(StoreConnectionError, match="Could not connect") as info:
+        await store.write(b"\x00\x00")
+    assert info.value.__cause__ is not None
+    with pytest.raises(StoreConnectionError):
+        await schema.current("postgresql://postgres@127.0.0.1:1/test")
+
+
+async def test_a_database_that_does_not_exist() -> None:
+    store = open_store(pg(database="ystores_no_such_database"), "doc")
+    with pytest.raises(StoreConnectionError, match="ystores_no_such_database"):
+        await store.write(b"\x00\x00")
+
+
+async def test_a_user_the_server_refuses() -> None:
+    store = open_store(pg(username="ystores_nobody", password="secret-pw"), "doc")
+    with pytest.raises(StoreConnectionError) as info:
+        await store.write(b"\x00\x00")
+    assert "secret-pw" not in str(info.value)
+    assert "ystores_nobody" in str(info.value)
+
+
+async def test_a_sqlite_file_in_a_missing_directory(tmp_path: Path) -> None:
+    store = SQLiteYStore("doc", db_path=tmp_path / "missing" / "ystore.db")
+    with pytest.raises(StoreConnectionError, match="Could not connect"):
+        await store.write(b"\x00\x00")
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_the_sql_stores_say_they_need_asyncio(tmp_path: Path) -> None:
+    store = SQLiteYStore("doc", db_path=tmp_path / "ystore.db")
+    with pytest.raises(StoreStateError, match="asyncio"):
+        await store.write(b"\x00\x00")
+
+
+def test_every_new_error_is_a_ystore_error() -> None:
+    from ystores import errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), YStoreError)
