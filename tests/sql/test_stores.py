@@ -1,0 +1,166 @@
+"""SQL stores beyond the contract: many documents, many processes, sharing, squashing."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from pathlib import Path
+from typing import Any
+
+import pycrdt
+import pytest
+
+from sql import writer
+from ydocs import text_of, typing_updates
+from ystores import FileYStore, PostgresYStore, RecordKind, SQLiteYStore, open_store
+from ystores.sql import dispose_databases
+from ystores.sql.database import Database
+from ystores.sql.engines import shared
+
+pytestmark = pytest.mark.anyio
+
+
+async def records(store: Any) -> list[Any]:
+    return [r async for r in store.read_records()]
+
+
+async def test_twenty_documents_written_concurrently(db_url: str) -> None:
+    texts = {f"docs/{i:02d}": f"document {i} " * 3 for i in range(20)}
+    stores = {name: open_store(db_url, name) for name in texts}
+
+    async def fill(name: str) -> None:
+        for update in typing_updates(texts[name]):
+            await stores[name].write(update)
+
+    await asyncio.gather(*(fill(name) for name in texts))
+    for name, text in texts.items():
+        got = await records(open_store(db_url, name))
+        assert [r.seq for r in got] == list(range(1, len(text) + 1))
+        assert text_of([r.update for r in got]) == text
+    await dispose_databases()
+
+
+def run_writers(url: str, doc: str, workers: int, count: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=writer.main, args=(url, doc, w, count)) for w in range(workers)]
+    start = time.perf_counter()
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(90)
+    elapsed = time.perf_counter() - start
+    assert [proc.exitcode for proc in procs] == [0] * workers
+    return elapsed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_four_processes_write_one_document(backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("sqlite_db" if backend == "sqlite" else "postgres_db")
+    workers, count = 4, 1000
+    # One process first, so the schema exists before the race (its creation is
+    # serialized too, but this keeps the timing about writes).
+    asyncio.run(writer.write(url, "warmup", 0, 1))
+    elapsed = run_writers(url, "shared", workers, count)
+
+    async def check() -> None:
+        got = await records(open_store(url, "shared"))
+        assert [r.seq for r in got] == list(range(1, workers * count + 1))
+        for worker in range(workers):
+            mine = [r.update for r in got if r.metadata == str(worker).encode()]
+            assert mine == writer.updates_for(worker, count)  # each in its own order
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        for r in got:
+            doc.apply_update(r.update)
+        text = str(doc.get("t", type=pycrdt.Text))
+        assert sorted(text) == sorted("".join(chr(97 + w) * count for w in range(workers)))
+        await dispose_databases()
+
+    asyncio.run(check())
+    print(f"{backend}: {workers} processes x {count} updates in {elapsed:.2f} s")
+
+
+async def test_stores_of_one_database_share_one_engine(tmp_path: Path) -> None:
+    a = SQLiteYStore("a", db_path=tmp_path / "x.db")
+    b = SQLiteYStore("b", db_path=str(tmp_path / "x.db"))
+    c = open_store(f"sqlite:///{tmp_path / 'x.db'}", "c")
+    assert isinstance(c, SQLiteYStore)
+    dbs = {id(await s.database()) for s in (a, b, c)}
+    assert len(dbs) == 1
+    other = SQLiteYStore("a", db_path=tmp_path / "y.db")
+    assert id(await other.database()) not in dbs
+    await dispose_databases()
+
+
+async def test_class_attributes_are_honoured(tmp_path: Path) -> None:
+    class MyStore(SQLiteYStore):
+        db_path = str(tmp_path / "class.db")
+        document_ttl = 60
+
+    store = MyStore("doc")
+    await store.write(b"\x00\x00")
+    assert store.db_path == str(tmp_path / "class.db")
+    assert store.document_ttl == 60
+    assert (tmp_path / "class.db").exists()
+    assert MyStore("doc", document_ttl=5).document_ttl == 5
+
+
+async def test_squash_keeps_the_content_and_later_writes(db_url: str) -> None:
+    store = open_store(db_url, "doc", metadata_callback=lambda: b"m")
+    assert isinstance(store, SQLiteYStore | PostgresYStore)
+    updates = typing_updates("hello, world")
+    for update in updates[:7]:
+        await store.write(update)
+    seq = await store.squash()
+    assert seq == 8
+    for update in updates[7:]:
+        await store.write(update)
+    got = await records(store)
+    assert [r.kind for r in got] == [RecordKind.SNAPSHOT] + [RecordKind.UPDATE] * 5
+    assert [r.seq for r in got] == list(range(8, 14))
+    assert text_of([r.update for r in got]) == "hello, world"
+    assert await open_store(db_url, "empty").squash() is None  # type: ignore[attr-defined]
+
+
+async def test_document_ttl_squashes_in_the_background(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = SQLiteYStore("doc", db_path=tmp_path / "t.db", document_ttl=10, clock=lambda: now[0])
+    updates = typing_updates("abcdef")
+    async with store:
+        for update in updates[:3]:
+            await store.write(update)
+        now[0] += 60
+        await store.write(updates[3])  # idle for 60 s > 10: squash in the background
+        for _ in range(100):
+            if (await records(store))[0].kind == RecordKind.SNAPSHOT:
+                break
+            await asyncio.sleep(0.01)
+        for update in updates[4:]:
+            await store.write(update)
+    got = await records(store)
+    assert got[0].kind == RecordKind.SNAPSHOT
+    assert len(got) < len(updates)
+    assert text_of([r.update for r in got]) == "abcdef"
+
+
+async def test_open_store_names_every_backend(tmp_path: Path, postgres_db: str) -> None:
+    file_store = open_store(f"file://{tmp_path}/docs/", "notes/a")
+    assert isinstance(file_store, FileYStore)
+    assert file_store.file_path == tmp_path / "docs" / "notes" / "a"
+    lite = open_store(str(tmp_path / "bare.db"), "doc")
+    assert isinstance(lite, SQLiteYStore)
+    assert isinstance(open_store(f"sqlite:///{tmp_path}/u.db", "doc"), SQLiteYStore)
+    pg = open_store(postgres_db.replace("postgresql://", "postgres://"), "doc")
+    assert isinstance(pg, PostgresYStore)
+    await pg.write(b"\x00\x00")
+    assert pg.database_url.drivername == "postgresql+asyncpg"
+
+
+async def test_a_closed_pool_is_reopened_on_next_use(db_url: str) -> None:
+    store = open_store(db_url, "doc")
+    await store.write(b"\x00\x00")
+    first: Database = shared(store.database_url, Database)  # type: ignore[attr-defined]
+    await dispose_databases()
+    await store.write(b"\x00\x00")
+    assert shared(store.database_url, Database) is not first  # type: ignore[attr-defined]
+    assert len(await records(store)) == 2
