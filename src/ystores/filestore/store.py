@@ -12,7 +12,7 @@ import anyio
 from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
 from ..crdt import validate_update
-from ..errors import InvalidDocumentNameError, YDocNotFound
+from ..errors import InvalidDocumentNameError, StoreIOError, YDocNotFound
 from ..groupcommit import GroupCommitter
 from ..names import resolve_under
 from ..records import Record
@@ -100,17 +100,26 @@ class FileYStore(BaseYStore):
             YDocNotFound: There is no file, or it holds no record.
             UnknownFormatError: The file is in no known format.
             CorruptStoreError: A record fails its checksum before the end of the file.
+            StoreIOError: The operating system refused the read.
         """
         try:
             file, fmt, size = await anyio.to_thread.run_sync(self._file_log.open_reader)
         except FileNotFoundError:
             raise YDocNotFound(f"There is no document at {self.path}.") from None
+        except OSError as exc:
+            raise self._read_error(exc) from exc
         try:
             if fmt is None:
                 raise YDocNotFound(f"The document at {self.path} holds no update yet.")
             scanner = self._file_log.scanner(file, fmt, size)
             batches = iter(scanner)
-            while (batch := await anyio.to_thread.run_sync(next, batches, None)) is not None:
+            while True:
+                try:
+                    batch = await anyio.to_thread.run_sync(next, batches, None)
+                except OSError as exc:
+                    raise self._read_error(exc) from exc
+                if batch is None:
+                    break
                 for record in batch:
                     yield record
             self.torn_tail = scanner.tail
@@ -125,6 +134,9 @@ class FileYStore(BaseYStore):
                 raise YDocNotFound(f"The document at {self.path} holds no update yet.")
         finally:
             file.close()
+
+    def _read_error(self, exc: OSError) -> StoreIOError:
+        return StoreIOError(f"Could not read {self.path}: {exc.strerror or exc}.")
 
     async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)` in write order, streaming from disk.
