@@ -33,6 +33,7 @@ from ystores import (
     InvalidUpdateError,
     LegacyFormatError,
     Record,
+    StoreIOError,
     TornTail,
     YDocNotFound,
 )
@@ -370,3 +371,21 @@ async def test_symlinks_out_of_the_root_are_refused(tmp_path: Path) -> None:
     assert (root / "inside" / "doc.y").is_file()
     assert os.listdir(outside) == ["victim.y"]
     assert (outside / "victim.y").read_bytes() == b""
+
+
+# -- the operating system refuses --------------------------------------------------------
+
+
+async def test_os_errors_are_store_io_errors(tmp_path: Path) -> None:
+    (tmp_path / "dir.y").mkdir()
+    (tmp_path / "plain").write_bytes(b"")
+    for path in (tmp_path / "dir.y", tmp_path / "plain" / "doc.y"):
+        store = FileYStore(str(path))
+        with pytest.raises(StoreIOError) as info:
+            await _records(store)
+        assert str(path) in str(info.value)
+        with pytest.raises(StoreIOError):
+            await store.write(EXTRA)
+        await store.aclose()
+    assert sorted(os.listdir(tmp_path)) == ["dir.y", "plain"]
+    assert os.listdir(tmp_path / "dir.y") == []
