@@ -18,7 +18,8 @@ from typing import BinaryIO
 
 from ..crdt import validate_update
 from ..errors import InvalidUpdateError, UnknownFormatError
-from .scanning import CHUNK, LegacyScanner, Scanner, V3Scanner
+from ..records import decode_varuint
+from .scanning import LegacyScanner, Scanner, V3Scanner
 
 __all__ = ["CURRENT_VERSION", "HEADER", "FileFormat", "detect_format", "open_scanner"]
 
@@ -99,7 +100,18 @@ def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
 
 def _looks_like_v0(file: BinaryIO, size: int) -> bool:
     """Whether the file starts with a whole (update, metadata) pair holding a Yjs update."""
-    head = os.pread(file.fileno(), min(size, CHUNK), 0)
+    fd = file.fileno()
+    end = 0
+    for _field in range(2):  # find where the first record ends, however large it is
+        prefix = os.pread(fd, min(size - end, 10), end)
+        try:
+            length, used = decode_varuint(prefix)
+        except (IndexError, ValueError):
+            return False
+        end += used + length
+        if end > size:
+            return False
+    head = os.pread(fd, end, 0)
     parsed = LegacyScanner(file, 0, size, fields=2)._read_record(head, 0)
     if parsed is None:
         return False
