@@ -22,7 +22,7 @@ import pytest
 import y_py as Y
 
 from ystores import FileYStore, LegacyFormatError, Record, UnknownFormatError, YDocNotFound
-from ystores.records import decode_varuint
+from ystores.records import decode_varuint, encode_varuint
 
 pytestmark = pytest.mark.anyio
 
@@ -277,3 +277,34 @@ async def test_unknown_format_is_refused_and_untouched(name: str, tmp_path: Path
 
     assert path.read_bytes() == UNKNOWN_FILES[name]
     assert _listing(tmp_path) == ["doc.y"]
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+async def test_legacy_file_with_a_record_larger_than_a_read_chunk(
+    version: int, tmp_path: Path
+) -> None:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("text", type=pycrdt.Text)
+    text += "0123456789" * 150_000  # a first update of 1.5 MB (an initial full state)
+    first = doc.get_update()
+    state = doc.get_state()
+    text += "!"
+    second = doc.get_update(state)
+    body = b""
+    for update, metadata in ((first, b"big"), (second, b"m" * 1_200_000)):
+        body += encode_varuint(len(update)) + update + encode_varuint(len(metadata)) + metadata
+        if version == 2:
+            body += b"\x08" + struct.pack("<d", 1_600_000_000.5)
+    path = tmp_path / "doc.y"
+    path.write_bytes({0: b"", 1: b"VERSION:1\n", 2: b"VERSION:2\n"}[version] + body)
+
+    records = await _records(FileYStore(str(path)))
+
+    timestamp = 1_600_000_000.5 if version == 2 else 0.0
+    assert [r.as_tuple() for r in records] == [
+        (first, b"big", timestamp),
+        (second, b"m" * 1_200_000, timestamp),
+    ]
+    replayed: pycrdt.Doc[Any] = pycrdt.Doc()
+    await FileYStore(str(path)).apply_updates(replayed)
+    assert str(replayed.get("text", type=pycrdt.Text)) == "0123456789" * 150_000 + "!"
