@@ -28,7 +28,16 @@ from .errors import (
 from .filestore.scanning import TornTail
 from .filestore.store import FileYStore, TempFileYStore
 from .records import Record, RecordKind
-from .sql import PostgresYStore, SQLiteYStore, SQLYStore
+from .sql import (
+    MigrationReport,
+    PostgresYStore,
+    SchemaReport,
+    SQLiteYStore,
+    SQLYStore,
+    dispose_databases,
+    migrate_database,
+    schema_status,
+)
 from .urls import open_store
 
 __version__ = "0.1.0.dev0"
@@ -44,6 +53,7 @@ __all__ = [
     "InvalidUpdateError",
     "LegacyFormatError",
     "MetadataCallback",
+    "MigrationReport",
     "PostgresYStore",
     "Record",
     "RecordKind",
@@ -51,6 +61,7 @@ __all__ = [
     "SQLiteYStore",
     "SchemaError",
     "SchemaOutdatedError",
+    "SchemaReport",
     "StoreConnectionError",
     "StoreDatabaseError",
     "StoreFormatError",
@@ -61,6 +72,9 @@ __all__ = [
     "UnknownFormatError",
     "YDocNotFound",
     "YStoreError",
+    "dispose_databases",
+    "migrate_database",
     "open_store",
+    "schema_status",
     "system_clock",
 ]

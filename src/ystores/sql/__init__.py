@@ -6,6 +6,16 @@ asyncio only: aiosqlite, asyncpg and SQLAlchemy's async layer do not run on trio
 from __future__ import annotations
 
 from .engines import dispose_databases
+from .migrate import MigrationReport, SchemaReport, migrate_database, schema_status
 from .store import PostgresYStore, SQLiteYStore, SQLYStore
 
-__all__ = ["PostgresYStore", "SQLYStore", "SQLiteYStore", "dispose_databases"]
+__all__ = [
+    "MigrationReport",
+    "PostgresYStore",
+    "SQLYStore",
+    "SQLiteYStore",
+    "SchemaReport",
+    "dispose_databases",
+    "migrate_database",
+    "schema_status",
+]
