@@ -13,11 +13,14 @@ from ystores import (
     PostgresYStore,
     SQLiteYStore,
     StoreConnectionError,
+    StoreDatabaseError,
     StoreStateError,
     YStoreError,
     open_store,
 )
 from ystores.sql import schema
+
+from .test_schema import run_sql
 
 pytestmark = pytest.mark.anyio
 
@@ -69,6 +72,26 @@ async def test_a_sqlite_file_in_a_missing_directory(tmp_path: Path) -> None:
     store = SQLiteYStore("doc", db_path=tmp_path / "missing" / "ystore.db")
     with pytest.raises(StoreConnectionError, match="Could not connect"):
         await store.write(b"\x00\x00")
+
+
+async def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are notes, not a database " * 200)
+    with pytest.raises(StoreConnectionError, match="not a database") as info:
+        await SQLiteYStore("doc", db_path=path).write(b"\x00\x00")
+    assert "SQLite database" in str(info.value)
+    assert path.read_bytes().startswith(b"these are notes")
+
+
+async def test_a_refused_statement_is_a_database_error(db_url: str) -> None:
+    store = open_store(db_url, "doc")
+    await store.write(b"\x00\x00")
+    await run_sql(db_url, "DROP TABLE ystore_records")
+    with pytest.raises(StoreDatabaseError, match="refused a statement") as info:
+        await store.write(b"\x00\x00")
+    assert info.value.__cause__ is not None
+    with pytest.raises(StoreDatabaseError):
+        [_ async for _ in store.read()]
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])

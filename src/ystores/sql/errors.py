@@ -64,10 +64,13 @@ def translate_errors(url: str, *, connecting: bool = False) -> Iterator[None]:
     except (*_CONNECTION_ERRORS, *_DATABASE_ERRORS) as exc:
         root = _root(exc)
         if connecting or isinstance(root, _CONNECTION_ERRORS):
+            hint = (
+                "Check that the file is a SQLite database this process may read and write."
+                if url.startswith("sqlite")
+                else "Check that the server runs and that the URL, user and password are right."
+            )
             raise StoreConnectionError(
-                f"Could not connect to the database {url}: {_reason(root)}. "
-                "Check that the server runs and that the URL, user and password are right.",
-                url=url,
+                f"Could not connect to the database {url}: {_reason(root)}. {hint}", url=url
             ) from exc
         raise StoreDatabaseError(
             f"The database {url} refused a statement: {_reason(root)}.", url=url

@@ -41,8 +41,8 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import SchemaError, StoreFormatError
 from ..records import RecordKind
+from .alembic_setup import alembic_config, alembic_thread_lock
 from .engines import SQLITE_BUSY_TIMEOUT
-from .schema import _thread_lock, alembic_config
 from .tables import documents, metadata, records
 
 __all__ = ["ConversionReport", "LegacyDatabase", "backup_database", "convert", "detect"]
@@ -264,7 +264,7 @@ def convert(path: str | Path, *, backup: bool = True) -> ConversionReport:
     engine = sa.create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
     sa.event.listen(engine, "begin", lambda c: c.exec_driver_sql("BEGIN IMMEDIATE"))
     try:
-        with _thread_lock, engine.begin() as conn:
+        with alembic_thread_lock, engine.begin() as conn:
             if detect(path) is None:  # another process converted it meanwhile
                 raise SchemaError(f"{str(path)!r} was converted by another process meanwhile.")
             _convert_sync(conn, report)

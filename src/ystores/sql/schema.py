@@ -12,28 +12,29 @@ asyncio only, like every SQL store.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import io
-import threading
-import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..errors import ForeignSchemaError, SchemaError, SchemaOutdatedError
-from .engines import create_engine, running_loop
+from .alembic_setup import (
+    RevisionInfo,
+    alembic_config,
+    alembic_lock,
+    alembic_thread_lock,
+    head_revision,
+    history,
+)
+from .engines import create_engine
 from .errors import translate_errors
 from .tables import VERSION_TABLE, include_object, metadata
 from .urls import database_url, safe_url
@@ -61,21 +62,6 @@ _PG_LOCK_KEY = 0x7973746F7265  # "ystore": serializes schema work across servers
 
 
 @dataclass(frozen=True)
-class RevisionInfo:
-    """One revision of the ystores schema.
-
-    Attributes:
-        revision: Its Alembic revision id.
-        down_revision: The revision it follows (None for the first).
-        message: What it changes.
-    """
-
-    revision: str
-    down_revision: str | None
-    message: str
-
-
-@dataclass(frozen=True)
 class SchemaState:
     """Where a database's ystores schema stands.
 
@@ -93,82 +79,6 @@ class SchemaState:
     revision: str | None
     head: str
     tables: frozenset[str]
-
-
-# -- Alembic configuration -------------------------------------------------------
-
-
-def script_location() -> str:
-    """The Alembic script directory shipped in the package."""
-    return str(resources.files("ystores.sql") / "migrations")
-
-
-def alembic_config(
-    url: URL | str | None = None,
-    *,
-    connection: Connection | None = None,
-    output: io.StringIO | None = None,
-) -> Config:
-    """An Alembic `Config` for the ystores migrations, built in code (no alembic.ini).
-
-    Args:
-        url: The database URL (needed for offline `--sql` output only).
-        connection: A connection for online commands, handed to env.py.
-        output: Where offline SQL goes.
-    """
-    config = Config(output_buffer=output) if output is not None else Config()
-    config.set_main_option("script_location", script_location())
-    if url is not None:
-        text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
-        config.set_main_option("sqlalchemy.url", text.replace("%", "%%"))
-    if connection is not None:
-        config.attributes["connection"] = connection
-    return config
-
-
-@functools.cache
-def _scripts() -> ScriptDirectory:
-    return ScriptDirectory.from_config(alembic_config())
-
-
-def head_revision() -> str:
-    """The newest revision of the ystores schema."""
-    head = _scripts().get_current_head()
-    assert head is not None
-    return head
-
-
-def history() -> list[RevisionInfo]:
-    """Every revision of the ystores schema, oldest first."""
-    revisions = [
-        RevisionInfo(
-            revision=rev.revision,
-            down_revision=rev.down_revision if isinstance(rev.down_revision, str) else None,
-            message=(rev.doc or "").strip(),
-        )
-        for rev in _scripts().walk_revisions()
-    ]
-    return list(reversed(revisions))
-
-
-# -- one Alembic run at a time ---------------------------------------------------
-
-_thread_lock = threading.Lock()
-_loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-@asynccontextmanager
-async def _alembic_lock() -> AsyncIterator[None]:
-    # Alembic's `context` is a module global: one run at a time per process. The
-    # loop lock keeps two tasks of one loop from blocking each other on the thread
-    # lock (which would freeze the loop); the thread lock covers other loops.
-    loop = running_loop()
-    lock = _loop_locks.setdefault(loop, asyncio.Lock())
-    async with lock:
-        with _thread_lock:
-            yield
 
 
 # -- inspection and the open-time check -----------------------------------------
@@ -258,7 +168,7 @@ async def ensure_schema(engine: AsyncEngine, *, create: bool, url: str) -> None:
         SchemaError: A revision newer than this ystores knows.
         StoreConnectionError: The database cannot be reached.
     """
-    async with _connect(engine, url) as conn, _alembic_lock():
+    async with _connect(engine, url) as conn, alembic_lock():
         with translate_errors(url):
             await conn.run_sync(_ensure_sync, create, url)
             await conn.commit()
@@ -280,7 +190,7 @@ async def _with_connection(url: str | URL, work: Callable[[Connection], T]) -> T
     safe = safe_url(db_url)
     engine = create_engine(db_url)
     try:
-        async with _connect(engine, safe) as conn, _alembic_lock():
+        async with _connect(engine, safe) as conn, alembic_lock():
             with translate_errors(safe):
                 result = await conn.run_sync(work)
                 await conn.commit()
@@ -399,7 +309,7 @@ def sql_script(
     db_url = database_url(url)
     output = io.StringIO()
     config = alembic_config(db_url, output=output)
-    with _thread_lock:
+    with alembic_thread_lock:
         if downgrade:
             start = from_revision or head_revision()
             command.downgrade(config, f"{start}:{revision}", sql=True)
