@@ -12,12 +12,13 @@ import anyio
 from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
 from ..crdt import validate_update
-from ..errors import InvalidDocumentNameError, StoreIOError, YDocNotFound
+from ..errors import InvalidDocumentNameError
 from ..groupcommit import GroupCommitter
 from ..names import resolve_under
 from ..records import Record
 from .log import FileLog
-from .scanning import TornTail
+from .reading import RecordReader
+from .scanning import Scanner, TornTail
 
 __all__ = ["FileYStore", "TempFileYStore"]
 
@@ -93,8 +94,11 @@ class FileYStore(BaseYStore):
     async def _flush(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
         return await anyio.to_thread.run_sync(self._file_log.append, entries)
 
-    async def read_records(self) -> AsyncIterator[Record]:
+    def read_records(self) -> AsyncIterator[Record]:
         """Iterate over the stored records (with seq and kind), streaming from disk.
+
+        The iterator may be abandoned at any point (on trio too); it closes the
+        file when the records run out, on `aclose()`, or when it is dropped.
 
         Raises:
             YDocNotFound: There is no file, or it holds no record.
@@ -102,55 +106,35 @@ class FileYStore(BaseYStore):
             CorruptStoreError: A record fails its checksum before the end of the file.
             StoreIOError: The operating system refused the read.
         """
-        try:
-            file, fmt, size = await anyio.to_thread.run_sync(self._file_log.open_reader)
-        except FileNotFoundError:
-            raise YDocNotFound(f"There is no document at {self.path}.") from None
-        except OSError as exc:
-            raise self._read_error(exc) from exc
-        try:
-            if fmt is None:
-                raise YDocNotFound(f"The document at {self.path} holds no update yet.")
-            scanner = self._file_log.scanner(file, fmt, size)
-            batches = iter(scanner)
-            while True:
-                try:
-                    batch = await anyio.to_thread.run_sync(next, batches, None)
-                except OSError as exc:
-                    raise self._read_error(exc) from exc
-                if batch is None:
-                    break
-                for record in batch:
-                    yield record
-            self.torn_tail = scanner.tail
-            if scanner.tail is not None:
-                self.log.warning(
-                    "%s ends in %d bytes that are not a complete record (a write cut "
-                    "short); they are ignored and will be cut off before the next write.",
-                    self.path,
-                    scanner.tail.size,
-                )
-            if scanner.count == 0:
-                raise YDocNotFound(f"The document at {self.path} holds no update yet.")
-        finally:
-            file.close()
+        return RecordReader(self._file_log, _same_record, self._end_of_records)
 
-    def _read_error(self, exc: OSError) -> StoreIOError:
-        return StoreIOError(f"Could not read {self.path}: {exc.strerror or exc}.")
-
-    async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
+    def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)` in write order, streaming from disk.
 
         Raises:
             YDocNotFound: There is no file, or it holds no record.
             UnknownFormatError: The file is in no known format.
             CorruptStoreError: A record fails its checksum before the end of the file.
+            StoreIOError: The operating system refused the read.
         """
-        async for record in self.read_records():
-            yield record.as_tuple()
+        return RecordReader(self._file_log, Record.as_tuple, self._end_of_records)
+
+    def _end_of_records(self, scanner: Scanner) -> None:
+        self.torn_tail = scanner.tail
+        if scanner.tail is not None:
+            self.log.warning(
+                "%s ends in %d bytes that are not a complete record (a write cut "
+                "short); they are ignored and will be cut off before the next write.",
+                self.path,
+                scanner.tail.size,
+            )
 
     async def _close(self) -> None:
         await anyio.to_thread.run_sync(self._file_log.close)
+
+
+def _same_record(record: Record) -> Record:
+    return record
 
 
 class TempFileYStore(FileYStore):
