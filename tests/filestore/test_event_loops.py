@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,55 @@ async def test_torn_tail_and_legacy_file(tmp_path: Path, fixtures_dir: Path) -> 
     assert len(await _records(legacy_store)) == 8
     with pytest.raises(LegacyFormatError):
         await legacy_store.write(b"\x00\x00")
+
+
+def _open_fds(path: Path) -> int:
+    """How many descriptors this process holds open on `path`."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+    return count
+
+
+async def test_abandoning_a_read_warns_nowhere_and_closes_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    store = FileYStore(str(path))
+    for update in typing_updates("hello", client_id=5):
+        await store.write(update)
+    await store.aclose()
+    assert _open_fds(path) == 0
+    # trio warns (a ResourceWarning, an error here) about abandoned async generators
+    for _ in range(20):
+        async for _update, _metadata, _timestamp in store.read():
+            break
+        async for _record in store.read_records():
+            break
+    gc.collect()
+    assert _open_fds(path) == 0
+    updates = store.read()
+    assert (await anext(updates))[0] == typing_updates("hello", client_id=5)[0]
+    assert _open_fds(path) == 1
+    del updates
+    assert _open_fds(path) == 0
+    assert text_of([u async for u, _m, _t in store.read()]) == "hello"
+
+
+async def test_two_stores_in_one_process_share_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    stores = [FileYStore(str(path), fsync=False) for _ in range(2)]
+    updates = [typing_updates(c * 150, client_id=i + 1) for i, c in enumerate("ab")]
+
+    async def writer(store: FileYStore, mine: list[bytes]) -> None:
+        for update in mine:
+            await store.write(update)
+
+    async with anyio.create_task_group() as tg:
+        for store, mine in zip(stores, updates, strict=True):
+            tg.start_soon(writer, store, mine)
+    records = await _records(FileYStore(str(path)))
+    assert [r.seq for r in records] == list(range(1, 301))
+    for mine in updates:
+        assert [r.update for r in records if r.update in mine] == mine
