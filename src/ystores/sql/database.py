@@ -19,10 +19,12 @@ from sqlalchemy.engine import URL
 from ..errors import StoreStateError
 from ..groupcommit import GroupCommitter
 from ..records import RecordKind
+from ..threads import run_in_worker
 from .engines import create_engine
 from .errors import translate_errors
 from .schema import ensure_schema
-from .statements import statements_for
+from .sqlite_writer import SQLiteWriter
+from .statements import number_rows, statements_for
 from .tables import documents, records
 from .urls import safe_url
 
@@ -55,6 +57,11 @@ class Database:
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
         self._disposed = False
+        self._writer = (
+            SQLiteWriter(url.database or "", self.statements, self.safe_url)
+            if self.backend == "sqlite"
+            else None
+        )
 
     async def ensure_schema(self, *, create: bool) -> None:
         """Check the schema once per `Database` (see `schema.ensure_schema`)."""
@@ -100,51 +107,12 @@ class Database:
             return await self._flush_sqlite(entries, plan)
         return await self._flush_postgres(entries, plan)
 
-    def _rows(
-        self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]], lasts: list[int]
-    ) -> tuple[list[int], list[tuple[Any, ...]]]:
-        seqs = [0] * len(entries)
-        rows: list[tuple[Any, ...]] = []
-        insert = self.statements.insert
-        for (doc, indexes), last in zip(plan, lasts, strict=True):
-            first = last - len(indexes) + 1
-            for offset, index in enumerate(indexes):
-                _doc, kind, update, meta, ts = entries[index]
-                seqs[index] = first + offset
-                rows.append(
-                    insert.args(
-                        doc=doc,
-                        seq=first + offset,
-                        kind=kind,
-                        update=update,
-                        metadata=meta,
-                        timestamp=ts,
-                    )
-                )
-        return seqs, rows
-
     async def _flush_sqlite(
         self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
     ) -> list[int]:
-        bump = self.statements.bump
-        async with self.connection() as db:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                lasts = []
-                for doc, indexes in plan:
-                    ts = entries[indexes[-1]][4]
-                    rows = await db.execute_fetchall(
-                        bump.sql, bump.args(doc=doc, n=len(indexes), ts=ts)
-                    )
-                    lasts.append(int(next(iter(rows))[0]))
-                seqs, inserts = self._rows(entries, plan, lasts)
-                await db.executemany(self.statements.insert.sql, inserts)
-                await db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
-                raise
-        return seqs
+        assert self._writer is not None
+        writer = self._writer
+        return await run_in_worker(lambda: writer.flush(entries, plan))
 
     async def _flush_postgres(
         self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
@@ -157,7 +125,7 @@ class Database:
                 lasts.append(
                     int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=len(indexes), ts=ts)))
                 )
-            seqs, inserts = self._rows(entries, plan, lasts)
+            seqs, inserts = number_rows(self.statements, entries, plan, lasts)
             await conn.executemany(self.statements.insert.sql, inserts)
         return seqs
 
@@ -195,79 +163,39 @@ class Database:
         Returns:
             The snapshot's seq, or None when the document has no records.
         """
+        if self._writer is not None:
+            writer = self._writer
+            return await run_in_worker(lambda: writer.squash(doc, merge, meta, ts))
         bump = self.statements.bump
         d, r = documents.name, records.name
-        async with self.connection() as conn:
-            if self.backend == "sqlite":
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    seq = await self._squash_sqlite(conn, doc, merge, meta, ts, bump)
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        await conn.execute("ROLLBACK")
-                    raise
-                return seq
-            async with conn.transaction():
-                exists = await conn.fetchval(f"SELECT 1 FROM {d} WHERE doc = $1", doc)
-                if not exists:
-                    return None
-                seq = int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=1, ts=ts)))
-                rows = await conn.fetch(
-                    f'SELECT "update" FROM {r} WHERE doc = $1 AND seq < $2 AND seq >= '
-                    f"coalesce((SELECT max(seq) FROM {r} WHERE doc = $1 AND kind = 1), 0) "
-                    "ORDER BY seq",
-                    doc,
-                    seq,
-                )
-                if not rows:
-                    return None
-                merged = merge([bytes(row[0]) for row in rows])
-                await conn.execute(
-                    self.statements.insert.sql,
-                    *self.statements.insert.args(
-                        doc=doc,
-                        seq=seq,
-                        kind=int(RecordKind.SNAPSHOT),
-                        update=merged,
-                        metadata=meta,
-                        timestamp=ts,
-                    ),
-                )
-                await conn.execute(f"DELETE FROM {r} WHERE doc = $1 AND seq < $2", doc, seq)
-                return seq
-
-    async def _squash_sqlite(
-        self, db: Any, doc: str, merge: Any, meta: bytes, ts: float, bump: Any
-    ) -> int | None:
-        d, r = documents.name, records.name
-        if not await db.execute_fetchall(f"SELECT 1 FROM {d} WHERE doc = ?", (doc,)):
-            return None
-        seq = int(
-            next(iter(await db.execute_fetchall(bump.sql, bump.args(doc=doc, n=1, ts=ts))))[0]
-        )
-        rows = await db.execute_fetchall(
-            f'SELECT "update" FROM {r} WHERE doc = ?1 AND seq < ?2 AND seq >= '
-            f"coalesce((SELECT max(seq) FROM {r} WHERE doc = ?1 AND kind = 1), 0) ORDER BY seq",
-            (doc, seq),
-        )
-        if not rows:
-            return None
-        merged = merge([bytes(row[0]) for row in rows])
-        insert = self.statements.insert
-        await db.execute(
-            insert.sql,
-            insert.args(
-                doc=doc,
-                seq=seq,
-                kind=int(RecordKind.SNAPSHOT),
-                update=merged,
-                metadata=meta,
-                timestamp=ts,
-            ),
-        )
-        await db.execute(f"DELETE FROM {r} WHERE doc = ? AND seq < ?", (doc, seq))
-        return seq
+        async with self.connection() as conn, conn.transaction():
+            exists = await conn.fetchval(f"SELECT 1 FROM {d} WHERE doc = $1", doc)
+            if not exists:
+                return None
+            seq = int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=1, ts=ts)))
+            rows = await conn.fetch(
+                f'SELECT "update" FROM {r} WHERE doc = $1 AND seq < $2 AND seq >= '
+                f"coalesce((SELECT max(seq) FROM {r} WHERE doc = $1 AND kind = 1), 0) "
+                "ORDER BY seq",
+                doc,
+                seq,
+            )
+            if not rows:
+                return None
+            merged = merge([bytes(row[0]) for row in rows])
+            await conn.execute(
+                self.statements.insert.sql,
+                *self.statements.insert.args(
+                    doc=doc,
+                    seq=seq,
+                    kind=int(RecordKind.SNAPSHOT),
+                    update=merged,
+                    metadata=meta,
+                    timestamp=ts,
+                ),
+            )
+            await conn.execute(f"DELETE FROM {r} WHERE doc = $1 AND seq < $2", doc, seq)
+            return seq
 
     # -- closing -------------------------------------------------------------
 
@@ -276,4 +204,6 @@ class Database:
         self.closed.set()
         if not self._disposed:
             self._disposed = True
+            if self._writer is not None:
+                await run_in_worker(self._writer.close)
             await self.engine.dispose()

@@ -6,7 +6,7 @@ which keeps them close to the driver's speed; SQLAlchemy only compiles the SQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.sql import ClauseElement
 from ..records import RecordKind
 from .tables import documents, records
 
-__all__ = ["Compiled", "Statements", "statements_for"]
+__all__ = ["Compiled", "Statements", "number_rows", "statements_for"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,36 @@ _POSTGRES = _build(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
 def statements_for(backend: str) -> Statements:
     """The compiled statements for `sqlite` or `postgresql`."""
     return _SQLITE if backend == "sqlite" else _POSTGRES
+
+
+def number_rows(
+    stmts: Statements,
+    entries: Sequence[Any],
+    plan: list[tuple[str, list[int]]],
+    lasts: list[int],
+) -> tuple[list[int], list[tuple[Any, ...]]]:
+    """Give each entry its seq and build the insert arguments.
+
+    Args:
+        stmts: The dialect's statements.
+        entries: `(doc, kind, update, metadata, timestamp)` entries.
+        plan: Per document, the indexes of its entries, in write order.
+        lasts: Per document in `plan`, its `last_seq` after the counter upsert.
+
+    Returns:
+        The seq of each entry (in `entries` order) and the insert arguments.
+    """
+    seqs = [0] * len(entries)
+    rows: list[tuple[Any, ...]] = []
+    for (doc, indexes), last in zip(plan, lasts, strict=True):
+        first = last - len(indexes) + 1
+        for offset, index in enumerate(indexes):
+            _doc, kind, update, meta, ts = entries[index]
+            seqs[index] = first + offset
+            rows.append(
+                stmts.insert.args(
+                    doc=doc, seq=first + offset, kind=kind, update=update,
+                    metadata=meta, timestamp=ts,
+                )
+            )  # fmt: skip
+    return seqs, rows

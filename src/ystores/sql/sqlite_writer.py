@@ -1,0 +1,134 @@
+"""`SQLiteWriter`: a SQLite database's writes, one worker-thread hop per transaction.
+
+aiosqlite hops to its thread for every statement (about 100 µs each here), so a
+write transaction (BEGIN, counter upsert, insert, COMMIT) paid five hops and a
+pool checkout besides its fsync. The writer keeps one stdlib `sqlite3`
+connection and runs a whole transaction in one call on ystores' worker threads
+(`ystores.threads`), with the statements SQLAlchemy compiled once. Calls are
+serialized by a lock: the connection is used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..records import RecordKind
+from .engines import SQLITE_BUSY_TIMEOUT
+from .errors import translate_errors
+from .statements import Statements, number_rows
+from .tables import documents, records
+
+__all__ = ["SQLiteWriter"]
+
+Plan = list[tuple[str, list[int]]]
+
+
+class SQLiteWriter:
+    """Blocking write transactions on one SQLite connection (call from a worker thread).
+
+    Args:
+        path: The database file.
+        statements: The SQLite statements.
+        url: The database URL for messages.
+    """
+
+    def __init__(self, path: str, statements: Statements, url: str) -> None:
+        self._path = path
+        self._statements = statements
+        self._url = url
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            with translate_errors(self._url, connecting=True):
+                conn = sqlite3.connect(
+                    self._path,
+                    isolation_level=None,
+                    timeout=SQLITE_BUSY_TIMEOUT,
+                    check_same_thread=False,
+                )
+                try:
+                    conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = FULL")
+                except BaseException:
+                    conn.close()
+                    raise
+            self._conn = conn
+        return self._conn
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._lock, translate_errors(self._url):
+            conn = self._connection()
+            # BEGIN IMMEDIATE takes the write lock up front (waiting on busy_timeout)
+            # instead of failing to upgrade a read lock half-way: no "database is locked".
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+    def flush(self, entries: Sequence[Any], plan: Plan) -> list[int]:
+        """Write a batch of entries in one transaction; return their seqs in order."""
+        bump, insert = self._statements.bump, self._statements.insert
+
+        def work(conn: sqlite3.Connection) -> list[int]:
+            lasts = []
+            for doc, indexes in plan:
+                ts = entries[indexes[-1]][4]
+                row = conn.execute(bump.sql, bump.args(doc=doc, n=len(indexes), ts=ts)).fetchone()
+                lasts.append(int(row[0]))
+            seqs, rows = number_rows(self._statements, entries, plan, lasts)
+            conn.executemany(insert.sql, rows)
+            return seqs
+
+        result: list[int] = self._transaction(work)
+        return result
+
+    def squash(
+        self, doc: str, merge: Callable[[list[bytes]], bytes], meta: bytes, ts: float
+    ) -> int | None:
+        """Replace the document's records by one snapshot, in one transaction."""
+        bump, insert = self._statements.bump, self._statements.insert
+        d, r = documents.name, records.name
+
+        def work(conn: sqlite3.Connection) -> int | None:
+            if conn.execute(f"SELECT 1 FROM {d} WHERE doc = ?", (doc,)).fetchone() is None:
+                return None
+            seq = int(conn.execute(bump.sql, bump.args(doc=doc, n=1, ts=ts)).fetchone()[0])
+            rows = conn.execute(
+                f'SELECT "update" FROM {r} WHERE doc = ?1 AND seq < ?2 AND seq >= '
+                f"coalesce((SELECT max(seq) FROM {r} WHERE doc = ?1 AND kind = 1), 0) "
+                "ORDER BY seq",
+                (doc, seq),
+            ).fetchall()
+            if not rows:
+                return None
+            merged = merge([bytes(row[0]) for row in rows])
+            snapshot = int(RecordKind.SNAPSHOT)
+            conn.execute(
+                insert.sql,
+                insert.args(
+                    doc=doc, seq=seq, kind=snapshot, update=merged, metadata=meta, timestamp=ts
+                ),
+            )
+            conn.execute(f"DELETE FROM {r} WHERE doc = ? AND seq < ?", (doc, seq))
+            return seq
+
+        result: int | None = self._transaction(work)
+        return result
+
+    def close(self) -> None:
+        """Close the connection (a later call reopens it)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
