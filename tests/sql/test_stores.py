@@ -14,7 +14,7 @@ import pytest
 from sql import writer
 from ydocs import text_of, typing_updates
 from ystores import FileYStore, PostgresYStore, RecordKind, SQLiteYStore, open_store
-from ystores.sql import dispose_databases
+from ystores.sql import dispose_databases, schema
 from ystores.sql.database import Database
 from ystores.sql.engines import shared
 
@@ -42,7 +42,10 @@ async def test_twenty_documents_written_concurrently(db_url: str) -> None:
 
 
 def run_writers(url: str, doc: str, workers: int, count: int) -> float:
-    ctx = multiprocessing.get_context("spawn")
+    # forkserver: children fork from a clean process that imported ystores once
+    # (plain fork would copy this process's worker threads' state without them).
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["ystores", "sql.writer"])
     procs = [ctx.Process(target=writer.main, args=(url, doc, w, count)) for w in range(workers)]
     start = time.perf_counter()
     for proc in procs:
@@ -78,6 +81,22 @@ def test_four_processes_write_one_document(backend: str, request: pytest.Fixture
 
     asyncio.run(check())
     print(f"{backend}: {workers} processes x {count} updates in {elapsed:.2f} s")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_processes_racing_to_create_the_schema(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("sqlite_db" if backend == "sqlite" else "postgres_db")
+    run_writers(url, "raced", 4, 20)  # every process finds the database empty
+
+    async def check() -> None:
+        got = await records(open_store(url, "raced"))
+        assert [r.seq for r in got] == list(range(1, 81))
+        assert await schema.diff(url) == []
+        await dispose_databases()
+
+    asyncio.run(check())
 
 
 async def test_stores_of_one_database_share_one_engine(tmp_path: Path) -> None:
