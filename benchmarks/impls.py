@@ -7,6 +7,8 @@ are measured as they ship: ypy-websocket 0.12.4 and pycrdt-store never fsync.
 
 from __future__ import annotations
 
+import inspect
+import os
 import sqlite3
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,9 +47,20 @@ class Impl:
 async def opened(impl: Impl, root: Path, doc: str) -> AsyncIterator[Any]:
     """The store, started if it needs to be."""
     store = impl.make(root, doc)
-    if impl.started:
+    if impl.started and impl.family == "ystores":
         async with store:
             yield store
+    elif impl.started:  # the peers' SQLite stores: `async with` raises in ypy-websocket
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.start)
+            await store.started.wait()
+            while getattr(store, "db_initialized", None) is None:
+                await anyio.sleep(0.001)
+            await store.db_initialized.wait()
+            yield store
+            stopped = store.stop()  # sync in ypy-websocket, async in pycrdt-store
+            if inspect.isawaitable(stopped):
+                await stopped
     else:
         try:
             yield store
@@ -69,13 +82,15 @@ def _ystores_url(scheme: str) -> Factory:
     def make(root: Path, doc: str) -> Any:
         from ystores import open_store
 
-        url = f"sqlite:///{root / 'ystores.db'}" if scheme == "sqlite" else POSTGRES_URL
+        url = f"sqlite:///{root / 'ystores.db'}" if scheme == "sqlite" else _postgres_url()
         return open_store(url, doc)
 
     return make
 
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+def _postgres_url() -> str:
+    """Set by the scenarios (for worker processes too) to a fresh database per measurement."""
+    return os.environ.get("YSTORES_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _ypy_file(root: Path, doc: str) -> Any:

@@ -82,6 +82,7 @@ async def run_all(size: dict[str, object], backends: set[str], only: set[str]) -
             rows += await s.restore(count, backends)
     if not only or "memory" in only:
         rows += await s.memory(size["megabytes"], backends)
+    await s.drop_bench_database()
     return rows
 
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,15 +45,35 @@ def impls_for(backends: set[str]) -> list[Impl]:
     return [impl for impl in IMPLS if impl.backend in backends and available(impl)]
 
 
-async def _reset_postgres(impl: Impl) -> None:
-    if impl.backend == "postgres":
+async def drop_bench_database() -> None:
+    """Drop the last database made by `_reset_postgres`, if any."""
+    old = os.environ.pop("YSTORES_BENCH_POSTGRES_URL", "/").rsplit("/", 1)[1]
+    if old.startswith("ystores_bench_"):
         import asyncpg
 
-        connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
         try:
-            await connection.execute("DROP TABLE IF EXISTS ystore_records CASCADE")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
         finally:
-            await connection.close()
+            await admin.close()
+
+
+async def _reset_postgres(impl: Impl) -> None:
+    """Point the Postgres store at a new, empty database (the previous one is dropped)."""
+    if impl.backend != "postgres":
+        return
+    import asyncpg
+
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        old = os.environ.get("YSTORES_BENCH_POSTGRES_URL", "/").rsplit("/", 1)[1]
+        if old.startswith("ystores_bench_"):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
+        name = f"ystores_bench_{os.getpid()}_{time.monotonic_ns()}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    os.environ["YSTORES_BENCH_POSTGRES_URL"] = f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 async def sequential_writes(count: int, repeats: int, backends: set[str]) -> list[Row]:
@@ -91,13 +111,16 @@ async def concurrent_writes(docs: int, per_doc: int, backends: set[str]) -> list
     for impl in impls_for(backends):
         await _reset_postgres(impl)
         with scratch() as root:
-            stores = [impl.make(root, f"doc{i}") for i in range(docs)]
 
             async def write_all(store: Any, updates: list[bytes]) -> None:
                 for update in updates:
                     await store.write(update)
 
-            async with _all_started(impl, stores):
+            async with AsyncExitStack() as stack:
+                stores = [
+                    await stack.enter_async_context(opened(impl, root, f"doc{i}"))
+                    for i in range(docs)
+                ]
                 start = time.perf_counter()
                 async with anyio.create_task_group() as tg:
                     for store, updates in zip(stores, workloads, strict=True):
@@ -118,23 +141,6 @@ async def concurrent_writes(docs: int, per_doc: int, backends: set[str]) -> list
             )
         )
     return rows
-
-
-class _all_started:
-    def __init__(self, impl: Impl, stores: list[Any]) -> None:
-        self.impl, self.stores = impl, stores
-
-    async def __aenter__(self) -> None:
-        if self.impl.started:
-            for store in self.stores:
-                await store.__aenter__()
-
-    async def __aexit__(self, *exc: object) -> None:
-        for store in self.stores:
-            if self.impl.started:
-                await store.__aexit__(None, None, None)
-            elif hasattr(store, "aclose"):
-                await store.aclose()
 
 
 async def multiprocess_writes(procs: int, per_proc: int, backends: set[str]) -> list[Row]:
