@@ -34,10 +34,10 @@ async def _read(path: Path) -> tuple[list[Record], FileYStore]:
     return [record async for record in store.read_records()], store
 
 
-def _run_and_kill(path: Path, name: str, delay: float, fsync: bool) -> list[str]:
+def _run_and_kill(path: Path, name: str, delay: float, fsync: bool, tasks: int) -> list[str]:
     """Start a writer, let it write for `delay` seconds, SIGKILL it; return its acks."""
     with subprocess.Popen(
-        [sys.executable, str(WRITER), str(path), name, "0", "1" if fsync else "0"],
+        [sys.executable, str(WRITER), str(path), name, "0", "1" if fsync else "0", str(tasks)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -72,17 +72,27 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
     for round_ in range(ROUNDS):
         name = f"r{round_}"
         delay = rng.choice([0.0, rng.uniform(0.0, 0.005), rng.uniform(0.0, 0.3)])
-        acks = _run_and_kill(path, name, delay, fsync=round_ % 2 == 0)
-        assert acks == [f"{name}:{i}" for i in range(len(acks))], "acks in order"
+        tasks = 1 if round_ % 3 else 3  # some rounds group-commit three writers' updates
+        acks = _run_and_kill(path, name, delay, fsync=round_ % 2 == 0, tasks=tasks)
+        writers = [name] if tasks == 1 else [f"{name}.{t}" for t in range(tasks)]
+        acked = {w: [a for a in acks if a.startswith(f"{w}:")] for w in writers}
+        assert sum(map(len, acked.values())) == len(acks)
+        for w, mine in acked.items():
+            assert mine == [f"{w}:{i}" for i in range(len(mine))], "acks in order"
 
         records, store = anyio.run(_read, path) if path.exists() else ([], None)
         metadata = [r.metadata for r in records]
-        # everything known before this round is intact, then this round's writes in
-        # order: all the acknowledged ones, and possibly one written but not yet acked
+        # everything known before this round is intact, then each writer's updates in
+        # its order: all the acknowledged ones, and possibly one written but not acked
         assert metadata[: len(expected)] == expected
-        this_round = metadata[len(expected) :]
-        assert len(acks) <= len(this_round) <= len(acks) + 1
-        assert this_round == [f"{name}:{i}".encode() for i in range(len(this_round))]
+        this_round = [m.decode() for m in metadata[len(expected) :]]
+        for w, mine in acked.items():
+            stored = [m for m in this_round if m.startswith(f"{w}:")]
+            assert stored == [f"{w}:{i}" for i in range(len(stored))]
+            assert len(mine) <= len(stored) <= len(mine) + 1
+        assert sum(len([m for m in this_round if m.startswith(f"{w}:")]) for w in writers) == len(
+            this_round
+        )
         assert [r.seq for r in records] == list(range(1, len(records) + 1))
         if store is not None and store.torn_tail is not None:
             torn_rounds += 1
@@ -104,6 +114,7 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
     for record in records:
         doc.apply_update(record.update)
     typed = sum(1 for r in records if not r.metadata.startswith(b"parent:"))
+    assert typed > 0  # the writers did write before they were killed
     assert len(str(doc.get("t", type=pycrdt.Text))) == typed
     leftovers = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("doc.y.torn-"))
     assert leftovers == ["doc.y"]
