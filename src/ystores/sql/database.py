@@ -24,7 +24,7 @@ from .engines import create_engine
 from .errors import translate_errors
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteWriter
-from .statements import number_rows, statements_for
+from .statements import statements_for
 from .tables import documents, records
 from .urls import safe_url
 
@@ -117,17 +117,37 @@ class Database:
     async def _flush_postgres(
         self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
     ) -> list[int]:
-        bump = self.statements.bump
-        async with self.connection() as conn, conn.transaction():
-            lasts = []
-            for doc, indexes in plan:
-                ts = entries[indexes[-1]][4]
-                lasts.append(
-                    int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=len(indexes), ts=ts)))
-                )
-            seqs, inserts = number_rows(self.statements, entries, plan, lasts)
-            await conn.executemany(self.statements.insert.sql, inserts)
+        seqs = [0] * len(entries)
+        async with self.connection() as conn:
+            if len(plan) == 1:  # one statement: its own transaction, one round trip
+                await self._append(conn, entries, *plan[0], seqs)
+            else:
+                async with conn.transaction():
+                    for doc, indexes in plan:
+                        await self._append(conn, entries, doc, indexes, seqs)
         return seqs
+
+    async def _append(
+        self, conn: Any, entries: Sequence[Entry], doc: str, indexes: list[int], seqs: list[int]
+    ) -> None:
+        append = self.statements.append
+        assert append is not None
+        mine = [entries[i] for i in indexes]
+        args = append.args(
+            doc=doc,
+            doc_=doc,
+            n=len(mine),
+            n_=len(mine),
+            ts=mine[-1][4],
+            kinds=[e[1] for e in mine],
+            updates=[e[2] for e in mine],
+            metas=[e[3] for e in mine],
+            stamps=[e[4] for e in mine],
+        )
+        rows = await conn.fetch(append.sql, *args)
+        first = min(int(row[0]) for row in rows)
+        for offset, index in enumerate(indexes):
+            seqs[index] = first + offset
 
     # -- reading -------------------------------------------------------------
 

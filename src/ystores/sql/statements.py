@@ -51,12 +51,40 @@ class Statements:
         insert: Insert one record.
         snapshot_seq: The seq of a document's latest snapshot (NULL without one).
         page: Up to `limit` records of `doc` with seq > `after`, in seq order.
+        append: Postgres only: bump the counter and insert a document's records
+            (arrays `kinds`, `updates`, `metas`, `stamps`) in one statement, one
+            round trip; returns the new records' seqs.
     """
 
     bump: Compiled
     insert: Compiled
     snapshot_seq: Compiled
     page: Compiled
+    append: Compiled | None = None
+
+
+def _append(bump: Any) -> ClauseElement:
+    bumped = bump.cte("bumped")
+    rows = (
+        sa.func.unnest(
+            sa.bindparam("kinds", type_=postgresql.ARRAY(sa.SmallInteger())),
+            sa.bindparam("updates", type_=postgresql.ARRAY(sa.LargeBinary())),
+            sa.bindparam("metas", type_=postgresql.ARRAY(sa.LargeBinary())),
+            sa.bindparam("stamps", type_=postgresql.ARRAY(sa.Double())),
+        )
+        .table_valued("kind", "update", "metadata", "timestamp", with_ordinality="ord")
+        .render_derived()
+    )
+    select = sa.select(
+        sa.bindparam("doc_", type_=sa.String()),
+        bumped.c.last_seq - sa.bindparam("n_", type_=sa.BigInteger()) + rows.c.ord,
+        rows.c.kind,
+        rows.c.update,
+        rows.c.metadata,
+        rows.c.timestamp,
+    ).select_from(bumped.join(rows, sa.true()))
+    columns = ["doc", "seq", "kind", "update", "metadata", "timestamp"]
+    return records.insert().from_select(columns, select).returning(records.c.seq)
 
 
 def _build(dialect: Dialect) -> Statements:
@@ -88,6 +116,7 @@ def _build(dialect: Dialect) -> Statements:
         .limit(sa.bindparam("limit"))
     )
     return Statements(
+        append=_compile(_append(bump), dialect) if dialect.name == "postgresql" else None,
         bump=_compile(bump, dialect),
         insert=_compile(records.insert(), dialect),
         snapshot_seq=_compile(snapshot_seq, dialect),
