@@ -23,7 +23,7 @@ from ..threads import run_in_worker
 from .engines import create_engine
 from .errors import translate_errors
 from .schema import ensure_schema
-from .sqlite_writer import SQLiteWriter
+from .sqlite_writer import SQLiteReaders, SQLiteWriter
 from .statements import statements_for
 from .tables import documents, records
 from .urls import safe_url
@@ -57,11 +57,11 @@ class Database:
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
         self._disposed = False
-        self._writer = (
-            SQLiteWriter(url.database or "", self.statements, self.safe_url)
-            if self.backend == "sqlite"
-            else None
-        )
+        self._writer: SQLiteWriter | None = None
+        self._readers: SQLiteReaders | None = None
+        if self.backend == "sqlite":
+            self._writer = SQLiteWriter(url.database or "", self.statements, self.safe_url)
+            self._readers = SQLiteReaders(url.database or "", self.safe_url)
 
     async def ensure_schema(self, *, create: bool) -> None:
         """Check the schema once per `Database` (see `schema.ensure_schema`)."""
@@ -151,22 +151,24 @@ class Database:
 
     # -- reading -------------------------------------------------------------
 
-    async def _fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run one query (driver SQL and positional arguments) and return its rows."""
+        if self._readers is not None:
+            readers = self._readers
+            return await run_in_worker(lambda: readers.fetch(sql, args))
         async with self.connection() as conn:
-            if self.backend == "sqlite":
-                return [tuple(row) for row in await conn.execute_fetchall(sql, args)]
             return [tuple(row) for row in await conn.fetch(sql, *args)]
 
-    async def snapshot_seq(self, doc: str) -> int:
-        """The seq of the document's latest snapshot, 0 without one."""
-        stmt = self.statements.snapshot_seq
-        rows = await self._fetch(stmt.sql, stmt.args(doc=doc))
-        return int(rows[0][0] or 0) if rows else 0
+    async def last_write(self, doc: str) -> float | None:
+        """The time of the document's last write, or None for a new document."""
+        stmt = self.statements.last_write
+        rows = await self.fetch(stmt.sql, stmt.args(doc=doc))
+        return float(rows[0][0]) if rows else None
 
     async def page(self, doc: str, after: int, limit: int) -> list[Row]:
-        """Up to `limit` records of `doc` with seq > `after`, in seq order."""
+        """Up to `limit` records of `doc` after `after` from its latest snapshot, in seq order."""
         stmt = self.statements.page
-        rows = await self._fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
+        rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
         return [(int(r[0]), int(r[1]), bytes(r[2]), bytes(r[3]), float(r[4])) for r in rows]
 
     # -- squashing -----------------------------------------------------------
@@ -226,4 +228,6 @@ class Database:
             self._disposed = True
             if self._writer is not None:
                 await run_in_worker(self._writer.close)
+            if self._readers is not None:
+                await run_in_worker(self._readers.close)
             await self.engine.dispose()

@@ -1,4 +1,4 @@
-"""`SQLiteWriter`: a SQLite database's writes, one worker-thread hop per transaction.
+"""SQLite on stdlib connections: one worker-thread hop per transaction or query.
 
 aiosqlite hops to its thread for every statement (about 100 µs each here), so a
 write transaction (BEGIN, counter upsert, insert, COMMIT) paid five hops and a
@@ -6,6 +6,7 @@ pool checkout besides its fsync. The writer keeps one stdlib `sqlite3`
 connection and runs a whole transaction in one call on ystores' worker threads
 (`ystores.threads`), with the statements SQLAlchemy compiled once. Calls are
 serialized by a lock: the connection is used by one thread at a time.
+`SQLiteReaders` does the same for reads, on a few pooled connections.
 """
 
 from __future__ import annotations
@@ -21,9 +22,74 @@ from .errors import translate_errors
 from .statements import Statements, number_rows
 from .tables import documents, records
 
-__all__ = ["SQLiteWriter"]
+__all__ = ["SQLiteReaders", "SQLiteWriter", "open_sqlite"]
 
 Plan = list[tuple[str, list[int]]]
+
+
+def open_sqlite(path: str, url: str) -> sqlite3.Connection:
+    """A stdlib connection in autocommit mode, with WAL, busy_timeout and FULL sync.
+
+    Raises:
+        StoreConnectionError: The file cannot be opened as a SQLite database.
+    """
+    with translate_errors(url, connecting=True):
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+class SQLiteReaders:
+    """Blocking reads on a few pooled SQLite connections (call from worker threads).
+
+    WAL lets them read while a writer commits. Each `fetch` is one statement,
+    consistent on its own.
+
+    Args:
+        path: The database file.
+        url: The database URL for messages.
+        keep: Idle connections kept open.
+    """
+
+    def __init__(self, path: str, url: str, keep: int = 4) -> None:
+        self._path = path
+        self._url = url
+        self._keep = keep
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """Run one query and return its rows."""
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = open_sqlite(self._path, self._url)
+        try:
+            with translate_errors(self._url):
+                return conn.execute(sql, args).fetchall()
+        finally:
+            with self._lock:
+                if self._closed or len(self._idle) >= self._keep:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close the idle connections; connections in use close when returned."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 class SQLiteWriter:
@@ -44,21 +110,7 @@ class SQLiteWriter:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            with translate_errors(self._url, connecting=True):
-                conn = sqlite3.connect(
-                    self._path,
-                    isolation_level=None,
-                    timeout=SQLITE_BUSY_TIMEOUT,
-                    check_same_thread=False,
-                )
-                try:
-                    conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    conn.execute("PRAGMA synchronous = FULL")
-                except BaseException:
-                    conn.close()
-                    raise
-            self._conn = conn
+            self._conn = open_sqlite(self._path, self._url)
         return self._conn
 
     def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:

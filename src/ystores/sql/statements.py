@@ -49,8 +49,9 @@ class Statements:
     Attributes:
         bump: Upsert a document's counter row by `n` and return the new `last_seq`.
         insert: Insert one record.
-        snapshot_seq: The seq of a document's latest snapshot (NULL without one).
-        page: Up to `limit` records of `doc` with seq > `after`, in seq order.
+        last_write: The time of a document's last write (no row for a new document).
+        page: Up to `limit` records of `doc` with seq > `after`, from its latest
+            snapshot on, in seq order.
         append: Postgres only: bump the counter and insert a document's records
             (arrays `kinds`, `updates`, `metas`, `stamps`) in one statement, one
             round trip; returns the new records' seqs.
@@ -58,7 +59,7 @@ class Statements:
 
     bump: Compiled
     insert: Compiled
-    snapshot_seq: Compiled
+    last_write: Compiled
     page: Compiled
     append: Compiled | None = None
 
@@ -99,10 +100,12 @@ def _build(dialect: Dialect) -> Statements:
             "last_write": upsert.excluded.last_write,
         },
     ).returning(documents.c.last_seq)
-    snapshot_seq = sa.select(sa.func.max(records.c.seq)).where(
-        records.c.doc == sa.bindparam("doc"),
-        records.c.kind == sa.bindparam("kind", RecordKind.SNAPSHOT.value),
+    latest_snapshot = (
+        sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
+        .where(records.c.doc == sa.bindparam("doc"), records.c.kind == RecordKind.SNAPSHOT.value)
+        .scalar_subquery()
     )
+    last_write = sa.select(documents.c.last_write).where(documents.c.doc == sa.bindparam("doc"))
     page = (
         sa.select(
             records.c.seq,
@@ -111,7 +114,11 @@ def _build(dialect: Dialect) -> Statements:
             records.c.metadata,
             records.c.timestamp,
         )
-        .where(records.c.doc == sa.bindparam("doc"), records.c.seq > sa.bindparam("after"))
+        .where(
+            records.c.doc == sa.bindparam("doc"),
+            records.c.seq > sa.bindparam("after"),
+            records.c.seq >= latest_snapshot,
+        )
         .order_by(records.c.seq)
         .limit(sa.bindparam("limit"))
     )
@@ -119,7 +126,7 @@ def _build(dialect: Dialect) -> Statements:
         append=_compile(_append(bump), dialect) if dialect.name == "postgresql" else None,
         bump=_compile(bump, dialect),
         insert=_compile(records.insert(), dialect),
-        snapshot_seq=_compile(snapshot_seq, dialect),
+        last_write=_compile(last_write, dialect),
         page=_compile(page, dialect),
     )
 

@@ -120,18 +120,8 @@ class SQLYStore(BaseYStore):
         await db.write(self.path, RecordKind.UPDATE, bytes(data), metadata, now)
 
     async def _idle_seconds(self, db: Database, now: float) -> float | None:
-        from .tables import documents
-
-        sql = f"SELECT last_write FROM {documents.name} WHERE doc = " + (
-            "?" if db.backend == "sqlite" else "$1"
-        )
-        async with db.connection() as conn:
-            if db.backend == "sqlite":
-                rows = list(await conn.execute_fetchall(sql, (self.path,)))
-                value = rows[0][0] if rows else None
-            else:
-                value = await conn.fetchval(sql, self.path)
-        return None if value is None else now - float(value)
+        last = await db.last_write(self.path)
+        return None if last is None else now - last
 
     async def squash(self) -> int | None:
         """Replace the document's records by one snapshot with the same content.
@@ -152,8 +142,7 @@ class SQLYStore(BaseYStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        start = await db.snapshot_seq(self.path)
-        after = max(start - 1, 0)
+        after = 0
         found = False
         while True:
             rows = await db.page(self.path, after, PAGE_SIZE)
