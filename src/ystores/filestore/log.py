@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import secrets
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,6 +38,18 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files that a replace of `path` killed midway left behind.
+
+    Only the holder of the file's exclusive lock writes one, so under the lock any
+    that exists is stale. The exact name pattern never matches another document's.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{8}}\.tmp")
+    for entry in os.scandir(path.parent):
+        if pattern.fullmatch(entry.name):
+            Path(entry.path).unlink(missing_ok=True)
+
+
 def replace_file(path: Path, records: Iterable[Record]) -> int:
     """Atomically replace `path` by a v3 file holding `records`.
 
@@ -47,6 +60,7 @@ def replace_file(path: Path, records: Iterable[Record]) -> int:
     Returns:
         The size of the new file.
     """
+    _remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     size = 0
     try:
