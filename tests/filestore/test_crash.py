@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ import pycrdt
 import pytest
 
 from ystores import FileYStore, Record
+from ystores.records import encode_varuint
 
 WRITER = Path(__file__).with_name("writer.py")
 ROUNDS = int(os.environ.get("YSTORES_CRASH_ROUNDS", "10"))
@@ -34,8 +36,13 @@ async def _read(path: Path) -> tuple[list[Record], FileYStore]:
     return [record async for record in store.read_records()], store
 
 
-def _run_and_kill(path: Path, name: str, delay: float, fsync: bool, tasks: int) -> list[str]:
-    """Start a writer, let it write for `delay` seconds, SIGKILL it; return its acks."""
+def _run_and_kill(
+    path: Path, name: str, delay: float, fsync: bool, tasks: int, first_ack: bool = True
+) -> list[str]:
+    """Start a writer, let it run for `delay` seconds, SIGKILL it; return its acks.
+
+    With `first_ack` (and a delay), the delay starts at the writer's first ack.
+    """
     with subprocess.Popen(
         [sys.executable, str(WRITER), str(path), name, "0", "1" if fsync else "0", str(tasks)],
         stdin=subprocess.PIPE,
@@ -49,9 +56,10 @@ def _run_and_kill(path: Path, name: str, delay: float, fsync: bool, tasks: int) 
             child.stdin.write("go\n")
             child.stdin.flush()
             acks: list[str] = []
-            if delay:
+            if delay and first_ack:
                 # wait for the first ack so that most rounds kill the writer mid-stream
                 acks.append(child.stdout.readline().strip())
+            if delay:
                 anyio.run(anyio.sleep, delay)
             child.send_signal(signal.SIGKILL)
             acks += child.stdout.read().split()  # not communicate(): it skips readline's buffer
@@ -119,3 +127,48 @@ def test_sigkill_never_loses_an_acknowledged_write(tmp_path: Path) -> None:
     leftovers = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("doc.y.torn-"))
     assert leftovers == ["doc.y"]
     print(f"{ROUNDS} rounds, {typed} child writes, {torn_rounds} torn tails")
+
+
+def _big_legacy_file(records: int = 5000) -> tuple[bytes, list[tuple[bytes, bytes, float]]]:
+    """A 9 MB ypy-websocket v2 file (upgrading it takes a few tenths of a second)."""
+    doc: pycrdt.Doc[Any] = pycrdt.Doc(client_id=12345)
+    text = doc.get("t", type=pycrdt.Text)
+    entries = []
+    data = bytearray(b"VERSION:2\n")
+    for i in range(records):
+        state = doc.get_state()
+        text += "x"
+        update, metadata, timestamp = doc.get_update(state), b"%06d" % i * 300, 1.6e9 + i
+        entries.append((update, metadata, timestamp))
+        data += encode_varuint(len(update)) + update + encode_varuint(len(metadata)) + metadata
+        data += b"\x08" + struct.pack("<d", timestamp)
+    return bytes(data), entries
+
+
+@pytest.mark.slow
+def test_sigkill_during_an_upgrade_leaves_the_old_file_or_the_new_one(tmp_path: Path) -> None:
+    rng = random.Random(os.environ.get("YSTORES_CRASH_SEED", "0"))
+    original, entries = _big_legacy_file()
+    path = tmp_path / "doc.y"
+    outcomes = []
+    for round_ in range(max(3, ROUNDS // 2)):
+        path.write_bytes(original)
+        delay = rng.uniform(0.0, 0.3)
+        _run_and_kill(path, f"u{round_}", delay, fsync=True, tasks=1, first_ack=False)
+        if path.read_bytes() == original:
+            outcomes.append("old")
+        else:
+            records, _store = anyio.run(_read, path)
+            assert path.read_bytes().startswith(b"VERSION:3\n")
+            assert [r.as_tuple() for r in records[: len(entries)]] == entries
+            extra = [r.metadata for r in records[len(entries) :]]  # the child's own writes
+            assert extra == [f"u{round_}:{i}".encode() for i in range(len(extra))]
+            outcomes.append("new")
+
+        async def upgrade_now() -> None:
+            await FileYStore(str(path), upgrade=True).write(b"\x00\x00")
+
+        anyio.run(upgrade_now)
+        # no temporary file is left behind by the killed upgrade, once one upgrade has run
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.y"], outcomes
+    print(f"upgrades killed: {outcomes}")

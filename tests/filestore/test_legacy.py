@@ -308,3 +308,20 @@ async def test_legacy_file_with_a_record_larger_than_a_read_chunk(
     replayed: pycrdt.Doc[Any] = pycrdt.Doc()
     await FileYStore(str(path)).apply_updates(replayed)
     assert str(replayed.get("text", type=pycrdt.Text)) == "0123456789" * 150_000 + "!"
+
+
+async def test_upgrade_removes_temporaries_of_a_killed_upgrade(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "doc.y"
+    shutil.copyfile(fixtures_dir / "ypy-websocket-0.7.2" / "file-v1" / "basic.y", path)
+    stale = tmp_path / ".doc.y.0123abcd.tmp"  # what a replace killed before its rename leaves
+    stale.write_bytes(b"VERSION:3\n\x00\x01")
+    others = [".doc.y.x.0123abcd.tmp", ".doc.y.0123abcd.tmp.y", ".other.y.0123abcd.tmp"]
+    for name in others:  # other documents' (or nobody's) files: kept
+        (tmp_path / name).write_bytes(b"")
+
+    await FileYStore(str(path), upgrade=True).write(b"\x00\x00")
+
+    assert _listing(tmp_path) == sorted(["doc.y", *others])
+    assert len(await _records(FileYStore(str(path)))) == 9

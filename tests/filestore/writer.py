@@ -2,7 +2,8 @@
 
 Usage: python writer.py PATH NAME COUNT FSYNC [TASKS]
 
-Appends COUNT updates (0: until killed) to the FileYStore at PATH from each of
+Appends COUNT updates (0: until killed) to the FileYStore at PATH (opened with
+upgrade=True: a legacy file is rewritten to version 3 first) from each of
 TASKS concurrent tasks (default 1) sharing one store, so their writes are group
 committed. Task t's writer is named NAME (one task) or NAME.t; its update i types
 one character into root text "t" of its own document (client id from the writer
@@ -31,7 +32,7 @@ def client_id(name: str) -> int:
 
 async def main(path: str, name: str, count: int, fsync: bool, tasks: int) -> None:
     metadata = b""
-    store = FileYStore(path, fsync=fsync, metadata_callback=lambda: metadata)
+    store = FileYStore(path, fsync=fsync, upgrade=True, metadata_callback=lambda: metadata)
 
     async def writer(writer_name: str) -> None:
         nonlocal metadata
