@@ -1,0 +1,123 @@
+"""Merging a log into one update (the heart of compaction) and reading update structure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pycrdt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ystores.crdt import merge_updates
+from ystores.yupdate import decode_state_vector, parse_update
+
+# An edit: (client index, operation, position seed, text)
+edits = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(["insert", "delete", "map", "array", "array-delete", "format"]),
+        st.integers(0, 10_000),
+        st.text(alphabet="abcdefgh XYZ", min_size=1, max_size=4),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def content(doc: pycrdt.Doc[Any]) -> dict[str, Any]:
+    return {
+        "text": doc.get("text", type=pycrdt.Text).diff(),
+        "map": doc.get("map", type=pycrdt.Map).to_py(),
+        "array": doc.get("array", type=pycrdt.Array).to_py(),
+    }
+
+
+def history(steps: list[tuple[int, str, int, str]]) -> tuple[list[bytes], pycrdt.Doc[Any]]:
+    """Several clients editing, syncing after every step; the log of every update."""
+    docs: list[pycrdt.Doc[Any]] = [pycrdt.Doc(client_id=100 + i) for i in range(3)]
+    log: list[bytes] = []
+    for who, op, seed, text in steps:
+        doc = docs[who]
+        before = doc.get_state()
+        body = doc.get("text", type=pycrdt.Text)
+        items = doc.get("array", type=pycrdt.Array)
+        if op == "insert":
+            body.insert(seed % (len(body) + 1), text)
+        elif op == "delete" and len(body):
+            start = seed % len(body)
+            del body[start : min(len(body), start + len(text))]
+        elif op == "map":
+            doc.get("map", type=pycrdt.Map)[text] = seed
+        elif op == "array":
+            items.insert(seed % (len(items) + 1), text)
+        elif op == "array-delete" and len(items):
+            del items[seed % len(items)]
+        elif op == "format" and len(body):
+            body.format(seed % len(body), len(body), {"bold": seed % 2 == 0})
+        update = doc.get_update(before)
+        log.append(update)
+        for other in docs:
+            other.apply_update(update)
+    return log, docs[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(edits)
+def test_merged_update_gives_exactly_the_same_document(steps: list[Any]) -> None:
+    log, reference = history(steps)
+    merged = merge_updates(log)
+    restored: pycrdt.Doc[Any] = pycrdt.Doc()
+    restored.apply_update(merged)
+    assert content(restored) == content(reference)
+    assert decode_state_vector(restored.get_state()) == decode_state_vector(reference.get_state())
+
+
+@settings(max_examples=60, deadline=None)
+@given(edits)
+def test_structure_of_each_update_adds_up_to_the_state_vector(steps: list[Any]) -> None:
+    log, reference = history(steps)
+    ends: dict[int, int] = {}
+    for update in log:
+        for client, spans in parse_update(update).structs.items():
+            for start, end in spans:
+                assert start == ends.get(client, 0)  # each client's clocks are contiguous
+                ends[client] = end
+    assert ends == {c: k for c, k in decode_state_vector(reference.get_state()).items() if k}
+
+
+def test_an_update_held_back_by_the_engine_is_kept_in_the_merge() -> None:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("text", type=pycrdt.Text)
+    log: list[bytes] = []
+    doc.observe(lambda event: log.append(event.update))
+    text += "hello"
+    text += " world"
+    del text[0:1]
+    merged = merge_updates(log[1:])  # the first update is missing: the rest depend on it
+    restored: pycrdt.Doc[Any] = pycrdt.Doc()
+    restored.apply_update(merged)
+    restored.apply_update(log[0])  # the missing update arrives later
+    assert str(restored.get("text", type=pycrdt.Text)) == "ello world"
+
+
+def test_every_content_type_is_parsed() -> None:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc(client_id=5)
+    text = doc.get("t", type=pycrdt.Text)
+    text += "héllo 🚀"  # 8 UTF-16 units
+    text.format(0, 2, {"bold": True})
+    text.insert_embed(1, {"image": "x.png"})
+    doc.get("m", type=pycrdt.Map)["k"] = {"x": [1, 2.5, None, True, "s"], "b": b"\x00\x01"}
+    doc.get("a", type=pycrdt.Array).append(pycrdt.Doc())
+    fragment = doc.get("x", type=pycrdt.XmlFragment)
+    fragment.children.append(pycrdt.XmlElement("p", {"a": "b"}, [pycrdt.XmlText("hi")]))
+    del text[0:2]
+    structure = parse_update(doc.get_update())
+    assert structure.structs == {5: [(0, decode_state_vector(doc.get_state())[5])]}
+    assert structure.deletes == {5: [(0, 1), (10, 11)]}
+
+
+@pytest.mark.parametrize("garbage", [b"\x05", b"\x01\x01\x05\x00\xff", b"\x00\x00\x07"])
+def test_malformed_updates_are_refused(garbage: bytes) -> None:
+    with pytest.raises(ValueError, match="Yjs v1 update|bytes follow"):
+        parse_update(garbage)
