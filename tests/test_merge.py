@@ -119,5 +119,5 @@ def test_every_content_type_is_parsed() -> None:
 
 @pytest.mark.parametrize("garbage", [b"\x05", b"\x01\x01\x05\x00\xff", b"\x00\x00\x07"])
 def test_malformed_updates_are_refused(garbage: bytes) -> None:
-    with pytest.raises(ValueError, match="Yjs v1 update|bytes follow"):
+    with pytest.raises(ValueError, match=r"Yjs v1 update|bytes follow"):
         parse_update(garbage)
