@@ -167,7 +167,7 @@ class V3Scanner(Scanner):
                 raise ValueError("metadata runs past the record")
             metadata = bytes(body[j : j + meta_len])
             update = bytes(body[j + meta_len :])
-        except (IndexError, ValueError) as exc:
+        except (IndexError, ValueError, struct.error) as exc:
             raise CorruptStoreError(
                 f"{self.path or 'The file'} has a record at byte {offset} whose checksum "
                 f"matches but whose contents do not decode ({exc}).",
