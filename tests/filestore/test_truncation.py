@@ -37,7 +37,9 @@ from ystores import (
     TornTail,
     YDocNotFound,
 )
-from ystores.records import decode_varuint
+from ystores.filestore.frames import encode_frame
+from ystores.filestore.scanning import frame_checksum
+from ystores.records import decode_varuint, encode_varuint
 
 pytestmark = pytest.mark.anyio
 
@@ -389,3 +391,35 @@ async def test_os_errors_are_store_io_errors(tmp_path: Path) -> None:
         await store.aclose()
     assert sorted(os.listdir(tmp_path)) == ["dir.y", "plain"]
     assert os.listdir(tmp_path / "dir.y") == []
+
+
+def _frame(body: bytes) -> bytes:
+    """A v3 frame with a correct checksum around any body."""
+    length = struct.pack("<I", len(body))
+    return length + struct.pack("<I", frame_checksum(length, body)) + body
+
+
+CRAFTED_BODIES = {
+    "unknown-kind": encode_varuint(2) + b"\x07" + struct.pack("<d", 1.0) + b"\x00\x00\x00",
+    "seq-fills-the-body": encode_varuint(2**62) + b"\x00\x00\x00",
+    "metadata-past-the-end": encode_varuint(2) + b"\x00" + struct.pack("<d", 1.0) + b"\x64ab",
+    "seq-not-increasing": encode_varuint(1) + b"\x00" + struct.pack("<d", 1.0) + b"\x00\x00\x00",
+    "varuint-too-long": b"\xff" * 11 + b"\x00" * 3,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED_BODIES))
+async def test_checksummed_records_that_do_not_decode_are_corruption(
+    name: str, tmp_path: Path
+) -> None:
+    first = encode_frame(Record(1, b"\x00\x00", b"", 1.0))
+    third = encode_frame(Record(3, b"\x00\x00", b"", 1.0))
+    data = HEADER + first + _frame(CRAFTED_BODIES[name]) + third
+    path = tmp_path / "doc.y"
+    path.write_bytes(data)
+    with pytest.raises(CorruptStoreError) as info:
+        await _records(FileYStore(str(path)))
+    assert info.value.offset == len(HEADER) + len(first)
+    with pytest.raises(CorruptStoreError):
+        await FileYStore(str(path)).write(EXTRA)
+    assert path.read_bytes() == data
