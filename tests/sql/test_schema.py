@@ -81,6 +81,8 @@ async def test_an_outdated_schema_is_refused_and_names_ystore_migrate(db_url: st
     with pytest.raises(SchemaOutdatedError, match="ystore migrate") as info:
         await store.write(b"\x00\x00")
     assert FIRST in str(info.value)
+    scheme = db_url.split("://")[0]
+    assert f"`ystore migrate {scheme}://" in str(info.value)  # pasteable: no driver name
     with pytest.raises(SchemaOutdatedError, match="ystore migrate"):
         [_ async for _ in store.read()]
     assert await schema.current(db_url) == FIRST  # never migrated behind the user's back
@@ -145,6 +147,13 @@ async def test_the_version_table_is_ystores_own(db_url: str) -> None:
 async def test_reading_an_unknown_document_is_not_found_not_an_error(db_url: str) -> None:
     with pytest.raises(YDocNotFound):
         [_ async for _ in open_store(db_url, "missing").read()]
+
+
+async def test_looking_at_a_missing_sqlite_file_does_not_create_it(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    assert (await schema.state(f"sqlite:///{path}")).status == "empty"
+    assert await schema.current(f"sqlite:///{path}") is None
+    assert not path.exists()
 
 
 def test_offline_sql_for_both_dialects() -> None:

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+import anyio
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -209,7 +210,12 @@ async def state(url: str | URL) -> SchemaState:
         InvalidStoreURLError: The URL is not a SQLite or Postgres URL.
         StoreConnectionError: The database cannot be reached.
     """
-    return await _with_connection(url, _state_sync)
+    db_url = database_url(url)
+    file = db_url.database or "" if db_url.get_backend_name() == "sqlite" else None
+    if file is not None and not await anyio.Path(file).exists():
+        # Looking must not create the file.
+        return SchemaState("empty", None, head_revision(), frozenset())
+    return await _with_connection(db_url, _state_sync)
 
 
 async def current(url: str | URL) -> str | None:

@@ -66,10 +66,14 @@ def database_url(url: str | URL) -> URL:
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL as text with its password hidden, for messages and logs."""
+    """The URL as a user writes it, password hidden, for messages and logs.
+
+    The driver ystores picked is left out (`sqlite:///...`, `postgresql://...`),
+    so a message's `ystore migrate URL` can be pasted as it is.
+    """
     if isinstance(url, str):
         try:
             url = make_url(url)
         except (ArgumentError, ValueError):
             return "<unparsable URL>"
-    return url.render_as_string(hide_password=True)
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
