@@ -175,6 +175,17 @@ async def test_open_store_names_every_backend(tmp_path: Path, postgres_db: str) 
     assert pg.database_url.drivername == "postgresql+asyncpg"
 
 
+async def test_a_lost_counter_row_resumes_after_the_stored_records(db_url: str) -> None:
+    from .test_schema import run_sql
+
+    store = open_store(db_url, "doc")
+    for _ in range(3):
+        await store.write(b"\x00\x00")
+    await run_sql(db_url, "DELETE FROM ystore_documents")
+    await asyncio.gather(store.write(b"\x00\x00"), open_store(db_url, "other").write(b"\x00\x00"))
+    assert [r.seq for r in await records(store)] == [1, 2, 3, 4]
+
+
 async def test_a_closed_pool_is_reopened_on_next_use(db_url: str) -> None:
     store = open_store(db_url, "doc")
     await store.write(b"\x00\x00")

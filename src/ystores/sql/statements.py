@@ -90,13 +90,23 @@ def _append(bump: Any) -> ClauseElement:
 
 def _build(dialect: Dialect) -> Statements:
     insert_fn = sqlite.insert if dialect.name == "sqlite" else postgresql.insert
+    # A new counter row starts from the document's highest stored seq, not from 0:
+    # should a counter row ever be lost, numbering resumes after what is stored
+    # instead of colliding with it (one primary-key lookup).
+    stored = (
+        sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
+        .where(records.c.doc == sa.bindparam("doc"))
+        .scalar_subquery()
+    )
     upsert = insert_fn(documents).values(
-        doc=sa.bindparam("doc"), last_seq=sa.bindparam("n"), last_write=sa.bindparam("ts")
+        doc=sa.bindparam("doc"),
+        last_seq=stored + sa.bindparam("n", type_=sa.BigInteger()),
+        last_write=sa.bindparam("ts"),
     )
     bump = upsert.on_conflict_do_update(
         index_elements=[documents.c.doc],
         set_={
-            "last_seq": documents.c.last_seq + upsert.excluded.last_seq,
+            "last_seq": documents.c.last_seq + sa.bindparam("n", type_=sa.BigInteger()),
             "last_write": upsert.excluded.last_write,
         },
     ).returning(documents.c.last_seq)
