@@ -168,6 +168,15 @@ def test_offline_sql_for_both_dialects() -> None:
     assert "CREATE TABLE ystore_records" not in step
 
 
+def test_the_script_directory_ships_in_the_package() -> None:
+    from ystores.sql.alembic_setup import script_location
+
+    location = Path(script_location())
+    assert (location / "env.py").is_file()
+    assert location.is_relative_to(Path(schema.__file__).parent)
+    assert len(list((location / "versions").glob("r*.py"))) == len(schema.history())
+
+
 def test_history_lists_the_revisions_oldest_first() -> None:
     revisions = schema.history()
     assert revisions[0].revision == FIRST

@@ -10,7 +10,8 @@ and the time of its last write. That small table does two jobs:
 - seq assignment: a write upserts the document's row (`last_seq = last_seq + n`)
   and uses the returned value; the row lock serializes writers of one document
   across processes and servers without retries, and the primary key of
-  `ystore_records` stays the final guard;
+  `ystore_records` stays the final guard (a new counter row starts after the
+  document's highest stored seq, so a lost row cannot cause collisions);
 - "documents idle since T" (for compaction policies) is an index range scan on
   `ystore_documents.last_write`, one row per document instead of one per update.
 """
