@@ -33,6 +33,7 @@ from ystores import (
     InvalidUpdateError,
     LegacyFormatError,
     Record,
+    StoreFormatError,
     StoreIOError,
     TornTail,
     YDocNotFound,
@@ -423,3 +424,45 @@ async def test_checksummed_records_that_do_not_decode_are_corruption(
     with pytest.raises(CorruptStoreError):
         await FileYStore(str(path)).write(EXTRA)
     assert path.read_bytes() == data
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entries=entry_lists, data=st.data())
+def test_any_damage_is_reported_never_misread(
+    entries: list[tuple[bytes, bytes]], data: st.DataObject
+) -> None:
+    """Random flips past the header and a random cut: a prefix of the records, or an error."""
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "doc.y"
+            await _write_all(path, entries, [float(i) for i in range(len(entries))])
+            records = await _records(FileYStore(str(path)))
+            damaged = bytearray(path.read_bytes())
+            # (the header has no checksum: damage there is a different story)
+            offsets = st.integers(len(HEADER), len(damaged) - 1)
+            for offset in data.draw(st.lists(offsets, max_size=3)):
+                damaged[offset] ^= data.draw(st.integers(1, 255))
+            damaged = damaged[: data.draw(st.integers(0, len(damaged)))]
+            path.write_bytes(damaged)
+
+            store = FileYStore(str(path), fsync=False, clock=lambda: 9.0)
+            try:
+                seen = await _records(store)
+            except YDocNotFound:
+                seen = []
+            except StoreFormatError:
+                seen = None
+            if seen is not None:
+                assert seen == records[: len(seen)]  # never a record that was not written
+            try:
+                await store.write(EXTRA)
+            except StoreFormatError:
+                assert seen is None
+                assert path.read_bytes() == damaged
+                return
+            assert seen is not None
+            after = await _records(FileYStore(str(path)))
+            assert after == [*seen, Record(len(seen) + 1, EXTRA, b"", 9.0)]
+
+    anyio.run(main)
