@@ -77,6 +77,11 @@ async def test_every_fixture_converts_with_its_content(
 ) -> None:
     path, entry = legacy_db
     before = original_rows(path)
+    status = await schema_status(path)
+    assert status.status == "legacy"
+    assert status.legacy is not None
+    assert status.legacy.rows == entry["sqlite"]["rows"]
+    assert status.legacy.documents == len(entry["docs"])
     report = await migrate_database(path)
     assert report.action == "converted"
     assert report.to_revision == schema.head_revision()
@@ -90,6 +95,8 @@ async def test_every_fixture_converts_with_its_content(
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "yupdates" not in tables
     assert "ycheckpoints" not in tables
+    assert (await schema_status(path)).status == "current"
+    assert (await migrate_database(path)).action == "unchanged"
 
     for doc in entry["docs"]:
         store = SQLiteYStore(doc["path"], db_path=path)
