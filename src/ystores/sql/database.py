@@ -1,8 +1,11 @@
 """`Database`: one engine, one pool and one group committer per database (and loop).
 
 Every store of one database shares its `Database` (see `engines.shared`), so
-concurrent writes to any of its documents share one transaction. Statements run
-on the driver's connection (aiosqlite or asyncpg) taken from SQLAlchemy's pool.
+concurrent writes to any of its documents share one transaction. Statements are
+compiled once by SQLAlchemy and run on the drivers' own connections: asyncpg
+connections from SQLAlchemy's pool for Postgres; for SQLite, stdlib `sqlite3`
+connections in worker threads (`sqlite_writer`), one hop per transaction or
+query. The SQLAlchemy engine itself serves the schema check and Alembic.
 asyncio only.
 """
 
