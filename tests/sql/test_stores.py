@@ -99,6 +99,18 @@ def test_processes_racing_to_create_the_schema(
     asyncio.run(check())
 
 
+async def test_writes_share_a_few_pooled_connections(postgres_db: str) -> None:
+    stores = [open_store(postgres_db, f"doc-{i}") for i in range(20)]
+    await asyncio.gather(*(s.write(b"\x00\x00") for s in stores for _ in range(25)))
+    db = await stores[0].database()  # type: ignore[attr-defined]
+    async with db.connection() as conn:
+        backends = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        )
+    assert backends <= 3  # 500 writes, never a connection per write
+    await dispose_databases()
+
+
 async def test_stores_of_one_database_share_one_engine(tmp_path: Path) -> None:
     a = SQLiteYStore("a", db_path=tmp_path / "x.db")
     b = SQLiteYStore("b", db_path=str(tmp_path / "x.db"))
