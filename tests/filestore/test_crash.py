@@ -5,6 +5,9 @@ each write once `await write()` has returned. The parent SIGKILLs it after a
 random delay, then checks that every acknowledged write reads back, in order,
 that the file still accepts writes, and runs the next round on the same file.
 
+Also: a process killed while upgrading a legacy file leaves the old file or the
+new one, and a write the operating system refuses midway leaves no partial record.
+
 Rounds: `YSTORES_CRASH_ROUNDS` (default 10, for CI; run 200 for a full trial:
 `YSTORES_CRASH_ROUNDS=200 pytest tests/filestore/test_crash.py`).
 """
@@ -172,3 +175,48 @@ def test_sigkill_during_an_upgrade_leaves_the_old_file_or_the_new_one(tmp_path: 
         # no temporary file is left behind by the killed upgrade, once one upgrade has run
         assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.y"], outcomes
     print(f"upgrades killed: {outcomes}")
+
+
+FILE_SIZE_LIMIT_CHILD = """
+import resource, signal, sys, anyio, pycrdt
+from ystores import FileYStore, StoreIOError
+
+async def main(path):
+    store = FileYStore(path)
+    await store.write(b"\\x00\\x00")
+    size = len(open(path, "rb").read())
+    doc = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    text += "x" * 5000
+    # the file may grow by 100 bytes only: the 5 kB record is written in part, then refused
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))
+    try:
+        await store.write(doc.get_update())
+    except StoreIOError as exc:
+        print("refused:", exc)
+    print("size-after-refusal:", len(open(path, "rb").read()) - size)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    await store.write(doc.get_update())
+
+anyio.run(main, sys.argv[1])
+"""
+
+
+def test_a_write_failing_midway_leaves_no_partial_record(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    result = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMIT_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("refused: Could not append to")
+    assert "File too large" in lines[0]
+    assert lines[1] == "size-after-refusal: 0"
+    records, store = anyio.run(_read, path)
+    assert [r.seq for r in records] == [1, 2]
+    assert store.torn_tail is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.y"]
