@@ -29,12 +29,14 @@ from .filestore.scanning import TornTail
 from .filestore.store import FileYStore, TempFileYStore
 from .records import Record, RecordKind
 from .sql import (
+    DocumentInfo,
     MigrationReport,
     PostgresYStore,
     SchemaReport,
     SQLiteYStore,
     SQLYStore,
     dispose_databases,
+    list_documents,
     migrate_database,
     schema_status,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "BaseYStore",
     "Clock",
     "CorruptStoreError",
+    "DocumentInfo",
     "FileYStore",
     "ForeignSchemaError",
     "InvalidDocumentNameError",
@@ -73,6 +76,7 @@ __all__ = [
     "YDocNotFound",
     "YStoreError",
     "dispose_databases",
+    "list_documents",
     "migrate_database",
     "open_store",
     "schema_status",

@@ -14,7 +14,7 @@ import pytest
 from sql import writer
 from ydocs import text_of, typing_updates
 from ystores import FileYStore, PostgresYStore, RecordKind, SQLiteYStore, open_store
-from ystores.sql import dispose_databases, schema
+from ystores.sql import dispose_databases, list_documents, schema
 from ystores.sql.database import Database
 from ystores.sql.engines import shared
 
@@ -108,6 +108,23 @@ async def test_writes_share_a_few_pooled_connections(postgres_db: str) -> None:
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         )
     assert backends <= 3  # 500 writes, never a connection per write
+    await dispose_databases()
+
+
+async def test_list_documents_and_those_idle_since(db_url: str) -> None:
+    now = [1000.0]
+    for name, at in (("b", 1000.0), ("a", 2000.0), ("c", 3000.0)):
+        now[0] = at
+        store = open_store(db_url, name, clock=lambda: now[0])
+        await store.write(b"\x00\x00")
+        await store.write(b"\x00\x00")
+    docs = await list_documents(db_url)
+    assert [(d.name, d.last_seq, d.last_write) for d in docs] == [
+        ("a", 2, 2000.0),
+        ("b", 2, 1000.0),
+        ("c", 2, 3000.0),
+    ]
+    assert [d.name for d in await list_documents(db_url, idle_since=2500.0)] == ["a", "b"]
     await dispose_databases()
 
 

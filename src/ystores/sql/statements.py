@@ -19,7 +19,7 @@ from sqlalchemy.sql import ClauseElement
 from ..records import RecordKind
 from .tables import documents, records
 
-__all__ = ["Compiled", "Statements", "number_rows", "statements_for"]
+__all__ = ["Compiled", "Statements", "compile_for", "number_rows", "statements_for"]
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,15 @@ def _build(dialect: Dialect) -> Statements:
     )
 
 
-_SQLITE = _build(sqlite.dialect(paramstyle="qmark"))
-_POSTGRES = _build(PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+_SQLITE_DIALECT = sqlite.dialect(paramstyle="qmark")
+_POSTGRES_DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+_SQLITE = _build(_SQLITE_DIALECT)
+_POSTGRES = _build(_POSTGRES_DIALECT)
+
+
+def compile_for(stmt: ClauseElement, backend: str) -> Compiled:
+    """Compile a statement once for the driver of `sqlite` or `postgresql`."""
+    return _compile(stmt, _SQLITE_DIALECT if backend == "sqlite" else _POSTGRES_DIALECT)
 
 
 def statements_for(backend: str) -> Statements:
