@@ -1,0 +1,489 @@
+"""`YRoom`: one document shared by its clients, synced over y-protocols and persisted in a store."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack, suppress
+from inspect import isawaitable
+from logging import Logger, getLogger
+from types import TracebackType
+from typing import Any
+
+import anyio
+import pycrdt
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .. import crdt
+from ..base import BaseYStore
+from ..errors import InvalidUpdateError, StoreStateError, YDocNotFound
+from .awareness import Awareness
+from .channel import Channel, CloseCode
+from .client import RoomClient
+from .document import RoomDocument
+from .protocol import (
+    MessageType,
+    ProtocolError,
+    SyncType,
+    decode_message,
+    encode_awareness,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+)
+
+__all__ = ["MessageTooLargeError", "OnMessage", "YRoom"]
+
+OnMessage = Callable[[bytes], Awaitable[bool] | bool]
+"""Sees each raw message from a client first; returning True skips the message."""
+
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+ObjectStream = MemoryObjectSendStream[Any] | MemoryObjectReceiveStream[Any]
+
+
+class MessageTooLargeError(ProtocolError):
+    """A client sent a message larger than the room's `max_message_size`."""
+
+
+class YRoom:
+    """A document shared by websocket clients and persisted in a store.
+
+    On start the room loads its document from the store (no record yet means an
+    empty document) before any client syncs. If loading fails, the room refuses
+    every client with close code 4500 and never writes to the store, so a damaged
+    store is never overwritten by an empty document.
+
+    Every change, from a client or made on `ydoc` by the server, is broadcast to
+    the other clients and written to the store. Writes go through a bounded
+    buffer: a client's next message is read only once its change is queued, so a
+    slow store slows the clients down instead of growing a queue; stopping the
+    room writes everything queued before returning. Consecutive queued changes
+    are merged into one write.
+
+    A client that sends a malformed message, an unknown message type, an update
+    that does not decode or a message over `max_message_size` is closed (1002,
+    1007 or 1009) with the reason logged; the room, the other clients and the
+    store carry on. Awareness is relayed to every client, and a client's states
+    are cleared, with a removal broadcast, when its connection ends.
+
+    Use it as `async with room:` or with `await task_group.start(room.start)` and
+    `room.stop()`.
+
+    Attributes:
+        ystore: Where the document is persisted (None: memory only).
+        awareness: The clients' awareness states.
+        clients: The connected channels.
+        log: Where lifecycle and client errors are logged.
+        max_message_size: The largest message a client may send, in bytes.
+        load_error: Why the document could not be loaded, when it could not.
+        write_error: Why the last write to the store failed, when one did.
+    """
+
+    def __init__(
+        self,
+        ready: bool = True,
+        ystore: BaseYStore | None = None,
+        log: Logger | None = None,
+        *,
+        ydoc: pycrdt.Doc[Any] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        write_buffer: int = 64,
+        client_buffer: int = 1024,
+    ) -> None:
+        """Make a room; it serves clients once started.
+
+        Args:
+            ready: False holds clients before they sync until `ready` is set to
+                True (to prepare the document first).
+            ystore: Where to persist the document; the room starts and stops it
+                unless it is already running.
+            log: Where to log; the `ystores.room` logger by default.
+            ydoc: The document to serve; a new pycrdt document by default.
+            max_message_size: Larger client messages close that client (1009).
+            write_buffer: How many changes may wait for the store before clients
+                are slowed down.
+            client_buffer: How many messages may wait for a client before it is
+                closed as too slow (4429).
+        """
+        self._document = RoomDocument(ydoc)
+        self.ystore = ystore
+        self.log = log or getLogger("ystores.room")
+        self.awareness = Awareness()
+        self.clients: list[Channel] = []
+        self.max_message_size = max_message_size
+        self.load_error: BaseException | None = None
+        self.write_error: BaseException | None = None
+        self._on_message: OnMessage | None = None
+        self._members: list[RoomClient] = []
+        self._write_buffer = write_buffer
+        self._client_buffer = client_buffer
+        self._ready = anyio.Event()
+        if ready:
+            self._ready.set()
+        self._fresh: deque[tuple[bytes, RoomClient | None]] = deque()
+        self._applying: RoomClient | None = None
+        self._dispatch_lock = anyio.Lock()
+        self._write_send: MemoryObjectSendStream[bytes] | None = None
+        self._wake_send: MemoryObjectSendStream[None] | None = None
+        self._stopping = False
+        self._started: anyio.Event | None = None
+        self._stop_requested: anyio.Event | None = None
+        self._stopped: anyio.Event | None = None
+        self._exit_stack: AsyncExitStack | None = None
+        self._streams: list[ObjectStream] = []
+
+    # -- attributes kept from ypy-websocket -----------------------------------
+
+    @property
+    def ydoc(self) -> pycrdt.Doc[Any]:
+        """The shared document; server-side edits are broadcast and stored like a client's."""
+        return self._document.ydoc
+
+    @property
+    def ready(self) -> bool:
+        """Whether clients may sync: set to False before start to prepare the document."""
+        return self._ready.is_set()
+
+    @ready.setter
+    def ready(self, value: bool) -> None:
+        if value:
+            self._ready.set()
+        elif self._ready.is_set():
+            self._ready = anyio.Event()
+
+    @property
+    def on_message(self) -> OnMessage | None:
+        """Called with each raw client message first; returning True skips the message."""
+        return self._on_message
+
+    @on_message.setter
+    def on_message(self, value: OnMessage | None) -> None:
+        self._on_message = value
+
+    @property
+    def started(self) -> anyio.Event:
+        """Set once the room has loaded its document and serves clients."""
+        if self._started is None:
+            self._started = anyio.Event()
+        return self._started
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def start(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Load the document, then serve until `stop()`; return once every change is stored.
+
+        Args:
+            task_status: Signalled once the room serves clients (for `TaskGroup.start`).
+
+        Raises:
+            StoreStateError: The room is already running.
+        """
+        if self._stop_requested is not None:
+            raise StoreStateError("YRoom already running.")
+        self._stop_requested = stop_requested = anyio.Event()
+        self._stopped = anyio.Event()
+        self._stopping = False
+        self._write_send = None
+        try:
+            async with anyio.create_task_group() as tg:
+                own_store = self.ystore is not None and not self.ystore.running
+                if own_store and self.ystore is not None:
+                    await tg.start(self.ystore.start)
+                await self._load()
+                writer_done = anyio.Event()
+                if self.ystore is not None and self.load_error is None:
+                    self._write_send, write_receive = anyio.create_memory_object_stream[bytes](
+                        self._write_buffer
+                    )
+                    self._streams += [self._write_send, write_receive]
+                    tg.start_soon(self._write_updates, self.ystore, write_receive, writer_done)
+                else:
+                    writer_done.set()
+                self._wake_send, wake_receive = anyio.create_memory_object_stream[None](1)
+                self._streams += [self._wake_send, wake_receive]
+                tg.start_soon(self._dispatch_server_edits, wake_receive)
+                self._document.observe(self._on_update)
+                self.started.set()
+                task_status.started()
+                await stop_requested.wait()
+                await self._shut_down(writer_done)
+                if own_store and self.ystore is not None:
+                    self.ystore.stop()
+        finally:
+            self._document.unobserve()
+            for stream in self._streams:
+                stream.close()
+            self._streams.clear()
+            self._stop_requested = None
+            self._started = None
+            self._stopped.set()
+
+    def stop(self) -> None:
+        """Ask a running room to stop; `start()` returns once pending writes are stored.
+
+        Raises:
+            StoreStateError: The room is not running.
+        """
+        if self._stop_requested is None:
+            raise StoreStateError("YRoom not running.")
+        self._stop_requested.set()
+
+    async def aclose(self) -> None:
+        """Stop the room if it runs and wait until its changes are stored."""
+        stopped = self._stopped
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+        if stopped is not None:
+            await stopped.wait()
+
+    async def __aenter__(self) -> YRoom:
+        if self._exit_stack is not None or self._stop_requested is not None:
+            raise StoreStateError("YRoom already running.")
+        async with AsyncExitStack() as stack:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            await tg.start(self.start)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is None:
+            raise StoreStateError("YRoom not running.")
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+        return await stack.__aexit__(exc_type, exc_value, exc_tb)
+
+    async def _load(self) -> None:
+        self.load_error = None
+        if self.ystore is None:
+            return
+        try:
+            await self.ystore.apply_updates(self.ydoc)
+        except YDocNotFound:
+            self.log.info("Room %s starts a new document.", self.ystore.path)
+        except Exception as exc:  # whatever the cause, an unloaded room must not write
+            self.load_error = exc
+            self.log.error(
+                "The document %s could not be loaded; its room refuses clients: %s",
+                self.ystore.path,
+                exc,
+            )
+
+    async def _shut_down(self, writer_done: anyio.Event) -> None:
+        self._stopping = True
+        for member in list(self._members):
+            member.disconnect(CloseCode.GOING_AWAY, "The room is closing.")
+        await self._dispatch()
+        if self._write_send is not None:
+            self._write_send.close()
+        if self._wake_send is not None:
+            self._wake_send.close()
+        await writer_done.wait()
+
+    # -- changes: broadcast and persistence ----------------------------------
+
+    def _on_update(self, update: bytes) -> None:
+        self._fresh.append((update, self._applying))
+        if self._applying is None and self._wake_send is not None:
+            # A server-side edit: wake the dispatcher (one pending wake is enough).
+            with suppress(anyio.WouldBlock, anyio.ClosedResourceError):
+                self._wake_send.send_nowait(None)
+
+    async def _dispatch_server_edits(self, wake: MemoryObjectReceiveStream[None]) -> None:
+        async with wake:
+            async for _ in wake:
+                await self._dispatch()
+
+    async def _dispatch(self) -> None:
+        """Broadcast fresh changes, then queue them for the store (waiting when it lags).
+
+        Shielded: a change taken from `_fresh` is always handed to the writer, even
+        when the client that made it is being disconnected.
+        """
+        with anyio.CancelScope(shield=True):
+            await self._dispatch_locked()
+
+    async def _dispatch_locked(self) -> None:
+        async with self._dispatch_lock:
+            while self._fresh:
+                update, origin = self._fresh.popleft()
+                message = encode_update(update)
+                for member in list(self._members):
+                    if member is not origin:
+                        member.queue(message)
+                if self._write_send is None:
+                    continue
+                try:
+                    await self._write_send.send(update)
+                except anyio.ClosedResourceError:
+                    self.log.error(
+                        "A change made after the room %s stopped was not stored.", self._name
+                    )
+
+    async def _write_updates(
+        self,
+        ystore: BaseYStore,
+        receive: MemoryObjectReceiveStream[bytes],
+        done: anyio.Event,
+    ) -> None:
+        try:
+            async with receive:
+                async for update in receive:
+                    batch = [update]
+                    while len(batch) < self._write_buffer:
+                        try:
+                            batch.append(receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    await self._write_batch(ystore, batch)
+        finally:
+            done.set()
+
+    async def _write_batch(self, ystore: BaseYStore, batch: list[bytes]) -> None:
+        if self.write_error is not None:
+            self.log.error("%d changes to %s were not stored.", len(batch), ystore.path)
+            return
+        try:
+            await ystore.write(batch[0] if len(batch) == 1 else crdt.merge_updates(batch))
+        except Exception as exc:  # any failure means the change is not stored
+            self.write_error = exc
+            self.log.error("Writing to %s failed; closing its room's clients: %s", ystore.path, exc)
+            for member in list(self._members):
+                member.disconnect(CloseCode.UNAVAILABLE, "The document could not be saved.")
+
+    @property
+    def _name(self) -> str:
+        return self.ystore.path if self.ystore is not None else "(in memory)"
+
+    # -- clients ---------------------------------------------------------------
+
+    def _refusal(self) -> str | None:
+        if self.load_error is not None:
+            return f"The document could not be loaded: {self.load_error}"
+        if self.write_error is not None:
+            return f"The document could not be saved: {self.write_error}"
+        if self._stopping or self._stop_requested is None:
+            return "The room is closed."
+        return None
+
+    async def serve(self, channel: Channel) -> None:
+        """Serve one client until it disconnects, sends bad input or the room stops.
+
+        Waits until the room has started and is ready. The channel is closed on return.
+
+        Args:
+            channel: The client's connection.
+        """
+        if self._stopped is not None and self._stopped.is_set():
+            await _close(channel, CloseCode.UNAVAILABLE, "The room is closed.")
+            return
+        await self.started.wait()
+        await self._ready.wait()
+        refusal = self._refusal()
+        if refusal is not None:
+            self.log.warning("Refusing client %s: %s", channel.path, refusal)
+            await _close(channel, CloseCode.UNAVAILABLE, refusal)
+            return
+        member = RoomClient(channel, self._client_buffer, self.log)
+        async with anyio.create_task_group() as tg:
+            member.cancel_scope = tg.cancel_scope
+            tg.start_soon(member.run_sender)
+            self._members.append(member)
+            self.clients.append(channel)
+            try:
+                await self._converse(member)
+            finally:
+                self._leave(member)
+                tg.cancel_scope.cancel()
+        member.release()
+        await _close(channel, member.close_code, member.close_reason)
+
+    async def _converse(self, member: RoomClient) -> None:
+        member.queue(encode_sync_step1(self._document.state_vector()))
+        present = self.awareness.encode_present()
+        if present is not None:
+            member.queue(encode_awareness(present))
+        try:
+            async for message in member.channel:
+                await self._receive(member, message)
+        except MessageTooLargeError as exc:
+            self._reject(member, CloseCode.MESSAGE_TOO_BIG, exc)
+        except ProtocolError as exc:
+            self._reject(member, CloseCode.PROTOCOL_ERROR, exc)
+        except InvalidUpdateError as exc:
+            self._reject(member, CloseCode.INVALID_PAYLOAD, exc)
+        except Exception as exc:  # the transport failed: the client is gone
+            self.log.info("Client %s left: %r", member.channel.path, exc)
+
+    def _reject(self, member: RoomClient, code: int, exc: Exception) -> None:
+        self.log.warning("Closing client %s (%d): %s", member.channel.path, code, exc)
+        member.close_code, member.close_reason = code, _short(str(exc))
+
+    def _leave(self, member: RoomClient) -> None:
+        self._members.remove(member)
+        self.clients.remove(member.channel)
+        member.close_outbox()
+        removal = self.awareness.remove(member.awareness_ids)
+        if removal is not None:
+            message = encode_awareness(removal)
+            for other in list(self._members):
+                other.queue(message)
+
+    async def _receive(self, member: RoomClient, message: bytes) -> None:
+        if len(message) > self.max_message_size:
+            raise MessageTooLargeError(
+                f"A message of {len(message)} bytes is over the limit of {self.max_message_size}."
+            )
+        if self._on_message is not None:
+            skip = self._on_message(message)
+            if isawaitable(skip):
+                skip = await skip
+            if skip:
+                return
+        decoded = decode_message(message)
+        if decoded.type is MessageType.SYNC:
+            if decoded.sync_type is SyncType.STEP1:
+                member.queue(encode_sync_step2(self._document.diff(decoded.payload)))
+            elif not self._stopping:  # once stopping, the client keeps its change to resend
+                self._apply(member, decoded.payload)
+                await self._dispatch()
+        elif decoded.type is MessageType.AWARENESS:
+            entries = self.awareness.apply(decoded.payload)
+            member.awareness_ids.update(entry.client_id for entry in entries)
+            # Back to the sender too: y-websocket clients count it as a keep-alive.
+            for other in list(self._members):
+                other.queue(message)
+        elif decoded.type is MessageType.QUERY_AWARENESS:
+            present = self.awareness.encode_present()
+            if present is not None:
+                member.queue(encode_awareness(present))
+        else:
+            raise ProtocolError(f"Clients may not send {decoded.type.name} messages.")
+
+    def _apply(self, member: RoomClient, update: bytes) -> None:
+        self._applying = member
+        try:
+            self._document.apply(update)
+        finally:
+            self._applying = None
+
+
+def _short(reason: str) -> str:
+    # A websocket close reason holds at most 123 bytes of UTF-8.
+    encoded = reason.encode("utf-8")
+    return reason if len(encoded) <= 123 else encoded[:120].decode("utf-8", "ignore") + "..."
+
+
+async def _close(channel: Channel, code: int, reason: str) -> None:
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            await channel.close(code, _short(reason))
+        except Exception:  # closing a connection that already failed
+            return
