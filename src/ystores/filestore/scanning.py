@@ -211,7 +211,19 @@ class LegacyScanner(Scanner):
         self.fields = fields
 
     def _needed(self, buf: bytes) -> int | None:
-        return len(buf) + 1  # no length up front: keep reading until records parse
+        # read a large record in one go, as far as its fields' length prefixes tell
+        end = 0
+        for _ in range(self.fields):
+            try:
+                length, start = decode_varuint(buf, end)
+            except IndexError:
+                return len(buf) + 1  # a length prefix cut short: one byte more, at least
+            except ValueError:
+                return None
+            end = start + length
+            if end > len(buf):
+                return end + 1
+        return None  # every field is there but `_parse` refused the record: a bad one
 
     def _read_record(self, buf: bytes | memoryview, i: int) -> tuple[list[bytes], int] | None:
         parts: list[bytes] = []
