@@ -152,3 +152,51 @@ def test_console_script_runs_as_a_subprocess(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr
+
+
+def test_migrate_converts_a_legacy_database_and_reports_status(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "ystore.db"
+    shutil.copy(fixtures_dir / "ypy-websocket-0.12.4" / "sqlite-v2" / "ystore.db", db)
+    status = runner.invoke(app, ["migrate", str(db), "--status", "--json"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["status"] == "legacy"
+    result = runner.invoke(app, ["migrate", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "Converted" in result.stdout
+    assert len(list(tmp_path.glob("ystore.db.bak-*"))) == 1
+    after = json.loads(runner.invoke(app, ["migrate", str(db), "--status", "--json"]).stdout)
+    assert after["status"] == "current"
+    assert after["pending"] == []
+    again = runner.invoke(app, ["migrate", f"sqlite:///{db}"])
+    assert "nothing to do" in again.stdout
+
+
+def test_migrate_sql_prints_the_schema_without_touching_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    result = runner.invoke(app, ["migrate", str(db), "--sql"])
+    assert result.exit_code == 0, result.output
+    assert "CREATE TABLE ystore_records" in result.stdout
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("ftp://example.org/x", "URL scheme 'ftp'"),
+        ("postgresql://postgres@127.0.0.1:1/nothing", "Could not connect"),
+    ],
+)
+def test_migrate_bad_targets_are_one_line_errors(target: str, expected: str) -> None:
+    result = runner.invoke(app, ["migrate", target])
+    assert result.exit_code == 1
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_migrate_database_options_are_refused_for_files(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    path.write_bytes(b"VERSION:2\n")
+    result = runner.invoke(app, ["migrate", str(path), "--status"])
+    assert result.exit_code == 2
