@@ -28,6 +28,15 @@ from .errors import (
 from .filestore.scanning import TornTail
 from .filestore.store import FileYStore, TempFileYStore
 from .records import Record, RecordKind
+from .room import (
+    AccessDenied,
+    Channel,
+    MessageTooLargeError,
+    ProtocolError,
+    RoomManager,
+    YRoom,
+    YStoreApp,
+)
 from .sql import (
     DocumentInfo,
     MigrationReport,
@@ -45,7 +54,9 @@ from .urls import open_store
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AccessDenied",
     "BaseYStore",
+    "Channel",
     "Clock",
     "CorruptStoreError",
     "DocumentInfo",
@@ -55,11 +66,14 @@ __all__ = [
     "InvalidStoreURLError",
     "InvalidUpdateError",
     "LegacyFormatError",
+    "MessageTooLargeError",
     "MetadataCallback",
     "MigrationReport",
     "PostgresYStore",
+    "ProtocolError",
     "Record",
     "RecordKind",
+    "RoomManager",
     "SQLYStore",
     "SQLiteYStore",
     "SchemaError",
@@ -74,6 +88,8 @@ __all__ = [
     "TornTail",
     "UnknownFormatError",
     "YDocNotFound",
+    "YRoom",
+    "YStoreApp",
     "YStoreError",
     "dispose_databases",
     "list_documents",

@@ -101,12 +101,17 @@ def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: 
 
 
 @contextmanager
-def serve_cli(store_url: str, log_path: Path) -> Iterator[str]:
-    """`ystore serve` in a subprocess on a free port; yields its ws:// URL; stops it with SIGINT."""
+def serve_cli(store_url: str | None, log_path: Path, cwd: Path | None = None) -> Iterator[str]:
+    """`ystore serve` in a subprocess on a free port; yields its ws:// URL; stops it with SIGINT.
+
+    Without `store_url` the command's default store is used (in `cwd`).
+    """
     port = free_port()
+    store = ["--store", store_url] if store_url is not None else []
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ystores", "serve", "--store", store_url, "--port", str(port)],
+            [sys.executable, "-m", "ystores", "serve", *store, "--port", str(port)],
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONWARNINGS": "error"},

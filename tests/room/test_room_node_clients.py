@@ -49,6 +49,16 @@ def test_three_clients_converge_and_the_document_survives_a_restart(
         assert node("client.mjs", "read", ws, "notes/other") == {"text": ""}
 
 
+def test_serve_defaults_to_an_sqlite_file_in_the_working_directory(
+    node_clients: None, tmp_path: Path
+) -> None:
+    with serve_cli(None, tmp_path / "serve.log", cwd=tmp_path) as ws:
+        text = node("client.mjs", "edit", ws, "notes/a", "ana", "5", "ana")["text"]
+    assert (tmp_path / "ystore.db").is_file()
+    with serve_cli(None, tmp_path / "serve.log", cwd=tmp_path) as ws:
+        assert node("client.mjs", "read", ws, "notes/a") == {"text": text}
+
+
 def test_awareness_reaches_other_clients_and_is_cleared_when_one_vanishes(
     node_clients: None, tmp_path: Path
 ) -> None:

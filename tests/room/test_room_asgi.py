@@ -1,0 +1,83 @@
+"""YStoreApp under uvicorn on a real socket: access, names, limits; `ystore serve` errors."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ystores import FileYStore
+from ystores.cli import app as cli_app
+from ystores.room import AccessDenied, YStoreApp
+
+from .kit import node, serve_in_thread
+
+
+async def authenticate(scope: MutableMapping[str, Any]) -> bool:
+    query: str = scope["query_string"].decode()
+    if "token=" not in query:
+        raise AccessDenied("Log in first.", code=4401)
+    return query == "token=good"
+
+
+@pytest.fixture
+def server(tmp_path: Path, node_clients: None) -> Any:
+    application = YStoreApp(
+        lambda name: FileYStore(name, root=tmp_path),
+        authenticate=authenticate,
+        max_message_size=64,
+        grace_period=0,
+    )
+    with serve_in_thread(application) as url:
+        yield url
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "reason"),
+    [
+        ("/doc", 4401, "Log in first."),
+        ("/doc?token=bad", 4403, "Forbidden."),
+        ("/%00doc?token=good", 4400, "NUL"),
+        ("//etc/passwd?token=good", 4400, "absolute"),
+        ("/notes//a?token=good", 4400, "empty"),
+    ],
+)
+def test_refused_before_joining(server: str, path: str, code: int, reason: str) -> None:
+    closed = node("raw.mjs", server + path, "00000100")
+    assert closed["code"] == code
+    assert reason in closed["reason"]
+    assert closed["received"] == 0  # nothing of the room was sent
+
+
+def test_allowed_clients_sync_and_oversized_messages_close_them(server: str) -> None:
+    allowed = node("raw.mjs", server + "/notes/a?token=good", "00000100", "03" + "00" * 100)
+    assert allowed["code"] == 1009
+    assert allowed["received"] >= 2  # the room's sync step 1 and its answer to ours
+
+
+def test_http_requests_get_426(server: str) -> None:
+    http_url = server.replace("ws://", "http://") + "/doc"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(http_url, timeout=10)
+    assert info.value.code == 426
+    info.value.close()
+
+
+def test_room_names_follow_the_mount_point_and_django_routes(tmp_path: Path) -> None:
+    application = YStoreApp(lambda name: FileYStore(name, root=tmp_path))
+    assert application.room_name({"path": "/notes/a.txt", "root_path": ""}) == "notes/a.txt"
+    assert application.room_name({"path": "/rooms/notes/a", "root_path": "/rooms"}) == "notes/a"
+    assert application.room_name({"path": "/notes/a", "root_path": "/rooms"}) == "notes/a"
+    django = {"path": "/ws/x", "url_route": {"args": (), "kwargs": {"room": "x/y"}}}
+    assert application.room_name(django) == "x/y"
+
+
+def test_serve_refuses_an_unknown_store_url() -> None:
+    result = CliRunner().invoke(cli_app, ["serve", "--store", "nosuch://place"])
+    assert result.exit_code == 1
+    assert "does not know where to store documents" in result.output
