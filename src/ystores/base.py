@@ -15,6 +15,8 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from . import crdt
 from .clock import Clock, system_clock
+from .compaction.background import WriteNotes, run_compaction
+from .compaction.policy import CompactionPolicy, LogStats, SquashReport
 from .errors import StoreStateError
 
 __all__ = ["BaseYStore", "MetadataCallback"]
@@ -40,11 +42,16 @@ class BaseYStore(ABC):
         metadata_callback: Called for each write; its bytes are stored with the update.
         log: Where warnings go (torn tails, lifecycle).
         clock: The time source for timestamps.
+        compaction: When a running store squashes its log in the background
+            (None: never; `ystore squash` and `squash()` still work).
         version: The storage format version this class writes.
     """
 
     metadata_callback: MetadataCallback | None = None
     version: int = 3
+    compaction: CompactionPolicy | None = None
+    compaction_interval: float = 10.0
+    """Seconds between the background compactor's idle-TTL checks."""
 
     def __init__(
         self,
@@ -53,10 +60,14 @@ class BaseYStore(ABC):
         log: Logger | None = None,
         *,
         clock: Clock | None = None,
+        compaction: CompactionPolicy | None = None,
     ) -> None:
         self.path = path
         if metadata_callback is not None:
             self.metadata_callback = metadata_callback
+        if compaction is not None:
+            self.compaction = compaction
+        self._write_notes: WriteNotes | None = None
         self.log = log or getLogger("ystores")
         self.clock: Clock = clock or system_clock
         self._started: anyio.Event | None = None
@@ -82,6 +93,44 @@ class BaseYStore(ABC):
         Raises:
             YDocNotFound: The store holds no record for this document.
         """
+
+    async def log_stats(self) -> LogStats | None:
+        """The shape of the document's log (None when it has no record).
+
+        Backends that support compaction implement this.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support compaction.")
+
+    async def squash(self) -> SquashReport | None:
+        """Merge the document's history into one snapshot with exactly the same content.
+
+        Safe while writers keep writing: records written meanwhile stay after the
+        snapshot. The snapshot's metadata is empty and its timestamp is that of
+        the last record it replaces. Backends that support compaction implement this.
+
+        Returns:
+            What was done, or None when there was nothing to squash.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support compaction.")
+
+    async def compact(self, policy: CompactionPolicy | None = None) -> SquashReport | None:
+        """Squash the document if `policy` (default: the store's) says it is due.
+
+        Returns:
+            What was done, or None when the policy did not call for a squash.
+        """
+        policy = policy or self.compaction
+        if policy is None:
+            return None
+        stats = await self.log_stats()
+        if stats is None or policy.due(stats, self.clock()) is None:
+            return None
+        return await self.squash()
+
+    def _note_write(self, size: int) -> None:
+        """Tell the background compactor about a write (backends call this)."""
+        if self._write_notes is not None:
+            self._write_notes.note(size)
 
     async def _open(self) -> None:  # noqa: B027 - optional hook
         """Acquire what the backend needs while started (hook for backends)."""
@@ -146,12 +195,16 @@ class BaseYStore(ABC):
             await self._open()
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
+                if self.compaction is not None and self.compaction.enabled:
+                    self._write_notes = WriteNotes(self.compaction)
+                    tg.start_soon(run_compaction, self, self._write_notes, self.compaction_interval)
                 self.started.set()
                 task_status.started()
                 await stop_requested.wait()
                 tg.cancel_scope.cancel()
         finally:
             self._task_group = None
+            self._write_notes = None
             with anyio.CancelScope(shield=True):
                 await self._close()
             self._stop_requested = None

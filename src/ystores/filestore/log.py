@@ -50,8 +50,8 @@ def _remove_stale_temporaries(path: Path) -> None:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def replace_file(path: Path, records: Iterable[Record]) -> int:
-    """Atomically replace `path` by a v3 file holding `records`.
+def replace_file(path: Path, frames: Iterable[bytes]) -> int:
+    """Atomically replace `path` by a v3 file holding `frames` (encoded records).
 
     Writes a temporary file beside it, fsyncs it, renames it over `path` and
     fsyncs the directory: a crash at any point leaves the old file or the new one.
@@ -67,8 +67,8 @@ def replace_file(path: Path, records: Iterable[Record]) -> int:
         with open(tmp, "wb") as out:
             out.write(HEADER)
             size += len(HEADER)
-            for record in records:
-                size += out.write(encode_frame(record))
+            for frame in frames:
+                size += out.write(frame)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -154,6 +154,16 @@ class FileLog:
         except BaseException:
             os.ftruncate(fd, offset)  # never leave a partial batch behind
             raise
+
+    @contextmanager
+    def locked(self) -> Iterator[BinaryIO]:
+        """The open file under the exclusive lock, reopened if it was replaced meanwhile.
+
+        For rewriting the file (compaction): other writers, in this process or
+        another, wait until the block ends; rename a new file over the path inside it.
+        """
+        with self._exclusive() as file:
+            yield file
 
     @contextmanager
     def _exclusive(self) -> Iterator[BinaryIO]:
@@ -242,7 +252,7 @@ class FileLog:
 
     def _upgrade(self, file: BinaryIO, fmt: FileFormat, size: int) -> None:
         scanner = open_scanner(file, fmt, size, path=str(self.path))
-        replace_file(self.path, (record for batch in scanner for record in batch))
+        replace_file(self.path, (encode_frame(r) for batch in scanner for r in batch))
         if scanner.tail is not None:
             # the old file is still open: keep its torn bytes, as a cut in place does
             saved = self._save_tail(file, scanner.tail)

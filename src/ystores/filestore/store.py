@@ -11,11 +11,14 @@ import anyio
 
 from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
+from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..crdt import validate_update
 from ..errors import InvalidDocumentNameError
 from ..groupcommit import GroupCommitter
 from ..names import resolve_under
 from ..records import Record
+from ..threads import run_in_worker
+from .compaction import file_stats, squash_file
 from .log import FileLog
 from .reading import RecordReader
 from .scanning import Scanner, TornTail
@@ -46,6 +49,7 @@ class FileYStore(BaseYStore):
             the first write (atomically: new file, fsync, rename, fsync directory).
         validate: Check that each update decodes as a Yjs update before writing it.
         clock: The time source for timestamps.
+        compaction: When a running store squashes the file in the background.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class FileYStore(BaseYStore):
         upgrade: bool = False,
         validate: bool = True,
         clock: Clock | None = None,
+        compaction: CompactionPolicy | None = None,
     ) -> None:
         if root is not None:
             file = resolve_under(root, path)
@@ -66,7 +71,7 @@ class FileYStore(BaseYStore):
             if not path or "\x00" in str(path):
                 raise InvalidDocumentNameError(f"{path!r} is not a usable file path.")
             file = Path(path)
-        super().__init__(str(file), metadata_callback, log, clock=clock)
+        super().__init__(str(file), metadata_callback, log, clock=clock, compaction=compaction)
         self.name = str(path)
         self.file_path = file
         self.validate = validate
@@ -90,9 +95,26 @@ class FileYStore(BaseYStore):
             validate_update(data)
         metadata = await self.get_metadata()
         await self._committer.submit((bytes(data), metadata, self.clock()))
+        self._note_write(len(data))
 
     async def _flush(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
-        return await anyio.to_thread.run_sync(self._file_log.append, entries)
+        return await run_in_worker(lambda: self._file_log.append(entries))
+
+    async def log_stats(self) -> LogStats | None:
+        """The shape of the file's log (reads it through, streaming; None without records)."""
+        return await run_in_worker(lambda: file_stats(self.file_path, self.log))
+
+    async def squash(self) -> SquashReport | None:
+        """Merge the file's history into one snapshot record, atomically (see `BaseYStore`).
+
+        Writes a new file (the snapshot, then the records appended meanwhile),
+        fsyncs it, renames it over the old one and fsyncs the directory.
+
+        Raises:
+            LegacyFormatError: The file is in an older format (migrate it first).
+            CorruptStoreError: The file is damaged before its end.
+        """
+        return await run_in_worker(lambda: squash_file(self.file_path, self.name, self.log))
 
     def read_records(self) -> AsyncIterator[Record]:
         """Iterate over the stored records (with seq and kind), streaming from disk.
@@ -169,6 +191,7 @@ class TempFileYStore(FileYStore):
         upgrade: bool = False,
         validate: bool = True,
         clock: Clock | None = None,
+        compaction: CompactionPolicy | None = None,
     ) -> None:
         if base_dir is not None:
             self.base_dir = str(base_dir)
@@ -184,6 +207,7 @@ class TempFileYStore(FileYStore):
             upgrade=upgrade,
             validate=validate,
             clock=clock,
+            compaction=compaction,
         )
 
     def get_base_dir(self) -> str:

@@ -28,7 +28,6 @@ from .errors import translate_errors
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteReaders, SQLiteWriter
 from .statements import statements_for
-from .tables import documents, records
 from .urls import safe_url
 
 __all__ = ["Database", "Entry"]
@@ -174,53 +173,10 @@ class Database:
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
         return [(int(r[0]), int(r[1]), bytes(r[2]), bytes(r[3]), float(r[4])) for r in rows]
 
-    # -- squashing -----------------------------------------------------------
-
-    async def squash(self, doc: str, merge: Any, meta: bytes, ts: float) -> int | None:
-        """Replace a document's records by one snapshot, in one transaction.
-
-        Args:
-            doc: The document.
-            merge: Merges a list of updates into one (`crdt.merge_updates`).
-            meta: Metadata stored with the snapshot.
-            ts: Its timestamp.
-
-        Returns:
-            The snapshot's seq, or None when the document has no records.
-        """
-        if self._writer is not None:
-            writer = self._writer
-            return await run_in_worker(lambda: writer.squash(doc, merge, meta, ts))
-        bump = self.statements.bump
-        d, r = documents.name, records.name
-        async with self.connection() as conn, conn.transaction():
-            exists = await conn.fetchval(f"SELECT 1 FROM {d} WHERE doc = $1", doc)
-            if not exists:
-                return None
-            seq = int(await conn.fetchval(bump.sql, *bump.args(doc=doc, n=1, ts=ts)))
-            rows = await conn.fetch(
-                f'SELECT "update" FROM {r} WHERE doc = $1 AND seq < $2 AND seq >= '
-                f"coalesce((SELECT max(seq) FROM {r} WHERE doc = $1 AND kind = 1), 0) "
-                "ORDER BY seq",
-                doc,
-                seq,
-            )
-            if not rows:
-                return None
-            merged = merge([bytes(row[0]) for row in rows])
-            await conn.execute(
-                self.statements.insert.sql,
-                *self.statements.insert.args(
-                    doc=doc,
-                    seq=seq,
-                    kind=int(RecordKind.SNAPSHOT),
-                    update=merged,
-                    metadata=meta,
-                    timestamp=ts,
-                ),
-            )
-            await conn.execute(f"DELETE FROM {r} WHERE doc = $1 AND seq < $2", doc, seq)
-            return seq
+    @property
+    def sqlite_writer(self) -> SQLiteWriter | None:
+        """The SQLite write connection (None for Postgres); call it from worker threads."""
+        return self._writer
 
     # -- closing -------------------------------------------------------------
 

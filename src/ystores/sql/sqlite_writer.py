@@ -16,11 +16,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..records import RecordKind
 from .engines import SQLITE_BUSY_TIMEOUT
 from .errors import translate_errors
 from .statements import Statements, number_rows
-from .tables import documents, records
 
 __all__ = ["SQLiteReaders", "SQLiteWriter", "open_sqlite"]
 
@@ -113,6 +111,10 @@ class SQLiteWriter:
             self._conn = open_sqlite(self._path, self._url)
         return self._conn
 
+    def transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `work(connection)` in one `BEGIN IMMEDIATE` transaction and commit it."""
+        return self._transaction(work)
+
     def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         with self._lock, translate_errors(self._url):
             conn = self._connection()
@@ -143,39 +145,6 @@ class SQLiteWriter:
             return seqs
 
         result: list[int] = self._transaction(work)
-        return result
-
-    def squash(
-        self, doc: str, merge: Callable[[list[bytes]], bytes], meta: bytes, ts: float
-    ) -> int | None:
-        """Replace the document's records by one snapshot, in one transaction."""
-        bump, insert = self._statements.bump, self._statements.insert
-        d, r = documents.name, records.name
-
-        def work(conn: sqlite3.Connection) -> int | None:
-            if conn.execute(f"SELECT 1 FROM {d} WHERE doc = ?", (doc,)).fetchone() is None:
-                return None
-            seq = int(conn.execute(bump.sql, bump.args(doc=doc, n=1, ts=ts)).fetchone()[0])
-            rows = conn.execute(
-                f'SELECT "update" FROM {r} WHERE doc = ?1 AND seq < ?2 AND seq >= '
-                f"coalesce((SELECT max(seq) FROM {r} WHERE doc = ?1 AND kind = 1), 0) "
-                "ORDER BY seq",
-                (doc, seq),
-            ).fetchall()
-            if not rows:
-                return None
-            merged = merge([bytes(row[0]) for row in rows])
-            snapshot = int(RecordKind.SNAPSHOT)
-            conn.execute(
-                insert.sql,
-                insert.args(
-                    doc=doc, seq=seq, kind=snapshot, update=merged, metadata=meta, timestamp=ts
-                ),
-            )
-            conn.execute(f"DELETE FROM {r} WHERE doc = ? AND seq < ?", (doc, seq))
-            return seq
-
-        result: int | None = self._transaction(work)
         return result
 
     def close(self) -> None:

@@ -20,10 +20,12 @@ from sqlalchemy.engine import URL
 from .. import crdt
 from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
+from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..errors import InvalidDocumentNameError, YDocNotFound
 from ..records import Record, RecordKind
 from .database import Database
 from .engines import shared
+from .squashing import document_stats, squash_document
 from .urls import database_url, sqlite_url
 
 __all__ = ["PostgresYStore", "SQLYStore", "SQLiteYStore"]
@@ -57,10 +59,12 @@ class SQLYStore(BaseYStore):
         url: The database URL (`sqlite:///file.db`, `postgresql://user@host/db`).
         document_ttl: Seconds of inactivity after which the document's history is
             squashed into one snapshot, in the background of a started store
-            (never inside `write()`); None never squashes.
+            (never inside `write()`); None never squashes. Shorthand for
+            `compaction=CompactionPolicy(ttl=document_ttl)`.
         create_schema: Create the schema in an empty database on first use.
         validate: Check that each update decodes as a Yjs update before writing it.
         clock: The time source for timestamps.
+        compaction: When a running store squashes the document in the background.
     """
 
     document_ttl: int | float | None = None
@@ -77,11 +81,16 @@ class SQLYStore(BaseYStore):
         create_schema: bool | None = None,
         validate: bool = True,
         clock: Clock | None = None,
+        compaction: CompactionPolicy | None = None,
     ) -> None:
-        super().__init__(_check_name(path), metadata_callback, log, clock=clock)
+        super().__init__(
+            _check_name(path), metadata_callback, log, clock=clock, compaction=compaction
+        )
         self.database_url = database_url(url)
         if document_ttl is not None:
             self.document_ttl = document_ttl
+        if self.compaction is None and self.document_ttl is not None:
+            self.compaction = CompactionPolicy(ttl=self.document_ttl)
         if create_schema is not None:
             self.create_schema = create_schema
         self.validate = validate
@@ -112,27 +121,20 @@ class SQLYStore(BaseYStore):
             crdt.validate_update(data)
         metadata = await self.get_metadata()
         db = await self.database()
-        now = self.clock()
-        if self.document_ttl is not None and self._task_group is not None:
-            idle = await self._idle_seconds(db, now)
-            if idle is not None and idle > self.document_ttl:
-                self._task_group.start_soon(self.squash)
-        await db.write(self.path, RecordKind.UPDATE, bytes(data), metadata, now)
+        await db.write(self.path, RecordKind.UPDATE, bytes(data), metadata, self.clock())
+        self._note_write(len(data))
 
-    async def _idle_seconds(self, db: Database, now: float) -> float | None:
-        last = await db.last_write(self.path)
-        return None if last is None else now - last
+    async def log_stats(self) -> LogStats | None:
+        """The shape of the document's log: one aggregate query (None without records)."""
+        return await document_stats(await self.database(), self.path)
 
-    async def squash(self) -> int | None:
-        """Replace the document's records by one snapshot with the same content.
+    async def squash(self) -> SquashReport | None:
+        """Merge the document's history into one snapshot row (see `BaseYStore.squash`).
 
-        Runs in one transaction; concurrent writers wait for it and keep every update.
-
-        Returns:
-            The snapshot's seq, or None when the document has no records.
+        The merge runs outside any transaction; the swap (delete the merged rows,
+        insert the snapshot with the last merged seq) is one short transaction.
         """
-        db = await self.database()
-        return await db.squash(self.path, crdt.merge_updates, b"", self.clock())
+        return await squash_document(await self.database(), self.path)
 
     async def read_records(self) -> AsyncIterator[Record]:
         """Iterate over the records from the latest snapshot on, in seq order, page by page.

@@ -1,0 +1,85 @@
+"""Compaction in the background of a running store, off the write path.
+
+A store with a `CompactionPolicy` notes each of its writes (a counter, nothing
+more). Its background task wakes when the notes cross the policy's count or
+byte limit, or every `interval` seconds for the idle TTL, and only then reads
+the log's real shape and squashes if the policy says so. Writes never wait on
+it: the merge runs in a worker thread and the final swap holds writers back
+only for a rename (files) or one short transaction (databases).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..errors import YDocNotFound, YStoreError
+from .policy import CompactionPolicy
+
+if TYPE_CHECKING:
+    from ..base import BaseYStore
+
+__all__ = ["WriteNotes", "run_compaction"]
+
+
+class WriteNotes:
+    """What a store has written since its last compaction check."""
+
+    def __init__(self, policy: CompactionPolicy) -> None:
+        self.policy = policy
+        self.records = 0
+        self.bytes = 0
+        self.dirty = True  # the log may need a squash (unknown at start)
+        self.wake = anyio.Event()
+
+    def note(self, size: int) -> None:
+        """Account for one write; wake the compactor if a limit is crossed."""
+        self.records += 1
+        self.bytes += size
+        self.dirty = True
+        policy = self.policy
+        if (policy.max_updates is not None and self.records > policy.max_updates) or (
+            policy.max_bytes is not None and self.bytes > policy.max_bytes
+        ):
+            self.wake.set()
+
+    def reset(self) -> None:
+        """Start counting afresh after a check."""
+        self.records = self.bytes = 0
+        self.dirty = False
+        self.wake = anyio.Event()
+
+
+async def run_compaction(store: BaseYStore, notes: WriteNotes, interval: float) -> None:
+    """Compact `store` by its policy until cancelled (run in the store's task group)."""
+    period = interval if notes.policy.ttl is None else min(interval, notes.policy.ttl)
+    while True:
+        with anyio.move_on_after(period if math.isfinite(period) else 3600):
+            await notes.wake.wait()
+        if not notes.dirty:
+            continue
+        notes.reset()
+        try:
+            stats = await store.log_stats()
+            if stats is None or not stats.squashable:
+                continue
+            if notes.policy.due(stats, store.clock()) is None:
+                notes.dirty = True  # not due yet (e.g. not idle long enough): look again
+                continue
+            report = await store.squash()
+        except YDocNotFound:
+            continue
+        except YStoreError as exc:
+            store.log.warning("Compaction of %s failed: %s", store.path, exc)
+            notes.dirty = True
+            continue
+        if report is not None:
+            store.log.info(
+                "Squashed %s: %d records into %d in %.3f s.",
+                store.path,
+                report.records_before,
+                report.records_after,
+                report.seconds,
+            )
