@@ -322,3 +322,63 @@ async def test_lifecycle_misuse_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not running"):
         await manager.serve("doc", channel)
     channel.aclose_streams()
+
+
+async def test_a_failing_store_closes_the_room_to_clients(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    await anyio.Path(root).mkdir()
+    store = FileYStore("doc", root=root)
+    async with YRoom(ystore=store) as room, clients(room, "/a") as (a,):
+        await a.sync()
+        await anyio.Path(root).rmdir()
+        await anyio.Path(root).write_text("a file where the store's directory was\n")
+        await a.type("lost")
+        code, reason = await a.closed()
+        assert (code, reason) == (4500, "The document could not be saved.")
+        assert room.write_error is not None
+        async with clients(room, "/b") as (b,):
+            code, reason = await b.closed()
+            assert code == 4500
+            assert "could not be saved" in reason
+
+
+async def test_clients_wait_until_the_room_is_ready(tmp_path: Path) -> None:
+    async with YRoom(ready=False) as room, clients(room, "/a") as (a,):
+        with anyio.move_on_after(0.1):
+            await a.sync()
+        assert room.clients == []  # held back before syncing
+        room.ydoc.get("text", type=pycrdt.Text).insert(0, "prepared")
+        room.ready = True
+        await a.until(lambda: str(a.text) == "prepared")
+
+
+async def test_on_message_may_skip_messages(tmp_path: Path) -> None:
+    seen: list[bytes] = []
+
+    async def on_message(message: bytes) -> bool:
+        seen.append(message)
+        return message[0] == MessageType.AWARENESS
+
+    async with YRoom() as room, clients(room, "/a") as (a,):
+        room.on_message = on_message
+        await a.sync()
+        state = AwarenessEntry(3, 1, '{"skipped":true}')
+        await a.channel.put(encode_awareness(encode_awareness_update([state])))
+        await a.sync()
+        assert len(seen) == 4  # step 1, step 2 (answering the room), awareness, step 1
+        assert room.awareness.entries == {}  # the awareness message was skipped
+
+
+async def test_relayed_awareness_belongs_to_the_client_that_brought_it() -> None:
+    async with YRoom() as room, clients(room, "/a", "/b") as (a, b):
+        await a.sync()
+        await b.sync()
+        state = encode_awareness(encode_awareness_update([AwarenessEntry(11, 1, '{"n":1}')]))
+        await a.channel.put(state)
+        await b.until(lambda: AwarenessEntry(11, 1, '{"n":1}') in b.awareness)
+        await b.channel.put(state)  # y-websocket clients send others' states back
+        await b.sync()
+        b.channel.hang_up()
+        await a.sync()
+        assert room.awareness.states == {11: {"n": 1}}  # b leaving did not remove a's state
+        assert AwarenessEntry(11, 2, "null") not in a.awareness

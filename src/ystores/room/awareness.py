@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .protocol import (
@@ -19,7 +20,20 @@ from .protocol import (
     encode_awareness_update,
 )
 
-__all__ = ["Awareness"]
+__all__ = ["Awareness", "AwarenessChange"]
+
+
+@dataclass
+class AwarenessChange:
+    """What an awareness update changed.
+
+    Attributes:
+        added: Client ids that had no state and now have one.
+        removed: Client ids that had a state and are now gone.
+    """
+
+    added: set[int] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)
 
 
 class Awareness:
@@ -42,14 +56,14 @@ class Awareness:
             if not entry.removed
         }
 
-    def apply(self, update: bytes) -> list[AwarenessEntry]:
+    def apply(self, update: bytes) -> AwarenessChange:
         """Record the entries of an awareness update that are newer than what is known.
 
         Args:
             update: An encoded awareness update.
 
         Returns:
-            Every entry of the update (older ones included: relaying them is harmless).
+            Which clients appeared and which left with this update.
 
         Raises:
             ProtocolError: The update is malformed or a state is not JSON.
@@ -62,13 +76,19 @@ class Awareness:
                 raise ProtocolError(
                     f"The awareness state of client {entry.client_id} is not JSON."
                 ) from exc
+        change = AwarenessChange()
         for entry in entries:
             known = self.entries.get(entry.client_id)
             # Same rule as y-protocols: a newer clock wins, and at equal clocks a
             # removal wins so a "gone" message is never undone by a stale state.
             if known is None or entry.clock > known.clock or (entry.removed and not known.removed):
                 self.entries[entry.client_id] = entry
-        return entries
+                was_present = known is not None and not known.removed
+                if entry.removed and was_present:
+                    change.removed.add(entry.client_id)
+                elif not entry.removed and not was_present:
+                    change.added.add(entry.client_id)
+        return change
 
     def encode_present(self) -> bytes | None:
         """An awareness update with every present client's state, or None when nobody is here."""

@@ -20,8 +20,8 @@ class RoomClient:
 
     Attributes:
         channel: The connection.
-        awareness_ids: The Yjs client ids whose awareness arrived over this
-            connection; their states are cleared when it ends.
+        awareness_ids: The Yjs client ids whose awareness this connection
+            brought to the room first; their states are cleared when it ends.
         close_code: The close code to send when the room ends the connection.
         close_reason: Why the room ends the connection.
     """

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from inspect import isawaitable
 from logging import Logger, getLogger
 from types import TracebackType
@@ -13,12 +12,11 @@ from typing import Any
 import anyio
 import pycrdt
 from anyio.abc import TaskStatus
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .. import crdt
 from ..base import BaseYStore
 from ..errors import InvalidUpdateError, StoreStateError, YDocNotFound
 from .awareness import Awareness
+from .changes import ChangeFeed
 from .channel import Channel, CloseCode
 from .client import RoomClient
 from .document import RoomDocument
@@ -30,7 +28,6 @@ from .protocol import (
     encode_awareness,
     encode_sync_step1,
     encode_sync_step2,
-    encode_update,
 )
 
 __all__ = ["MessageTooLargeError", "OnMessage", "YRoom"]
@@ -39,8 +36,6 @@ OnMessage = Callable[[bytes], Awaitable[bool] | bool]
 """Sees each raw message from a client first; returning True skips the message."""
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-
-ObjectStream = MemoryObjectSendStream[Any] | MemoryObjectReceiveStream[Any]
 
 
 class MessageTooLargeError(ProtocolError):
@@ -78,7 +73,6 @@ class YRoom:
         log: Where lifecycle and client errors are logged.
         max_message_size: The largest message a client may send, in bytes.
         load_error: Why the document could not be loaded, when it could not.
-        write_error: Why the last write to the store failed, when one did.
     """
 
     def __init__(
@@ -114,7 +108,6 @@ class YRoom:
         self.clients: list[Channel] = []
         self.max_message_size = max_message_size
         self.load_error: BaseException | None = None
-        self.write_error: BaseException | None = None
         self._on_message: OnMessage | None = None
         self._members: list[RoomClient] = []
         self._write_buffer = write_buffer
@@ -122,17 +115,12 @@ class YRoom:
         self._ready = anyio.Event()
         if ready:
             self._ready.set()
-        self._fresh: deque[tuple[bytes, RoomClient | None]] = deque()
-        self._applying: RoomClient | None = None
-        self._dispatch_lock = anyio.Lock()
-        self._write_send: MemoryObjectSendStream[bytes] | None = None
-        self._wake_send: MemoryObjectSendStream[None] | None = None
+        self._feed: ChangeFeed | None = None
         self._stopping = False
         self._started: anyio.Event | None = None
         self._stop_requested: anyio.Event | None = None
         self._stopped: anyio.Event | None = None
         self._exit_stack: AsyncExitStack | None = None
-        self._streams: list[ObjectStream] = []
 
     # -- attributes kept from ypy-websocket -----------------------------------
 
@@ -152,6 +140,11 @@ class YRoom:
             self._ready.set()
         elif self._ready.is_set():
             self._ready = anyio.Event()
+
+    @property
+    def write_error(self) -> BaseException | None:
+        """Why the last write to the store failed, when one did (the room then refuses clients)."""
+        return self._feed.write_error if self._feed is not None else None
 
     @property
     def on_message(self) -> OnMessage | None:
@@ -185,37 +178,23 @@ class YRoom:
         self._stop_requested = stop_requested = anyio.Event()
         self._stopped = anyio.Event()
         self._stopping = False
-        self._write_send = None
         try:
             async with anyio.create_task_group() as tg:
                 own_store = self.ystore is not None and not self.ystore.running
                 if own_store and self.ystore is not None:
                     await tg.start(self.ystore.start)
                 await self._load()
-                writer_done = anyio.Event()
-                if self.ystore is not None and self.load_error is None:
-                    self._write_send, write_receive = anyio.create_memory_object_stream[bytes](
-                        self._write_buffer
-                    )
-                    self._streams += [self._write_send, write_receive]
-                    tg.start_soon(self._write_updates, self.ystore, write_receive, writer_done)
-                else:
-                    writer_done.set()
-                self._wake_send, wake_receive = anyio.create_memory_object_stream[None](1)
-                self._streams += [self._wake_send, wake_receive]
-                tg.start_soon(self._dispatch_server_edits, wake_receive)
-                self._document.observe(self._on_update)
+                self._feed = feed = ChangeFeed(self._members, self.log, self._write_buffer)
+                await tg.start(feed.run, self.ystore if self.load_error is None else None)
+                self._document.observe(feed.record)
                 self.started.set()
                 task_status.started()
                 await stop_requested.wait()
-                await self._shut_down(writer_done)
+                await self._shut_down(feed)
                 if own_store and self.ystore is not None:
                     self.ystore.stop()
         finally:
             self._document.unobserve()
-            for stream in self._streams:
-                stream.close()
-            self._streams.clear()
             self._stop_requested = None
             self._started = None
             self._stopped.set()
@@ -276,91 +255,13 @@ class YRoom:
                 exc,
             )
 
-    async def _shut_down(self, writer_done: anyio.Event) -> None:
+    async def _shut_down(self, feed: ChangeFeed) -> None:
         self._stopping = True
         for member in list(self._members):
             member.disconnect(CloseCode.GOING_AWAY, "The room is closing.")
-        await self._dispatch()
-        if self._write_send is not None:
-            self._write_send.close()
-        if self._wake_send is not None:
-            self._wake_send.close()
-        await writer_done.wait()
-
-    # -- changes: broadcast and persistence ----------------------------------
-
-    def _on_update(self, update: bytes) -> None:
-        self._fresh.append((update, self._applying))
-        if self._applying is None and self._wake_send is not None:
-            # A server-side edit: wake the dispatcher (one pending wake is enough).
-            with suppress(anyio.WouldBlock, anyio.ClosedResourceError):
-                self._wake_send.send_nowait(None)
-
-    async def _dispatch_server_edits(self, wake: MemoryObjectReceiveStream[None]) -> None:
-        async with wake:
-            async for _ in wake:
-                await self._dispatch()
-
-    async def _dispatch(self) -> None:
-        """Broadcast fresh changes, then queue them for the store (waiting when it lags).
-
-        Shielded: a change taken from `_fresh` is always handed to the writer, even
-        when the client that made it is being disconnected.
-        """
-        with anyio.CancelScope(shield=True):
-            await self._dispatch_locked()
-
-    async def _dispatch_locked(self) -> None:
-        async with self._dispatch_lock:
-            while self._fresh:
-                update, origin = self._fresh.popleft()
-                message = encode_update(update)
-                for member in list(self._members):
-                    if member is not origin:
-                        member.queue(message)
-                if self._write_send is None:
-                    continue
-                try:
-                    await self._write_send.send(update)
-                except anyio.ClosedResourceError:
-                    self.log.error(
-                        "A change made after the room %s stopped was not stored.", self._name
-                    )
-
-    async def _write_updates(
-        self,
-        ystore: BaseYStore,
-        receive: MemoryObjectReceiveStream[bytes],
-        done: anyio.Event,
-    ) -> None:
-        try:
-            async with receive:
-                async for update in receive:
-                    batch = [update]
-                    while len(batch) < self._write_buffer:
-                        try:
-                            batch.append(receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
-                    await self._write_batch(ystore, batch)
-        finally:
-            done.set()
-
-    async def _write_batch(self, ystore: BaseYStore, batch: list[bytes]) -> None:
-        if self.write_error is not None:
-            self.log.error("%d changes to %s were not stored.", len(batch), ystore.path)
-            return
-        try:
-            await ystore.write(batch[0] if len(batch) == 1 else crdt.merge_updates(batch))
-        except Exception as exc:  # any failure means the change is not stored
-            self.write_error = exc
-            self.log.error("Writing to %s failed; closing its room's clients: %s", ystore.path, exc)
-            for member in list(self._members):
-                member.disconnect(CloseCode.UNAVAILABLE, "The document could not be saved.")
-
-    @property
-    def _name(self) -> str:
-        return self.ystore.path if self.ystore is not None else "(in memory)"
+        await feed.dispatch()
+        feed.close()
+        await feed.done.wait()
 
     # -- clients ---------------------------------------------------------------
 
@@ -453,10 +354,14 @@ class YRoom:
                 member.queue(encode_sync_step2(self._document.diff(decoded.payload)))
             elif not self._stopping:  # once stopping, the client keeps its change to resend
                 self._apply(member, decoded.payload)
-                await self._dispatch()
+                assert self._feed is not None
+                await self._feed.dispatch()
         elif decoded.type is MessageType.AWARENESS:
-            entries = self.awareness.apply(decoded.payload)
-            member.awareness_ids.update(entry.client_id for entry in entries)
+            change = self.awareness.apply(decoded.payload)
+            # Clients relay each other's states too (y-websocket does): a client id
+            # belongs to the connection that brought it first, as in y-websocket's server.
+            member.awareness_ids |= change.added
+            member.awareness_ids -= change.removed
             # Back to the sender too: y-websocket clients count it as a keep-alive.
             for other in list(self._members):
                 other.queue(message)
@@ -468,11 +373,10 @@ class YRoom:
             raise ProtocolError(f"Clients may not send {decoded.type.name} messages.")
 
     def _apply(self, member: RoomClient, update: bytes) -> None:
-        self._applying = member
-        try:
+        feed = self._feed
+        assert feed is not None  # clients are only served while the room runs
+        with feed.applying(member):
             self._document.apply(update)
-        finally:
-            self._applying = None
 
 
 def _short(reason: str) -> str:
