@@ -12,6 +12,7 @@ A scanner reads a byte range of an open file in chunks and yields lists of
 from __future__ import annotations
 
 import os
+import re
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ FRAME_HEAD = struct.Struct("<II")  # body length, CRC32C of (length bytes + body
 MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint meta length (1)
 MAX_BODY = 1 << 31
 _F64 = struct.Struct("<d")
+_KINDS = frozenset(int(kind) for kind in RecordKind)
+_BODY_PEEK = 10 + 1 + 8 + 10  # var-uint seq, kind, float64 time, var-uint metadata length
 
 
 @dataclass(frozen=True)
@@ -177,15 +180,31 @@ class V3Scanner(Scanner):
         return Record(seq, update, metadata, timestamp, kind)
 
     def _next_valid_record(self, offset: int) -> int | None:
+        """The first offset after `offset` where a record with a valid checksum starts.
+
+        Before paying for the checksum of a long body, a candidate must look like a
+        record written after the last good one (its seq, kind and metadata length
+        decode) and be followed by the end of the file, a torn frame or another such
+        record. Random bytes (a large torn tail of binary data) almost never pass, so
+        the search stays about linear instead of checksumming megabytes per offset.
+        """
         fd = self.file.fileno()
         head = FRAME_HEAD.size
         window_start = offset + 1
         while window_start < self.end - head:
-            window = os.pread(fd, min(CHUNK + head, self.end - window_start), window_start)
-            for k in range(len(window) - head + 1):
+            # windows overlap by a frame head and a body's first fields, which the
+            # candidate pattern looks at; offsets from CHUNK on belong to the next window
+            want = min(CHUNK + head + _BODY_PEEK, self.end - window_start)
+            window = os.pread(fd, want, window_start)
+            for k in _frame_start_candidates(window, self.end - window_start - head):
+                if k >= CHUNK or k > len(window) - head:
+                    break
                 length, crc = FRAME_HEAD.unpack_from(window, k)
                 at = window_start + k
                 if length < MIN_BODY or at + head + length > self.end:
+                    continue
+                seq = self._plausible_body(fd, window, k + head, at + head, length)
+                if seq is None or not self._plausible_successor(fd, at + head + length, seq):
                     continue
                 if k + head + length <= len(window):
                     body: bytes | memoryview = memoryview(window)[k + head : k + head + length]
@@ -195,6 +214,59 @@ class V3Scanner(Scanner):
                     return at
             window_start += CHUNK
         return None
+
+    def _plausible_body(
+        self, fd: int, window: bytes, k: int, start: int, length: int
+    ) -> int | None:
+        """The seq of the body at file offset `start` (`window[k:]`), if its fields decode."""
+        want = min(length, _BODY_PEEK)
+        peek = window[k : k + want] if k + want <= len(window) else os.pread(fd, want, start)
+        try:
+            seq, j = decode_varuint(peek)
+            kind = peek[j]
+            meta_len, j = decode_varuint(peek, j + 9)
+        except (IndexError, ValueError):
+            return None
+        if kind not in _KINDS or seq <= self.last_seq or j + meta_len > length:
+            return None
+        return seq
+
+    def _plausible_successor(self, fd: int, offset: int, seq: int) -> bool:
+        """Whether what follows a candidate record at `offset` could follow a real one."""
+        peek = os.pread(fd, min(self.end - offset, FRAME_HEAD.size + 11), offset)
+        if len(peek) < 4:
+            return True  # the end of the file, or a frame head cut short
+        (length,) = struct.unpack_from("<I", peek)
+        if length < MIN_BODY or length > MAX_BODY:
+            return False
+        try:
+            next_seq, j = decode_varuint(peek, FRAME_HEAD.size)
+            kind = peek[j]
+        except IndexError:
+            return True  # a frame torn before its seq and kind
+        except ValueError:
+            return False
+        return kind in _KINDS and next_seq > seq
+
+
+def _frame_start_candidates(window: bytes, room: int) -> Iterator[int]:
+    """Offsets in `window` where a frame whose body fits in `room` bytes could start.
+
+    A C-speed regex keeps the offsets whose u32 length could be at most `room`
+    (which bounds its top byte and zeroes the bytes above) and whose body starts
+    with a var-uint seq then a known kind byte: far fewer than every byte of a
+    large torn tail, each of which Python would otherwise unpack.
+    """
+    kinds = b"".join(b"\\x%02x" % kind for kind in sorted(_KINDS))
+    body = b".{4}[\\x80-\\xff]{0,9}[\\x00-\\x7f][%s]" % kinds
+    if room >= 1 << 32:
+        length = b".{4}"
+    else:
+        size = max(1, (room.bit_length() + 7) // 8)  # bytes the largest length takes
+        top = room >> (8 * (size - 1))
+        length = b".{%d}[\\x00-\\x%02x]\\x00{%d}" % (size - 1, top, 4 - size)
+    pattern = b"(?=" + length + body + b")"
+    return (match.start() for match in re.finditer(pattern, window, re.DOTALL))
 
 
 class LegacyScanner(Scanner):
