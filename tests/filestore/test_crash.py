@@ -9,7 +9,8 @@ Also: a process killed while upgrading a legacy file leaves the old file or the
 new one, and a write the operating system refuses midway leaves no partial record.
 
 Rounds: `YSTORES_CRASH_ROUNDS` (default 10, for CI; run 200 for a full trial:
-`YSTORES_CRASH_ROUNDS=200 pytest tests/filestore/test_crash.py`).
+`YSTORES_CRASH_ROUNDS=200 pytest tests/filestore/test_crash.py`). The kill delays
+come from a generator seeded by `YSTORES_CRASH_SEED` (default 0).
 """
 
 from __future__ import annotations

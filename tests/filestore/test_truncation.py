@@ -1,9 +1,10 @@
-"""Round trips, torn tails, corruption, bad updates and bad names, on real files.
+"""Round trips, torn tails, corruption, bad updates, bad names and OS errors, on real files.
 
 A file cut anywhere (a crash mid-append) keeps every complete record before the
 cut; the rest is reported as a torn tail, never raised, and cut off (saved aside)
 by the next write. Damage in the middle of a file is `CorruptStoreError`, on read
-and on write, and the file is left as it is.
+and on write, and the file is left as it is. Telling the two apart stays fast on
+a large torn tail.
 """
 
 # Small blocking file operations in async tests are the point here (set up and check files).
