@@ -358,6 +358,12 @@ async def test_names_that_escape_the_root_are_refused(name: str, tmp_path: Path)
     assert sorted(os.listdir(tmp_path)) == ["root"]
 
 
+@pytest.mark.parametrize("path", ["", "a\x00b"])
+def test_unusable_paths_without_a_root_are_refused(path: str) -> None:
+    with pytest.raises(InvalidDocumentNameError):
+        FileYStore(path)
+
+
 async def test_symlinks_out_of_the_root_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "root"
     outside = tmp_path / "outside"
