@@ -302,8 +302,8 @@ async def test_an_idle_room_closes_after_its_grace_period(tmp_path: Path) -> Non
             await a.sync()
             await a.type("saved")
         assert "doc" in manager.rooms  # within the grace period
-        await eventually(lambda: not manager.rooms)
-        assert closed == ["doc"]
+        await eventually(lambda: closed == ["doc"])  # hooks run once the room has closed
+        assert not manager.rooms
         async with clients(manager, "/doc") as (b,):
             await b.sync()
             assert str(b.text) == "saved"

@@ -15,7 +15,7 @@ from ..base import BaseYStore
 from ..errors import InvalidDocumentNameError, YStoreError
 from ..names import validate_name
 from ..urls import open_store
-from .channel import CloseCode
+from .channel import CloseCode, close_quietly
 from .manager import RoomHook, RoomManager, StoreFactory
 from .protocol import ProtocolError
 from .room import DEFAULT_MAX_MESSAGE_SIZE, YRoom
@@ -189,24 +189,24 @@ class YStoreApp:
         if refusal is not None:
             code, reason = refusal
             self.log.warning("Refused %s (%d): %s", channel.path, code, reason)
-            await channel.close(code, reason)
+            await close_quietly(channel, code, reason)
             return
         try:
             await self.manager.serve(self.room_name(scope), channel)
         except YStoreError as exc:
             self.log.error("Could not serve %s: %s", channel.path, exc)
-            await channel.close(CloseCode.UNAVAILABLE, str(exc)[:120])
+            await close_quietly(channel, CloseCode.UNAVAILABLE, str(exc))
 
     async def _refusal(self, scope: Scope) -> tuple[int, str] | None:
         try:
             validate_name(self.room_name(scope))
         except InvalidDocumentNameError as exc:
-            return CloseCode.BAD_ROOM_NAME, str(exc)[:120]
+            return CloseCode.BAD_ROOM_NAME, str(exc)
         if self.authenticate is not None:
             try:
                 allowed = await self.authenticate(scope)
             except AccessDenied as exc:
-                return exc.code, exc.reason[:120]
+                return exc.code, exc.reason
             if not allowed:
                 return CloseCode.FORBIDDEN, "Forbidden."
         if not self.manager.running:

@@ -10,7 +10,9 @@ import enum
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-__all__ = ["Channel", "CloseCode"]
+import anyio
+
+__all__ = ["Channel", "CloseCode", "close_quietly", "short_reason"]
 
 
 class Channel(Protocol):
@@ -54,3 +56,18 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN = 4403
     TOO_SLOW = 4429
     UNAVAILABLE = 4500
+
+
+def short_reason(reason: str) -> str:
+    """`reason` cut to fit a websocket close frame (123 bytes of UTF-8)."""
+    encoded = reason.encode("utf-8")
+    return reason if len(encoded) <= 123 else encoded[:120].decode("utf-8", "ignore") + "..."
+
+
+async def close_quietly(channel: Channel, code: int, reason: str) -> None:
+    """Close `channel`, even when cancelled, and ignore a connection that already failed."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            await channel.close(code, short_reason(reason))
+        except Exception:  # the transport is gone: nothing left to close
+            return

@@ -17,7 +17,7 @@ from ..base import BaseYStore
 from ..errors import InvalidUpdateError, StoreStateError, YDocNotFound
 from .awareness import Awareness
 from .changes import ChangeFeed
-from .channel import Channel, CloseCode
+from .channel import Channel, CloseCode, close_quietly, short_reason
 from .client import RoomClient
 from .document import RoomDocument
 from .protocol import (
@@ -283,14 +283,14 @@ class YRoom:
             channel: The client's connection.
         """
         if self._stopped is not None and self._stopped.is_set():
-            await _close(channel, CloseCode.UNAVAILABLE, "The room is closed.")
+            await close_quietly(channel, CloseCode.UNAVAILABLE, "The room is closed.")
             return
         await self.started.wait()
         await self._ready.wait()
         refusal = self._refusal()
         if refusal is not None:
             self.log.warning("Refusing client %s: %s", channel.path, refusal)
-            await _close(channel, CloseCode.UNAVAILABLE, refusal)
+            await close_quietly(channel, CloseCode.UNAVAILABLE, refusal)
             return
         member = RoomClient(channel, self._client_buffer, self.log)
         async with anyio.create_task_group() as tg:
@@ -304,7 +304,7 @@ class YRoom:
                 self._leave(member)
                 tg.cancel_scope.cancel()
         member.release()
-        await _close(channel, member.close_code, member.close_reason)
+        await close_quietly(channel, member.close_code, member.close_reason)
 
     async def _converse(self, member: RoomClient) -> None:
         member.queue(encode_sync_step1(self._document.state_vector()))
@@ -325,7 +325,7 @@ class YRoom:
 
     def _reject(self, member: RoomClient, code: int, exc: Exception) -> None:
         self.log.warning("Closing client %s (%d): %s", member.channel.path, code, exc)
-        member.close_code, member.close_reason = code, _short(str(exc))
+        member.close_code, member.close_reason = code, short_reason(str(exc))
 
     def _leave(self, member: RoomClient) -> None:
         self._members.remove(member)
@@ -377,17 +377,3 @@ class YRoom:
         assert feed is not None  # clients are only served while the room runs
         with feed.applying(member):
             self._document.apply(update)
-
-
-def _short(reason: str) -> str:
-    # A websocket close reason holds at most 123 bytes of UTF-8.
-    encoded = reason.encode("utf-8")
-    return reason if len(encoded) <= 123 else encoded[:120].decode("utf-8", "ignore") + "..."
-
-
-async def _close(channel: Channel, code: int, reason: str) -> None:
-    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-        try:
-            await channel.close(code, _short(reason))
-        except Exception:  # closing a connection that already failed
-            return
