@@ -81,3 +81,16 @@ def test_serve_refuses_an_unknown_store_url() -> None:
     result = CliRunner().invoke(cli_app, ["serve", "--store", "nosuch://place"])
     assert result.exit_code == 1
     assert "does not know where to store documents" in result.output
+
+
+def test_a_store_that_cannot_open_refuses_clients_with_4500(
+    tmp_path: Path, node_clients: None
+) -> None:
+    missing = tmp_path / "no such directory" / "docs.db"
+    application = YStoreApp(f"sqlite:///{missing}", grace_period=0)
+    with serve_in_thread(application) as url:
+        for _ in range(2):  # and again on the next attempt, never writing anything
+            closed = node("raw.mjs", url + "/doc", "00000100")
+            assert closed["code"] == 4500
+            assert closed["received"] == 0
+    assert not missing.parent.exists()

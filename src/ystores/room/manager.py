@@ -12,7 +12,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..base import BaseYStore
-from ..errors import StoreStateError
+from ..errors import StoreStateError, YStoreError
 from .channel import Channel
 from .room import YRoom
 
@@ -106,7 +106,10 @@ class RoomManager:
                 not start; the channel is left open for the caller to close.
         """
         entry = await self._join(name)
-        try:
+        try:  # from here on the entry counts this client: _leave must run
+            await entry.ready.wait()
+            if entry.error is not None:
+                raise YStoreError(f"The room {name} could not start: {entry.error}")
             await entry.room.serve(channel)
         finally:
             self._leave(name, entry)
@@ -117,20 +120,16 @@ class RoomManager:
             if tg is None or self._stop_requested is None or self._stop_requested.is_set():
                 raise StoreStateError("RoomManager not running.")
             closing = self._closing.get(name)
-            if closing is not None:
-                await closing.wait()
-                continue
-            entry = self._entries.get(name)
-            if entry is None:
-                entry = _Entry(self.room_factory(name, self.store_factory(name)))
-                self._entries[name] = entry
-                tg.start_soon(self._run_room, name, entry)
-            entry.clients += 1
-            await entry.ready.wait()
-            if entry.error is not None:
-                entry.clients -= 1
-                raise entry.error
-            return entry
+            if closing is None:
+                break
+            await closing.wait()
+        entry = self._entries.get(name)
+        if entry is None:
+            entry = _Entry(self.room_factory(name, self.store_factory(name)))
+            self._entries[name] = entry
+            tg.start_soon(self._run_room, name, entry)
+        entry.clients += 1
+        return entry
 
     async def _run_room(self, name: str, entry: _Entry) -> None:
         try:
