@@ -193,6 +193,9 @@ class YStoreApp:
             return
         try:
             await self.manager.serve(self.room_name(scope), channel)
+        except InvalidDocumentNameError as exc:  # a name this backend cannot hold
+            self.log.warning("Refused %s: %s", channel.path, exc)
+            await close_quietly(channel, CloseCode.BAD_ROOM_NAME, str(exc))
         except YStoreError as exc:
             self.log.error("Could not serve %s: %s", channel.path, exc)
             await close_quietly(channel, CloseCode.UNAVAILABLE, str(exc))

@@ -54,7 +54,7 @@ class CloseCode(enum.IntEnum):
     BAD_ROOM_NAME = 4400
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
-    TOO_SLOW = 4429
+    TOO_SLOW = 4529
     UNAVAILABLE = 4500
 
 

@@ -99,7 +99,7 @@ class YRoom:
             write_buffer: How many changes may wait for the store before clients
                 are slowed down.
             client_buffer: How many messages may wait for a client before it is
-                closed as too slow (4429).
+                closed as too slow (4529).
         """
         self._document = RoomDocument(ydoc)
         self.ystore = ystore
