@@ -152,10 +152,10 @@ async def stored_text(store: FileYStore, name: str = "text") -> str:
 class MemoryChannel:
     """A `Channel` over in-memory streams; the test holds the other end."""
 
-    def __init__(self, path: str = "/memory") -> None:
+    def __init__(self, path: str = "/memory", receive_buffer: int = 10_000) -> None:
         self.path = path
         self._to_room, self._room_in = anyio.create_memory_object_stream[bytes](100)
-        self._from_room, self.received = anyio.create_memory_object_stream[bytes](10_000)
+        self._from_room, self.received = anyio.create_memory_object_stream[bytes](receive_buffer)
         self.closed: tuple[int, str] | None = None
         self.closed_event = anyio.Event()
 

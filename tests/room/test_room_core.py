@@ -41,8 +41,8 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 class Client:
     """A Yjs client in Python: a pycrdt document synced with a room over a MemoryChannel."""
 
-    def __init__(self, path: str = "/doc") -> None:
-        self.channel = MemoryChannel(path)
+    def __init__(self, path: str = "/doc", receive_buffer: int = 10_000) -> None:
+        self.channel = MemoryChannel(path, receive_buffer)
         self.doc: pycrdt.Doc[Any] = pycrdt.Doc()
         self.text = self.doc.get("text", type=pycrdt.Text)
         self.broadcasts: list[bytes] = []
@@ -91,9 +91,14 @@ class Client:
 
 
 @asynccontextmanager
-async def clients(room: YRoom | RoomManager, *paths: str) -> AsyncIterator[list[Client]]:
-    """Clients served by `room` (a room, or a manager: the path names the room)."""
-    made = [Client(path) for path in paths]
+async def clients(
+    room: YRoom | RoomManager, *paths: str, unbuffered: tuple[str, ...] = ()
+) -> AsyncIterator[list[Client]]:
+    """Clients served by `room` (a room, or a manager: the path names the room).
+
+    Clients in `unbuffered` take each message from the room only when they read it.
+    """
+    made = [Client(path, 0 if path in unbuffered else 10_000) for path in paths]
     try:
         async with anyio.create_task_group() as tg:
             for client in made:
@@ -382,3 +387,16 @@ async def test_relayed_awareness_belongs_to_the_client_that_brought_it() -> None
         await a.sync()
         assert room.awareness.states == {11: {"n": 1}}  # b leaving did not remove a's state
         assert AwarenessEntry(11, 2, "null") not in a.awareness
+
+
+async def test_a_client_that_does_not_keep_up_is_closed_alone(tmp_path: Path) -> None:
+    store = FileYStore("doc", root=tmp_path)
+    room = YRoom(ystore=store, client_buffer=4)
+    async with room, clients(room, "/fast", "/slow", unbuffered=("/slow",)) as (fast, slow):
+        await fast.sync()
+        await slow.sync()
+        await fast.type("x" * 40)  # the slow client reads none of it: its outbox holds 4
+        assert await slow.closed() == (4529, "The client did not keep up with the room.")
+        await fast.sync()
+        assert room.clients == [fast.channel]
+    assert await stored_text(store) == "x" * 40
