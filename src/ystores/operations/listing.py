@@ -1,0 +1,63 @@
+"""`list_store`: a store's documents with their sizes and last activity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .inspecting import Progress, scan_document
+from .sources import open_source
+
+__all__ = ["DocumentSummary", "list_store"]
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """One document of a store.
+
+    Attributes:
+        name: The document's name.
+        records: How many records it has (snapshots included).
+        bytes: The total size of its updates.
+        last_activity: When its last record was written (None when the format kept no time).
+        healthy: Whether its records read back whole (torn tails and damage make it
+            False; updates are not decoded here: `ystore verify` does that).
+    """
+
+    name: str
+    records: int
+    bytes: int
+    last_activity: float | None
+    healthy: bool
+
+
+async def list_store(target: str, *, progress: Progress | None = None) -> list[DocumentSummary]:
+    """The documents of a store, by name; reads without changing anything.
+
+    Args:
+        target: A store file, a file store directory, a SQLite file or a database URL.
+        progress: Called after each document with its name, how many documents are
+            done and how many there are.
+
+    Raises:
+        YStoreError: The store cannot be opened (see `open_source`).
+    """
+    source = open_source(target)
+    try:
+        summaries = []
+        names = await source.names()
+        for done, name in enumerate(names, 1):
+            report = await scan_document(source, name, decode=False)
+            summaries.append(
+                DocumentSummary(
+                    name,
+                    report.records,
+                    report.update_bytes,
+                    report.last_timestamp,
+                    report.healthy,
+                )
+            )
+            if progress is not None:
+                progress(name, done, len(names))
+        return summaries
+    finally:
+        await source.aclose()
