@@ -54,11 +54,13 @@ class WorkerThreads:
             with self._lock:
                 self._idle -= 1
             try:
-                result = function()
+                ok, value = True, function()
             except BaseException as exc:
-                done(False, exc)
-            else:
-                done(True, result)
+                ok, value = False, exc
+            try:
+                done(ok, value)
+            except RuntimeError:
+                pass  # the caller's event loop has closed: nobody waits for this result
 
     async def run(self, function: Callable[[], T]) -> T:
         """Run `function` in a worker thread and return its result (or raise its error).

@@ -34,9 +34,9 @@ class WriteNotes:
         self.dirty = True  # the log may need a squash (unknown at start)
         self.wake = anyio.Event()
 
-    def note(self, size: int) -> None:
-        """Account for one write; wake the compactor if a limit is crossed."""
-        self.records += 1
+    def note(self, size: int, records: int = 1) -> None:
+        """Account for a write; wake the compactor if a limit is crossed."""
+        self.records += records
         self.bytes += size
         self.dirty = True
         policy = self.policy
@@ -66,9 +66,13 @@ async def run_compaction(store: BaseYStore, notes: WriteNotes, interval: float) 
             if stats is None or not stats.squashable:
                 continue
             if notes.policy.due(stats, store.clock()) is None:
-                notes.dirty = True  # not due yet (e.g. not idle long enough): look again
+                # Not due yet: count on from the real tail (writes noted since the
+                # reset may be counted twice; that only wakes the compactor early).
+                notes.note(stats.tail_bytes, stats.tail_records)
                 continue
             report = await store.squash()
+            if report is not None:
+                notes.note(report.bytes_after, report.records_after - 1)
         except YDocNotFound:
             continue
         except YStoreError as exc:

@@ -195,6 +195,7 @@ class SQLiteYStore(SQLYStore):
         clock: The time source for timestamps.
         create_schema: Create the schema in an empty database on first use.
         validate: Check that each update decodes before writing it.
+        compaction: When a running store squashes the document in the background.
     """
 
     db_path: str | os.PathLike[str] = "ystore.db"
@@ -210,6 +211,7 @@ class SQLiteYStore(SQLYStore):
         clock: Clock | None = None,
         create_schema: bool | None = None,
         validate: bool = True,
+        compaction: CompactionPolicy | None = None,
     ) -> None:
         file = db_path if db_path is not None else type(self).db_path
         super().__init__(
@@ -221,6 +223,7 @@ class SQLiteYStore(SQLYStore):
             create_schema=create_schema,
             validate=validate,
             clock=clock,
+            compaction=compaction,
         )
         self.db_path = file
 
@@ -239,7 +242,8 @@ class PostgresYStore(SQLYStore):
         metadata_callback: Returns the metadata stored with each update.
         log: Logger for warnings.
         url: The database URL (default: the class attribute `db_url`).
-        **kwargs: `document_ttl`, `create_schema`, `validate`, `clock` (see `SQLYStore`).
+        **kwargs: `document_ttl`, `create_schema`, `validate`, `clock`, `compaction`
+            (see `SQLYStore`).
     """
 
     db_url: str | None = None
