@@ -52,6 +52,7 @@ SIZES = {
         "procs": 4,
         "per_proc": 500,
         "restore": [5000, 50000],
+        "squash": 50000,
         "megabytes": 100,
     },
     "smoke": {
@@ -62,6 +63,7 @@ SIZES = {
         "procs": 2,
         "per_proc": 30,
         "restore": [200],
+        "squash": 200,
         "megabytes": 1,
     },
 }
@@ -80,6 +82,8 @@ async def run_all(size: dict[str, object], backends: set[str], only: set[str]) -
     if not only or "restore" in only:
         for count in size["restore"]:
             rows += await s.restore(count, backends)
+    if not only or "squash" in only:
+        rows += await s.squash(size["squash"], backends)
     if not only or "memory" in only:
         rows += await s.memory(size["megabytes"], backends)
     await s.drop_bench_database()
@@ -153,7 +157,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["sequential", "concurrent", "multiprocess", "restore", "memory"],
+        choices=["sequential", "concurrent", "multiprocess", "restore", "squash", "memory"],
         help="only these scenarios (repeatable; default all)",
     )
     args = parser.parse_args()

@@ -237,6 +237,60 @@ async def restore(count: int, backends: set[str]) -> list[Row]:
     return rows
 
 
+async def squash(count: int, backends: set[str]) -> list[Row]:
+    """Squash a log of `count` keystrokes, beside a bare replay; then restore the snapshot.
+
+    Only ystores is measured: the peers squash inside `write()` (ypy-websocket's
+    `document_ttl`) or on their own timer, with no call to time on its own.
+    """
+    updates = load("typing", count)
+    expected = expected_content(updates)
+    start = time.perf_counter()
+    replay(updates)
+    bare = time.perf_counter() - start
+    rows = [
+        Row(f"squash {count} updates", "bare replay (no store)", "baseline", bare * 1e3, "ms", True)
+    ]
+    restore_rows = []
+    for impl in impls_for(backends):
+        if impl.family != "ystores" or not impl.durable:
+            continue
+        await _reset_postgres(impl)
+        with scratch() as root:
+            await prepare(impl, root, "doc", updates)
+            async with opened(impl, root, "doc") as store:
+                start = time.perf_counter()
+                report = await store.squash()
+                elapsed = time.perf_counter() - start
+            async with opened(impl, root, "doc") as store:
+                start = time.perf_counter()
+                doc = await read_into_doc(store)
+                restored = time.perf_counter() - start
+            verified = report is not None and content(doc) == expected
+        rows.append(
+            Row(
+                f"squash {count} updates",
+                impl.name,
+                impl.family,
+                elapsed * 1e3,
+                "ms",
+                verified,
+                f"{elapsed / bare:.2f}x bare replay",
+            )
+        )
+        restore_rows.append(
+            Row(
+                f"restore {count} updates after compaction",
+                impl.name,
+                impl.family,
+                restored * 1e3,
+                "ms",
+                verified,
+            )
+        )
+    return rows + restore_rows
+
+
 async def memory(megabytes: int, backends: set[str]) -> list[Row]:
     rows = []
     for impl in impls_for(backends):
