@@ -64,3 +64,20 @@ async def test_a_cancelled_caller_does_not_cancel_the_call() -> None:
             await anyio.sleep(0.01)
             release.set()
     assert ran == [True]
+
+
+def test_a_worker_outlives_a_closed_event_loop() -> None:
+    workers = WorkerThreads(size=1)
+    release = threading.Event()
+
+    async def abandon() -> None:
+        with anyio.move_on_after(0.01):
+            await workers.run(lambda: release.wait(10))
+
+    anyio.run(abandon)  # the loop closes while the call still runs
+    release.set()
+
+    async def reuse() -> int:
+        return await workers.run(lambda: 7)
+
+    assert anyio.run(reuse) == 7  # the only worker thread survived and runs it
