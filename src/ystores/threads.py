@@ -12,6 +12,7 @@ the process. It works under asyncio and trio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -57,10 +58,9 @@ class WorkerThreads:
                 ok, value = True, function()
             except BaseException as exc:
                 ok, value = False, exc
-            try:
+            # RuntimeError: the caller's event loop has closed; nobody waits for this result.
+            with contextlib.suppress(RuntimeError):
                 done(ok, value)
-            except RuntimeError:
-                pass  # the caller's event loop has closed: nobody waits for this result
 
     async def run(self, function: Callable[[], T]) -> T:
         """Run `function` in a worker thread and return its result (or raise its error).

@@ -168,7 +168,7 @@ async def test_squash_keeps_the_content_and_later_writes(db_url: str) -> None:
     assert [r.kind for r in got] == [RecordKind.SNAPSHOT] + [RecordKind.UPDATE] * 5
     assert [r.seq for r in got] == list(range(7, 13))
     assert text_of([r.update for r in got]) == "hello, world"
-    assert await open_store(db_url, "empty").squash() is None  # type: ignore[attr-defined]
+    assert await open_store(db_url, "empty").squash() is None
 
 
 async def test_document_ttl_squashes_in_the_background(tmp_path: Path) -> None:

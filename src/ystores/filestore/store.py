@@ -173,7 +173,11 @@ class TempFileYStore(FileYStore):
         log: Logger for warnings.
         prefix_dir: Prefix for a new temporary directory for this instance.
         base_dir: An existing directory to use for this instance.
-        **kwargs: Passed on to `FileYStore` (fsync, upgrade, validate, clock).
+        fsync: See `FileYStore`.
+        upgrade: See `FileYStore`.
+        validate: See `FileYStore`.
+        clock: See `FileYStore`.
+        compaction: See `FileYStore`.
     """
 
     prefix_dir: str | None = None
