@@ -14,6 +14,9 @@ YStoreError
 ├── InvalidStoreURLError      a store URL with an unknown scheme or a malformed body
 ├── StoreConnectionError      a database that cannot be reached or refuses the login
 ├── StoreDatabaseError        a database that refused a statement (disk full, lost link...)
+├── ProtocolError             a websocket message that breaks the y-protocols format
+│   └── MessageTooLargeError  a message over the room's size limit
+├── AccessDenied              an authentication hook refusing a client (with a close code)
 ├── SchemaError               a database whose schema ystores cannot use as it is
 │   ├── SchemaOutdatedError   behind the current schema: run `ystore migrate URL`
 │   └── ForeignSchemaError    tables with ystores' names that ystores did not make
@@ -27,12 +30,15 @@ YStoreError
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "CorruptStoreError",
     "ForeignSchemaError",
     "InvalidDocumentNameError",
     "InvalidStoreURLError",
     "InvalidUpdateError",
     "LegacyFormatError",
+    "MessageTooLargeError",
+    "ProtocolError",
     "SchemaError",
     "SchemaOutdatedError",
     "StoreConnectionError",
@@ -156,3 +162,25 @@ class SchemaOutdatedError(SchemaError):
 
 class ForeignSchemaError(SchemaError):
     """The database holds tables with ystores' names that ystores did not create."""
+
+
+class ProtocolError(YStoreError, ValueError):
+    """A message that does not follow the y-protocols format (cut short, unknown type...)."""
+
+
+class MessageTooLargeError(ProtocolError):
+    """A client sent a message larger than the room's `max_message_size`."""
+
+
+class AccessDenied(YStoreError):
+    """Raised by an `authenticate` hook to refuse a client with a chosen close code and reason.
+
+    Attributes:
+        code: The websocket close code: 4401 (who are you?) by default, or 4403.
+        reason: Sent to the client as the close reason.
+    """
+
+    def __init__(self, reason: str = "Unauthorized.", *, code: int = 4401) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason

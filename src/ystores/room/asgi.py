@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from ..base import BaseYStore
-from ..errors import InvalidDocumentNameError, YStoreError
+from ..errors import AccessDenied, InvalidDocumentNameError, YStoreError
 from ..names import validate_name
 from ..urls import open_store
 from .channel import CloseCode, close_quietly
@@ -29,20 +29,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 Authenticate = Callable[[Scope], Awaitable[bool]]
 """Decides from the ASGI scope (headers, query string, cookies...) whether a client may join."""
-
-
-class AccessDenied(YStoreError):
-    """Raised by an `authenticate` hook to refuse a client with a chosen close code and reason.
-
-    Attributes:
-        code: The websocket close code: 4401 (who are you?) by default, or 4403.
-        reason: Sent to the client as the close reason.
-    """
-
-    def __init__(self, reason: str = "Unauthorized.", *, code: int = CloseCode.UNAUTHORIZED):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 class ASGIChannel:

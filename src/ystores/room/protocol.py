@@ -22,7 +22,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import YStoreError
+from ..errors import ProtocolError
 from ..records import decode_varuint, encode_varuint
 
 __all__ = [
@@ -44,10 +44,6 @@ __all__ = [
     "write_var_bytes",
     "write_var_string",
 ]
-
-
-class ProtocolError(YStoreError, ValueError):
-    """A message that does not follow the y-protocols format (cut short, unknown type...)."""
 
 
 class MessageType(enum.IntEnum):

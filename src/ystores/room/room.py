@@ -14,7 +14,7 @@ import pycrdt
 from anyio.abc import TaskStatus
 
 from ..base import BaseYStore
-from ..errors import InvalidUpdateError, StoreStateError, YDocNotFound
+from ..errors import InvalidUpdateError, MessageTooLargeError, StoreStateError, YDocNotFound
 from .awareness import Awareness
 from .changes import ChangeFeed
 from .channel import Channel, CloseCode, close_quietly, short_reason
@@ -36,10 +36,6 @@ OnMessage = Callable[[bytes], Awaitable[bool] | bool]
 """Sees each raw message from a client first; returning True skips the message."""
 
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
-
-
-class MessageTooLargeError(ProtocolError):
-    """A client sent a message larger than the room's `max_message_size`."""
 
 
 class YRoom:
