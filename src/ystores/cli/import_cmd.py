@@ -27,8 +27,9 @@ def import_command(
     target: Annotated[
         str,
         typer.Argument(
-            help="The store to write to: a file store directory or file:///dir/, a store "
-            "file, a SQLite file or sqlite:///file.db, or postgresql://user@host/dbname."
+            help="The store to write to: a file store directory or file:///dir/ (made if "
+            "missing), an existing store file, a SQLite file or sqlite:///file.db, or "
+            "postgresql://user@host/dbname."
         ),
     ],
     doc: Annotated[str, typer.Option("--doc", help="The document to append to (its name).")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ..base import BaseYStore
 from ..crdt import validate_update
@@ -69,8 +70,21 @@ async def _has_records(target: str, doc: str) -> bool:
         await source.aclose()
 
 
+def _store_for(target: str, doc: str) -> BaseYStore:
+    resolved = resolve_target(target)
+    if resolved.kind == "file" and Path(resolved.location).exists():
+        return FileYStore(resolved.location)
+    if resolved.kind in ("file", "directory"):  # a new path becomes a directory, as for copy
+        return FileYStore(doc, root=resolved.location)
+    return open_store(resolved.location, doc)
+
+
 async def import_document(target: str, doc: str, data: bytes) -> bool:
     """Append a Yjs update (or JSON content) to a document of a store.
+
+    TARGET is a store (see `open_source`); an existing store file is that one
+    document; a path that does not exist yet (and does not end in `.db`,
+    `.sqlite`, `.sqlite3`) becomes a file store directory.
 
     A Yjs update is appended as one record, whatever the document holds (applying
     an update twice is harmless). JSON content (`{root: {"type", "value"}}`, as
@@ -93,14 +107,7 @@ async def import_document(target: str, doc: str, data: bytes) -> bool:
             f"The document {doc!r} already has records: JSON content would duplicate its "
             "text and lists. Import a Yjs update instead (`ystore export --format update`)."
         )
-    resolved = resolve_target(target)
-    store: BaseYStore
-    if resolved.kind == "file":
-        store = FileYStore(resolved.location)
-    elif resolved.kind == "directory":
-        store = FileYStore(doc, root=resolved.location)
-    else:
-        store = open_store(resolved.location, doc)
+    store = _store_for(target, doc)
     try:
         await store.write(update)
     finally:
