@@ -53,16 +53,32 @@ def test_torn_tail_fails_then_repair_cuts_it_after_a_backup(tmp_path: Path) -> N
     assert content == {"text": {"type": "Y.Text", "value": "abcd"}}
 
 
-def test_damage_in_the_middle_is_reported_not_repaired(tmp_path: Path) -> None:
+def test_damage_in_the_middle_is_reported_then_cut_after_a_backup(tmp_path: Path) -> None:
     path = _store_file(tmp_path)
     data = bytearray(path.read_bytes())
+    first_frame = len(b"VERSION:3\n") + 8 + int.from_bytes(data[10:14], "little")
     data[len(b"VERSION:3\n") + 12] ^= 0xFF  # inside the first record's body
     path.write_bytes(bytes(data))
-    result = ystore_process("verify", str(path), "--repair")
+    result = ystore_process("verify", str(path))
     assert result.returncode == 1
-    assert "damaged" in result.stderr
+    assert "demo.y: damaged:" in result.stderr
     assert "Traceback" not in result.stderr
     assert path.read_bytes() == bytes(data)
+    repaired = ystore("verify", str(path), "--repair", "--json")
+    assert repaired.exit_code == 0, repaired.output
+    report = json.loads(repaired.stdout)
+    (repair,) = report["repairs"]
+    assert repair["kind"] == "damaged"
+    assert repair["offset"] == len(b"VERSION:3\n")
+    assert repair["removed"] == first_frame - len(b"VERSION:3\n")
+    assert report["remaining"] == []
+    assert Path(repair["backup"]).read_bytes() == bytes(data)
+    (doc,) = ok_json("inspect", str(path))["documents"]
+    assert doc["records"] == 3  # the damaged first keystroke is gone, the others kept
+    assert [
+        r["seq"] for r in ok_json("inspect", str(path), "--records")["documents"][0]["record_list"]
+    ] == [2, 3, 4]
+    assert ystore("verify", str(path)).exit_code == 0
 
 
 def test_undecodable_update_in_a_legacy_database(legacy_db: Path) -> None:

@@ -6,10 +6,14 @@ from typing import Annotated
 
 import typer
 
-from ..operations import verify_store
+from ..operations import Problem, verify_store
 from .app import app
 from .inspect_cmd import document_progress, run_operation
 from .render import print_json
+
+
+def _problem(problem: Problem) -> dict[str, str]:
+    return {"document": problem.document, "kind": problem.kind, "message": problem.message}
 
 
 @app.command("verify")
@@ -25,7 +29,8 @@ def verify_command(
         bool,
         typer.Option(
             "--repair",
-            help="Cut torn tails off store files, after copying each to FILE.bak-TIME.",
+            help="Repair store files (cut a torn tail, or rewrite without damaged records), "
+            "after copying each to FILE.bak-TIME.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -33,14 +38,15 @@ def verify_command(
     """Check every record: framing and checksums, seq order, that each update decodes.
 
     Exits with 0 when the store is healthy, 1 when not, listing the problems (one
-    line each, on stderr). Without --repair nothing is changed. With it, a torn
-    tail (a write cut short at the end of a store file) is cut off after a backup
-    copy; damage in the middle of a file and undecodable updates are only
+    line each, on stderr). Without --repair nothing is changed. With it, a store
+    file is first copied to FILE.bak-TIME, then a torn tail (a write cut short at
+    its end) is cut off, or damaged records in its middle (failing their checksum)
+    are left out of a rewritten file; their updates are lost from the document
+    (they stay in the backup). Undecodable updates and databases are only
     reported: restore those from a backup.
     """
     with document_progress("Verifying") as progress:
         report = run_operation(lambda: verify_store(target, repair=repair, progress=progress))
-    repaired = {r.document for r in report.repairs}
     if as_json:
         print_json(
             {
@@ -48,18 +54,12 @@ def verify_command(
                 "healthy": report.healthy,
                 "documents": report.documents,
                 "records": report.records,
-                "problems": [
-                    {
-                        "document": p.document,
-                        "kind": p.kind,
-                        "message": p.message,
-                        "repaired": p.kind == "torn-tail" and p.document in repaired,
-                    }
-                    for p in report.problems
-                ],
+                "problems": [_problem(p) for p in report.problems],
+                "remaining": [_problem(p) for p in report.remaining],
                 "repairs": [
                     {
                         "document": r.document,
+                        "kind": r.kind,
                         "path": r.path,
                         "backup": r.backup,
                         "offset": r.offset,
@@ -71,13 +71,13 @@ def verify_command(
         )
     else:
         for r in report.repairs:
+            what = "torn tail" if r.kind == "torn-tail" else "damaged records"
             typer.echo(
-                f"{r.document}: cut {r.removed} bytes of torn tail at byte {r.offset}; "
+                f"{r.document}: cut {r.removed} bytes of {what} from byte {r.offset}; "
                 f"the file as it was is in {r.backup}."
             )
-        for p in report.problems:
-            if not (p.kind == "torn-tail" and p.document in repaired):
-                typer.echo(f"{p.document}: {p.kind}: {p.message}", err=True)
+        for p in report.remaining:
+            typer.echo(f"{p.document}: {p.kind}: {p.message}", err=True)
         if report.healthy:
             typer.echo(
                 f"{target}: {report.documents} documents, {report.records} records, no problem."

@@ -1,28 +1,28 @@
-"""`verify_store`: check every record of a store, and cut torn tails after a backup.
+"""`verify_store`: check every record of a store, and repair store files after a backup.
 
 Checked per record: framing and checksums (store files), that records come in
 strictly increasing seq order, and that every update decodes as a Yjs v1
 update. A torn tail (incomplete bytes at the end of a store file, a write cut
-short) is a problem too; `repair=True` cuts it off after copying the whole file
-to `<file>.bak-<UTC time>`. Damage in the middle of a file, undecodable updates
-and disorder are reported, never "repaired": restore those from a backup.
+short) is a problem too. `repair=True` copies a damaged store file to
+`<file>.bak-<UTC time>`, then cuts its torn tail off, or rewrites it without its
+damaged records (those in the middle that fail their checksum or framing).
+Undecodable updates, disorder, and databases are reported, never "repaired":
+restore those from a backup.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..filestore.formats import detect_format, open_scanner
-from ..filestore.scanning import TornTail
+import anyio
+
+from ..errors import StoreFormatError
 from .inspecting import DocumentReport, Progress, scan_document
+from .repairing import cut_damaged_records, cut_torn_tail
 from .sources import DirectorySource, FileSource, Source, open_source
 
-__all__ = ["Problem", "Repair", "VerifyReport", "cut_torn_tail", "verify_store"]
+__all__ = ["Problem", "Repair", "VerifyReport", "verify_store"]
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,20 @@ class Problem:
 
 @dataclass(frozen=True)
 class Repair:
-    """A torn tail cut off.
+    """A store file repaired.
 
     Attributes:
         document: The document's name.
-        path: The file that was cut.
+        kind: `torn-tail` (cut off) or `damaged` (the file rewritten without
+            its damaged records).
+        path: The file that was repaired.
         backup: The copy of the whole file made before.
-        offset: The new size of the file (the end of its last complete record).
-        removed: Bytes cut off.
+        offset: Where the first removed bytes were.
+        removed: Bytes removed in all.
     """
 
     document: str
+    kind: str
     path: str
     backup: str
     offset: int
@@ -66,9 +69,10 @@ class VerifyReport:
     Attributes:
         target: The store as named.
         documents: Documents checked.
-        records: Records checked.
+        records: Records checked (before any repair).
         problems: Every problem found, repaired ones included.
-        repairs: The torn tails cut off (with `repair=True`).
+        repairs: The store files repaired (with `repair=True`).
+        remaining: The problems left after the repairs (checked again).
     """
 
     target: str
@@ -76,12 +80,12 @@ class VerifyReport:
     records: int = 0
     problems: list[Problem] = field(default_factory=list)
     repairs: list[Repair] = field(default_factory=list)
+    remaining: list[Problem] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        """Whether no problem is left (repaired torn tails do not count)."""
-        repaired = {r.document for r in self.repairs}
-        return all(p.kind == "torn-tail" and p.document in repaired for p in self.problems)
+        """Whether no problem is left."""
+        return not self.remaining
 
 
 def _problems(report: DocumentReport) -> list[Problem]:
@@ -114,47 +118,26 @@ def _problems(report: DocumentReport) -> list[Problem]:
     return found
 
 
-def cut_torn_tail(path: str | Path, tail: TornTail, *, now: dt.datetime | None = None) -> Path:
-    """Copy a store file to `<file>.bak-<UTC time>`, then cut its torn tail off.
+def _repairable(document: DocumentReport) -> bool:
+    return document.torn_tail is not None or (
+        document.problem is not None and "is damaged at byte" in document.problem
+    )
 
-    Under the file's exclusive lock (writers wait); the file is scanned again first
-    and nothing is cut unless the same torn tail is still there.
 
-    Returns:
-        The backup copy.
-
-    Raises:
-        StoreFormatError: The file changed meanwhile (nothing was cut).
-    """
-    from ..errors import StoreFormatError
-
-    path = Path(path)
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    backup = path.with_name(f"{path.name}.bak-{stamp}")
-    counter = 1
-    while backup.exists():
-        backup = path.with_name(f"{path.name}.bak-{stamp}-{counter}")
-        counter += 1
-    with open(path, "r+b") as file:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX)
-        size = os.fstat(file.fileno()).st_size
-        fmt = detect_format(file, size, str(path))
-        scanner = None if fmt is None else open_scanner(file, fmt, size, path=str(path))
-        if scanner is not None:
-            for _batch in scanner:
-                pass
-        if scanner is None or scanner.tail != tail:
+def _repair(name: str, file: Path, document: DocumentReport) -> Repair:
+    if document.problem is None and document.torn_tail is not None:
+        cut = cut_torn_tail(file, document.torn_tail)
+        kind = "torn-tail"
+    else:
+        found = cut_damaged_records(file)
+        if found is None:
             raise StoreFormatError(
-                f"{path} changed while it was verified; nothing was cut. Run "
+                f"{file} changed while it was verified; nothing was cut. Run "
                 "`ystore verify --repair` again.",
-                path=str(path),
+                path=str(file),
             )
-        shutil.copyfile(path, backup)
-        with open(backup, "rb+") as copy:
-            os.fsync(copy.fileno())
-        os.ftruncate(file.fileno(), tail.offset)
-        os.fsync(file.fileno())
-    return backup
+        cut, kind = found, "damaged"
+    return Repair(name, kind, str(file), str(cut.backup), cut.offset, cut.removed)
 
 
 def _file_of(source: Source, name: str) -> Path | None:
@@ -170,12 +153,13 @@ async def verify_store(
 ) -> VerifyReport:
     """Check every record of every document of a store.
 
-    Without `repair` nothing is written. With it, torn tails of store files are
-    cut off after a backup copy (see `cut_torn_tail`); nothing else is changed.
+    Without `repair` nothing is written. With it, damaged store files are copied
+    to `<file>.bak-<UTC time>` and repaired (see the module docstring), then
+    checked again; nothing else is changed.
 
     Args:
         target: A store file, a file store directory, a SQLite file or a database URL.
-        repair: Cut torn tails off store files (after a backup copy).
+        repair: Repair store files with a torn tail or damaged records (after a backup).
         progress: Called after each document with its name, how many documents are
             done and how many there are.
 
@@ -188,18 +172,20 @@ async def verify_store(
         if isinstance(source, FileSource) and source.problem is not None:
             report.documents = 1
             report.problems.append(Problem(source.path.name, "damaged", source.problem))
+            report.remaining = list(report.problems)
             return report
         names = await source.names()
         for done, name in enumerate(names, 1):
             document = await scan_document(source, name, decode=True)
             report.documents += 1
             report.records += document.records
-            report.problems.extend(_problems(document))
+            found = _problems(document)
+            report.problems.extend(found)
             file = _file_of(source, name)
-            if repair and document.torn_tail is not None and file is not None:
-                tail = document.torn_tail
-                backup = cut_torn_tail(file, tail)
-                report.repairs.append(Repair(name, str(file), str(backup), tail.offset, tail.size))
+            if repair and file is not None and _repairable(document):
+                report.repairs.append(await anyio.to_thread.run_sync(_repair, name, file, document))
+                found = _problems(await scan_document(source, name, decode=True))
+            report.remaining.extend(found)
             if progress is not None:
                 progress(name, done, len(names))
         return report
