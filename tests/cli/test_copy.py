@@ -134,3 +134,29 @@ def test_copy_as_a_subprocess_with_json(legacy_db: Path, tmp_path: Path) -> None
     listed = ystore_process("ls", str(target), "--json")
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)) == 4
+
+
+def test_a_long_document_streams_through_every_backend_and_resumes(tmp_path: Path) -> None:
+    from logging import getLogger
+
+    from ydocs import typing_updates
+    from ystores.filestore.log import FileLog
+
+    updates = typing_updates("x" * 1300)  # more records than one read batch
+    source = tmp_path / "src"
+    log = FileLog(source / "long", fsync=False, upgrade=False, log=getLogger("test"))
+    log.append([(u, f"m{i}".encode(), 1.7e9 + i) for i, u in enumerate(updates)])
+    log.close()
+    expected = records_of(str(source))
+    db = f"sqlite:///{tmp_path / 'long.db'}"
+    pg = new_postgres_database()
+    back = tmp_path / "back"
+    for origin, target in ((str(source), db), (db, pg), (pg, str(back))):
+        assert ystore("copy", origin, target).exit_code == 0
+        assert records_of(target) == expected, target
+    # cut the copy after 700 records: copying again appends the other 600
+    doc = back / "long"
+    doc.write_bytes(doc.read_bytes()[: _end_of_record(doc, 700)])
+    (entry,) = ok_json("copy", pg, str(back))["documents"]
+    assert entry == {"name": "long", "action": "resumed", "written": 600}
+    assert records_of(str(back)) == expected

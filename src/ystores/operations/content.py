@@ -13,7 +13,6 @@ from typing import Any
 import pycrdt
 
 from ..errors import InvalidUpdateError, YDocNotFound
-from ..records import Record
 from .roots import infer_root_types
 from .sources import ScanState, Source, open_source
 
@@ -24,7 +23,7 @@ __all__ = [
     "describe_update",
     "document_content",
     "document_state",
-    "read_records",
+    "merged_state",
 ]
 
 _TYPES: dict[str, type[Any]] = {
@@ -48,39 +47,46 @@ class RootContent:
     value: Any
 
 
-async def read_records(source: Source, name: str) -> list[Record]:
-    """Every record of a document of an open source, in order.
+async def merged_state(source: Source, name: str) -> tuple[bytes, float]:
+    """A document's records merged into one update, streaming, and its last timestamp.
 
     Raises:
         YDocNotFound: The source holds no record for the document.
+        InvalidUpdateError: A stored update does not decode.
         StoreFormatError: The document's data is damaged.
     """
-    records: list[Record] = []
+    from ..crdt import merge_updates
+
+    state: bytes | None = None
+    last = 0.0
     async for batch in source.batches(name, ScanState()):
-        records.extend(batch)
-    if not records:
+        if batch:
+            updates = [record.update for record in batch]
+            state = merge_updates(updates if state is None else [state, *updates])
+            last = batch[-1].timestamp
+    if state is None:
         raise YDocNotFound(f"{source.location} holds no document named {name!r}.")
-    return records
+    return state, last
 
 
 async def document_state(target: str, doc: str) -> bytes:
     """The document's whole state as one Yjs v1 update (loadable by any Yjs client).
+
+    Reads the document's records in batches: memory holds one batch and the state.
 
     Raises:
         YDocNotFound: The store holds no such document.
         InvalidUpdateError: A stored update does not decode.
         YStoreError: The store cannot be read.
     """
-    from ..crdt import merge_updates
-
     source = open_source(target)
     try:
         if doc not in await source.names():
             raise YDocNotFound(f"{target} holds no document named {doc!r}.")
-        records = await read_records(source, doc)
+        state, _last = await merged_state(source, doc)
     finally:
         await source.aclose()
-    return merge_updates(record.update for record in records)
+    return state
 
 
 def describe_update(update: bytes) -> dict[str, RootContent]:

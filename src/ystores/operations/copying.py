@@ -12,27 +12,33 @@ is compared with what would be written:
 - the same records: nothing is written (`skipped`);
 - the first records only (a copy that was interrupted): the rest is appended (`resumed`);
 - anything else: the document is left alone (`conflict`), never overwritten or mixed.
+
+Both sides are read in batches, side by side, so memory holds a batch, not a
+document. The target is compared in full before anything is written to it. A
+source that fails half-way through a document (damage) leaves the records
+before the failure at the target: run the copy again once the source is
+repaired, and it resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from logging import getLogger
 from pathlib import Path
 
 import anyio
 
-from ..crdt import merge_updates
 from ..errors import InvalidStoreURLError, YDocNotFound
 from ..filestore.log import FileLog
 from ..names import resolve_under
 from ..records import Record, RecordKind
 from ..targets import resolve_target
 from ..urls import open_store
-from .content import read_records
-from .sources import ScanState, Source, _file_batches, open_source
+from .content import merged_state
+from .sources import ScanState, Source, _file_batches, _in_thread, open_source
 
 __all__ = ["CopyReport", "DocumentCopy", "copy_store"]
 
@@ -79,11 +85,45 @@ class CopyReport:
         return sum(d.action == action for d in self.documents)
 
 
+Batches = AsyncIterator[list[Record]]
+
+
+class _Cursor:
+    """Records one at a time from an async iterator of batches."""
+
+    def __init__(self, batches: Batches) -> None:
+        self.batches = batches
+        self.pending: deque[Record] = deque()
+
+    async def next(self) -> Record | None:
+        while not self.pending:
+            batch = await anext(self.batches, None)
+            if batch is None:
+                return None
+            self.pending.extend(batch)
+        return self.pending.popleft()
+
+    async def rest(self, first: Record) -> Batches:
+        yield [first, *self.pending]
+        self.pending.clear()
+        async for batch in self.batches:
+            yield batch
+
+    async def aclose(self) -> None:
+        close = getattr(self.batches, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _one(record: Record) -> Batches:
+    yield [record]
+
+
 class _Sink:
-    async def existing(self, name: str) -> list[Record]:
+    def existing(self, name: str) -> Batches:
         raise NotImplementedError
 
-    async def append(self, name: str, records: list[Record]) -> None:
+    async def append(self, name: str, batches: Batches) -> int:
         raise NotImplementedError
 
 
@@ -100,26 +140,23 @@ class _FileSink(_Sink):
         assert self.root is not None
         return resolve_under(self.root, name)
 
-    async def existing(self, name: str) -> list[Record]:
+    async def existing(self, name: str) -> Batches:
         path = self._path(name)
-        if not path.exists():
-            return []
-        records: list[Record] = []
-        iterator = _file_batches(path, ScanState())
-        while (batch := await anyio.to_thread.run_sync(next, iterator, None)) is not None:
-            records.extend(batch)
-        return records
+        if await anyio.Path(path).exists():
+            async for batch in _in_thread(_file_batches(path, ScanState())):
+                yield batch
 
-    async def append(self, name: str, records: list[Record]) -> None:
+    async def append(self, name: str, batches: Batches) -> int:
         log = FileLog(self._path(name), fsync=True, upgrade=False, log=getLogger("ystores"))
+        written = 0
         try:
-            for start in range(0, len(records), _CHUNK):
-                entries = [
-                    (r.update, r.metadata, r.timestamp) for r in records[start : start + _CHUNK]
-                ]
+            async for batch in batches:
+                entries = [(r.update, r.metadata, r.timestamp) for r in batch]
                 await anyio.to_thread.run_sync(log.append, entries)
+                written += len(entries)
         finally:
             log.close()
+        return written
 
 
 class _DatabaseSink(_Sink):
@@ -128,24 +165,31 @@ class _DatabaseSink(_Sink):
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def existing(self, name: str) -> list[Record]:
+    async def existing(self, name: str) -> Batches:
         store = open_store(self.url, name)
+        batch: list[Record] = []
         try:
-            return [record async for record in store.read_records()]  # type: ignore[attr-defined]
+            async for record in store.read_records():  # type: ignore[attr-defined]
+                batch.append(record)
+                if len(batch) >= _CHUNK:
+                    yield batch
+                    batch = []
         except YDocNotFound:
-            return []
+            return
+        if batch:
+            yield batch
 
-    async def append(self, name: str, records: list[Record]) -> None:
+    async def append(self, name: str, batches: Batches) -> int:
         store = open_store(self.url, name)
         db = await store.database()  # type: ignore[attr-defined]
-        for start in range(0, len(records), _CHUNK):
-            # Submitted in order to one group committer: one transaction per chunk.
+        written = 0
+        async for batch in batches:
+            # Submitted in order to one group committer: one transaction per batch.
             await asyncio.gather(
-                *(
-                    db.write(name, r.kind, r.update, r.metadata, r.timestamp)
-                    for r in records[start : start + _CHUNK]
-                )
+                *(db.write(name, r.kind, r.update, r.metadata, r.timestamp) for r in batch)
             )
+            written += len(batch)
+        return written
 
 
 def _sink(target: str, source: Source, names: list[str]) -> _Sink:
@@ -168,13 +212,29 @@ def _same(a: Record, b: Record) -> bool:
     return (a.update, a.metadata, a.timestamp) == (b.update, b.metadata, b.timestamp)
 
 
-def _plan(wanted: list[Record], present: list[Record]) -> tuple[str, list[Record]]:
-    if not present:
-        return "copied", wanted
-    if len(present) <= len(wanted) and all(map(_same, wanted, present)):
-        rest = wanted[len(present) :]
-        return ("resumed", rest) if rest else ("skipped", [])
-    return "conflict", []
+async def _copy_document(reader: Source, sink: _Sink, name: str, squash: bool) -> DocumentCopy:
+    if squash:
+        merged, last = await merged_state(reader, name)
+        wanted = _Cursor(_one(Record(1, merged, b"", last, RecordKind.UPDATE)))
+    else:
+        wanted = _Cursor(reader.batches(name, ScanState()))
+    present = _Cursor(sink.existing(name))
+    matched = 0
+    try:
+        # The target's records must be the source's first ones, checked before any write.
+        while (have := await present.next()) is not None:
+            want = await wanted.next()
+            if want is None or not _same(want, have):
+                return DocumentCopy(name, "conflict", 0)
+            matched += 1
+        first = await wanted.next()
+        if first is None:
+            return DocumentCopy(name, "skipped", 0)
+        written = await sink.append(name, wanted.rest(first))
+        return DocumentCopy(name, "resumed" if matched else "copied", written)
+    finally:
+        await present.aclose()
+        await wanted.aclose()
 
 
 async def copy_store(
@@ -205,14 +265,7 @@ async def copy_store(
         names = await reader.names()
         sink = _sink(target, reader, names)
         for done, name in enumerate(names, 1):
-            wanted = await read_records(reader, name)
-            if squash:
-                merged = merge_updates(r.update for r in wanted)
-                wanted = [Record(1, merged, b"", wanted[-1].timestamp, RecordKind.UPDATE)]
-            action, missing = _plan(wanted, await sink.existing(name))
-            if missing:
-                await sink.append(name, missing)
-            report.documents.append(DocumentCopy(name, action, len(missing)))
+            report.documents.append(await _copy_document(reader, sink, name, squash))
             if progress is not None:
                 progress(name, done, len(names))
     finally:

@@ -220,7 +220,8 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     live = wal.exists() and wal.stat().st_size > 0
     mode = "mode=ro" if live else "immutable=1"
     uri = "file:" + str(path.absolute()).replace("?", "%3f").replace("#", "%23") + "?" + mode
-    return sqlite3.connect(uri, uri=True)
+    # Used from one worker thread at a time, but not always the same one.
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
 
 def legacy_timestamp(value: Any) -> float:
