@@ -38,9 +38,15 @@ from ..filestore.scanning import TornTail
 from ..records import Record, RecordKind
 from ..targets import resolve_target
 
-__all__ = ["ScanState", "Source", "open_source"]
+__all__ = ["ScanState", "Source", "Totals", "open_source"]
 
 _BATCH = 512
+_TOTALS = (
+    'SELECT doc, count(*), sum(length("update")), max(timestamp) FROM ystore_records '
+    "GROUP BY doc ORDER BY doc"
+)
+
+Totals = tuple[str, int, int, float]
 _SIDE_FILE = re.compile(r".*\.(torn-\d+|bak-[0-9TZ-]+|[0-9a-f]{8}\.tmp)$")
 
 
@@ -87,6 +93,11 @@ class Source(ABC):
         Raises:
             StoreFormatError: The document's data is damaged or in no known format.
         """
+
+    async def totals(self) -> list[Totals] | None:
+        """Per document `(name, records, update bytes, last write)` from an index, if the
+        backend can tell without reading every record (None: it cannot)."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the source holds."""
@@ -303,6 +314,18 @@ class SQLiteSource(Source):
     def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
         return _in_thread(self._rows(name, state))
 
+    async def totals(self) -> list[Totals] | None:
+        if self.legacy:
+            return None
+
+        def query() -> list[Totals]:
+            with closing(connect_read_only(self.path)) as conn:
+                return [
+                    (str(d), int(n), int(b or 0), float(t)) for d, n, b, t in conn.execute(_TOTALS)
+                ]
+
+        return await anyio.to_thread.run_sync(query)
+
     def _rows(self, name: str, state: ScanState) -> Iterator[list[Record]]:
         with closing(connect_read_only(self.path)) as conn:
             if self.legacy:
@@ -354,6 +377,13 @@ class PostgresSource(Source):
         report = await schema_status(self.location)
         self.version = report.current
         return [info.name for info in await list_documents(self.location)]
+
+    async def totals(self) -> list[Totals] | None:
+        from ..sql import PostgresYStore
+
+        db = await PostgresYStore("-", url=self.location, create_schema=False).database()
+        rows = await db.fetch(_TOTALS.replace("length(", "octet_length("), ())
+        return [(str(d), int(n), int(b or 0), float(t)) for d, n, b, t in rows]
 
     async def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
         from ..sql import PostgresYStore
