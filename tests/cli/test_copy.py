@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pycrdt
 
 from backends import new_postgres_database
 from ystores.operations.sources import ScanState, open_source
@@ -160,3 +163,36 @@ def test_a_long_document_streams_through_every_backend_and_resumes(tmp_path: Pat
     (entry,) = ok_json("copy", pg, str(back))["documents"]
     assert entry == {"name": "long", "action": "resumed", "written": 600}
     assert records_of(str(back)) == expected
+
+
+def test_a_pycrdt_checkpoint_that_adds_to_the_history_is_kept(
+    fixtures_dir: Path, tmp_path: Path
+) -> None:
+    db = copy_fixture(fixtures_dir, "pycrdt-store-0.1.5/sqlite/ystore.db", tmp_path)
+    # complete history: the checkpoint is redundant and left out
+    assert ok_json("copy", str(db), str(tmp_path / "whole"))["documents"][1]["written"] == 120
+    with closing(sqlite3.connect(db)) as conn:  # lose the history's last 60 rows
+        conn.execute(
+            "DELETE FROM yupdates WHERE rowid IN (SELECT rowid FROM yupdates "
+            "WHERE path = 'doc-many' ORDER BY rowid DESC LIMIT 60)"
+        )
+        conn.commit()
+        rows = conn.execute("SELECT yupdate FROM yupdates WHERE path = 'doc-many' ORDER BY rowid")
+        history: pycrdt.Doc[Any] = pycrdt.Doc()
+        for (update,) in rows:
+            history.apply_update(update)
+        (checkpoint,) = conn.execute("SELECT checkpoint FROM ycheckpoints WHERE path = 'doc-many'")
+        history.apply_update(checkpoint[0])
+    expected = {
+        "meta": {"type": "Y.Map", "value": history.get("meta", type=pycrdt.Map).to_py()},
+        "text": {"type": "Y.Text", "value": str(history.get("text", type=pycrdt.Text))},
+    }
+    assert len(expected["text"]["value"]) > 60 * len("fixture pc line 000\n")  # it adds lines
+    assert ok_json("inspect", str(db), "--doc", "doc-many", "--content") == expected
+    exported = ystore("export", str(db), "--doc", "doc-many", "--format", "json")
+    assert json.loads(exported.stdout) == expected
+    copied = ok_json("copy", str(db), str(tmp_path / "partial"))["documents"][1]
+    assert copied == {"name": "doc-many", "action": "copied", "written": 61}
+    target = str(tmp_path / "partial")
+    assert ok_json("inspect", target, "--doc", "doc-many", "--content") == expected
+    assert ok_json("copy", str(db), target)["documents"][1]["action"] == "skipped"

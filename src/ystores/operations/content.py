@@ -13,6 +13,7 @@ from typing import Any
 import pycrdt
 
 from ..errors import InvalidUpdateError, YDocNotFound
+from ..records import Record
 from .roots import infer_root_types
 from .sources import ScanState, Source, open_source
 
@@ -58,15 +59,18 @@ async def merged_state(source: Source, name: str) -> tuple[bytes, float]:
     from ..crdt import merge_updates
 
     state: bytes | None = None
-    last = 0.0
+    last: Record | None = None
     async for batch in source.batches(name, ScanState()):
         if batch:
             updates = [record.update for record in batch]
             state = merge_updates(updates if state is None else [state, *updates])
-            last = batch[-1].timestamp
-    if state is None:
+            last = batch[-1]
+    extra = await source.trailing(name, last)
+    if extra is not None and state is not None:
+        state, last = merge_updates([state, extra.update]), extra
+    if state is None or last is None:
         raise YDocNotFound(f"{source.location} holds no document named {name!r}.")
-    return state, last
+    return state, last.timestamp
 
 
 async def document_state(target: str, doc: str) -> bytes:

@@ -13,6 +13,9 @@ is compared with what would be written:
 - the first records only (a copy that was interrupted): the rest is appended (`resumed`);
 - anything else: the document is left alone (`conflict`), never overwritten or mixed.
 
+From a pycrdt-store database, a document's checkpoint is copied as a last update
+when it holds what the history does not (as `ystore migrate` does).
+
 Both sides are read in batches, side by side, so memory holds a batch, not a
 document. The target is compared in full before anything is written to it. A
 source that fails half-way through a document (damage) leaves the records
@@ -119,6 +122,17 @@ async def _one(record: Record) -> Batches:
     yield [record]
 
 
+async def _with_trailing(reader: Source, name: str) -> Batches:
+    last: Record | None = None
+    async for batch in reader.batches(name, ScanState()):
+        if batch:
+            last = batch[-1]
+        yield batch
+    extra = await reader.trailing(name, last)
+    if extra is not None:
+        yield [extra]
+
+
 class _Sink:
     def existing(self, name: str) -> Batches:
         raise NotImplementedError
@@ -217,7 +231,7 @@ async def _copy_document(reader: Source, sink: _Sink, name: str, squash: bool) -
         merged, last = await merged_state(reader, name)
         wanted = _Cursor(_one(Record(1, merged, b"", last, RecordKind.UPDATE)))
     else:
-        wanted = _Cursor(reader.batches(name, ScanState()))
+        wanted = _Cursor(_with_trailing(reader, name))
     present = _Cursor(sink.existing(name))
     matched = 0
     try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pycrdt
 
 from ..errors import (
     SchemaError,
@@ -93,6 +94,14 @@ class Source(ABC):
         Raises:
             StoreFormatError: The document's data is damaged or in no known format.
         """
+
+    async def trailing(self, name: str, last: Record | None) -> Record | None:
+        """A record to add after the document's own ones when copying or merging it.
+
+        Only pycrdt-store databases have one: a checkpoint that holds what the
+        document's history does not (see `SQLiteSource.trailing`).
+        """
+        return None
 
     async def totals(self) -> list[Totals] | None:
         """Per document `(name, records, update bytes, last write)` from an index, if the
@@ -313,6 +322,36 @@ class SQLiteSource(Source):
 
     def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
         return _in_thread(self._rows(name, state))
+
+    async def trailing(self, name: str, last: Record | None) -> Record | None:
+        """A pycrdt-store checkpoint that adds to the document's history, as a last update.
+
+        The history in `yupdates` is the truth; a checkpoint is left out when applying
+        it on top of the whole history changes nothing, and kept otherwise (its
+        history was lost), as `ystore migrate` does. Applying it twice is harmless.
+        """
+        if not self.legacy or not self.checkpoints:
+            return None
+        return await anyio.to_thread.run_sync(self._checkpoint, name, last)
+
+    def _checkpoint(self, name: str, last: Record | None) -> Record | None:
+        with closing(connect_read_only(self.path)) as conn:
+            row = conn.execute(
+                "SELECT checkpoint, timestamp FROM ycheckpoints WHERE path = ?", (name,)
+            ).fetchone()
+        if row is None or not row[0]:
+            return None
+        checkpoint = bytes(row[0])
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        for batch in self._rows(name, ScanState()):
+            for record in batch:
+                doc.apply_update(record.update)
+        before = doc.get_update()
+        doc.apply_update(checkpoint)
+        if doc.get_update() == before:
+            return None
+        seq = last.seq + 1 if last is not None else 1
+        return Record(seq, checkpoint, b"", legacy_timestamp(row[1]))
 
     async def totals(self) -> list[Totals] | None:
         if self.legacy:
