@@ -4,7 +4,9 @@ The first writer to reach the flush lock becomes the leader: it takes every
 entry queued so far and flushes them together, while later writers queue up for
 the next flush. Each `submit()` returns only once its own entry has been flushed,
 and raises the error of the flush that carried it. A flush in progress is
-shielded from cancellation, so a batch is never half-reported.
+shielded from cancellation, so a batch is never half-reported. A writer whose
+task is cancelled while it waits for its turn may still have its entry flushed
+(like any database write cancelled mid-flight, its outcome is then unknown).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio
+
+from .errors import StoreStateError
 
 __all__ = ["GroupCommitter"]
 
@@ -55,6 +59,14 @@ class GroupCommitter(Generic[T, R]):
                     except Exception as exc:
                         for s in batch:
                             s.error, s.done = exc, True
+                    except BaseException as exc:  # interrupted: nobody's write is known stored
+                        interrupted = StoreStateError(
+                            "The write was interrupted before it was known to be stored."
+                        )
+                        interrupted.__cause__ = exc
+                        for s in batch:
+                            s.error, s.done = interrupted, True
+                        raise
                     else:
                         for s, result in zip(batch, results, strict=True):
                             s.result, s.done = result, True
