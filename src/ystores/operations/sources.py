@@ -1,51 +1,31 @@
 """Reading any store read-only: a store file, a directory of them, or a database.
 
-Nothing here writes. Store files are read with a shared lock and never cut; SQLite
-files are opened with `mode=ro` (or `immutable=1` when no `-wal` file exists, so
-that not even a `-wal` or `-shm` file is created) and read with plain `sqlite3`,
-never through the store classes (which switch a database to WAL). Databases
-written by ypy-websocket or pycrdt-store are read from their `yupdates` table in
-rowid order. Postgres is read through the SQL store without creating anything.
+Nothing here writes. Store files are read and never cut (a torn tail is only
+reported). Databases are read by `databases`: SQLite with plain `sqlite3`
+opened read-only, never through the store classes (which switch a database to
+WAL), Postgres without creating anything.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path
-from typing import Any
 
 import anyio
-import pycrdt
 
-from ..errors import (
-    SchemaError,
-    StoreConnectionError,
-    StoreFormatError,
-    StoreIOError,
-    UnknownFormatError,
-    YDocNotFound,
-)
+from ..errors import StoreFormatError, StoreIOError, UnknownFormatError
 from ..filestore.formats import FileFormat, detect_format
 from ..filestore.log import FileLog
 from ..filestore.scanning import TornTail
-from ..records import Record, RecordKind
+from ..records import Record
 from ..targets import resolve_target
 
 __all__ = ["ScanState", "Source", "Totals", "open_source"]
-
-_BATCH = 512
-_TOTALS = (
-    'SELECT doc, count(*), sum(length("update")), max(timestamp) FROM ystore_records '
-    "GROUP BY doc ORDER BY doc"
-)
 
 Totals = tuple[str, int, int, float]
 _SIDE_FILE = re.compile(r".*\.(torn-\d+|bak-[0-9TZ-]+|[0-9a-f]{8}\.tmp)$")
@@ -223,224 +203,6 @@ class DirectorySource(Source):
         return _in_thread(_file_batches(self.root / name, state))
 
 
-# -- SQLite ----------------------------------------------------------------------
-
-
-def connect_read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection that changes nothing in the database or its `-wal` file.
-
-    Without a `-wal` file, or with an empty one, the database file holds every
-    committed transaction: it is opened `immutable`, and SQLite then creates no
-    `-wal` or `-shm` file and takes no lock. When the `-wal` file holds
-    transactions (a live database, or one not checkpointed yet) it is opened
-    `mode=ro`, which reads them: the database and the `-wal` file are left
-    unchanged, but SQLite's shared-memory index (`-shm`) may be created or updated.
-    """
-    wal = path.with_name(path.name + "-wal")
-    live = wal.exists() and wal.stat().st_size > 0
-    mode = "mode=ro" if live else "immutable=1"
-    uri = "file:" + str(path.absolute()).replace("?", "%3f").replace("#", "%23") + "?" + mode
-    # Used from one worker thread at a time, but not always the same one.
-    return sqlite3.connect(uri, uri=True, check_same_thread=False)
-
-
-def legacy_timestamp(value: Any) -> float:
-    """ypy-websocket's timestamps: REAL seconds, or `str(datetime.utcnow())` (version 0)."""
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return parsed.timestamp()
-    return 0.0
-
-
-class SQLiteSource(Source):
-    """A SQLite file: the ystores schema, or a ypy-websocket / pycrdt-store layout."""
-
-    def __init__(self, location: str, path: Path) -> None:
-        super().__init__(location)
-        self.path = path
-        if not path.is_file():
-            raise StoreConnectionError(
-                f"There is no SQLite database at {path}; check the path.", url=location
-            )
-        self.size = sum(
-            p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists()
-        )
-        try:
-            with closing(connect_read_only(path)) as conn:
-                tables = {
-                    r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-                }
-                user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                revision = None
-                if "ystore_alembic_version" in tables:
-                    row = conn.execute("SELECT version_num FROM ystore_alembic_version").fetchone()
-                    revision = row[0] if row else None
-        except sqlite3.DatabaseError as exc:
-            raise SchemaError(
-                f"{path} cannot be read as a SQLite database ({exc}).", url=location
-            ) from exc
-        if "ystore_records" in tables:
-            self.kind, self.format, self.version = "sqlite", "ystores SQLite schema", revision
-            self.legacy = False
-        elif "yupdates" in tables:
-            self.legacy = True
-            self.kind = "legacy-sqlite"
-            producer = "pycrdt-store" if "ycheckpoints" in tables else "ypy-websocket"
-            self.checkpoints = "ycheckpoints" in tables
-            self.format = f"{producer} SQLite database (user_version {user_version})"
-            self.version = user_version
-        else:
-            raise SchemaError(
-                f"{path} is a SQLite database without ystores tables (nor ypy-websocket's "
-                "yupdates table): it holds no documents. Name a store database, or create "
-                f"the schema with `ystore migrate {location}`.",
-                url=location,
-            )
-
-    async def names(self) -> list[str]:
-        sql = (
-            "SELECT DISTINCT path FROM yupdates ORDER BY path"
-            if self.legacy
-            else "SELECT DISTINCT doc FROM ystore_records ORDER BY doc"
-        )
-
-        def query() -> list[str]:
-            with closing(connect_read_only(self.path)) as conn:
-                return [str(row[0]) for row in conn.execute(sql)]
-
-        return await anyio.to_thread.run_sync(query)
-
-    def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
-        return _in_thread(self._rows(name, state))
-
-    async def trailing(self, name: str, last: Record | None) -> Record | None:
-        """A pycrdt-store checkpoint that adds to the document's history, as a last update.
-
-        The history in `yupdates` is the truth; a checkpoint is left out when applying
-        it on top of the whole history changes nothing, and kept otherwise (its
-        history was lost), as `ystore migrate` does. Applying it twice is harmless.
-        """
-        if not self.legacy or not self.checkpoints:
-            return None
-        return await anyio.to_thread.run_sync(self._checkpoint, name, last)
-
-    def _checkpoint(self, name: str, last: Record | None) -> Record | None:
-        with closing(connect_read_only(self.path)) as conn:
-            row = conn.execute(
-                "SELECT checkpoint, timestamp FROM ycheckpoints WHERE path = ?", (name,)
-            ).fetchone()
-        if row is None or not row[0]:
-            return None
-        checkpoint = bytes(row[0])
-        doc: pycrdt.Doc[Any] = pycrdt.Doc()
-        for batch in self._rows(name, ScanState()):
-            for record in batch:
-                doc.apply_update(record.update)
-        before = doc.get_update()
-        doc.apply_update(checkpoint)
-        if doc.get_update() == before:
-            return None
-        seq = last.seq + 1 if last is not None else 1
-        return Record(seq, checkpoint, b"", legacy_timestamp(row[1]))
-
-    async def totals(self) -> list[Totals] | None:
-        if self.legacy:
-            return None
-
-        def query() -> list[Totals]:
-            with closing(connect_read_only(self.path)) as conn:
-                return [
-                    (str(d), int(n), int(b or 0), float(t)) for d, n, b, t in conn.execute(_TOTALS)
-                ]
-
-        return await anyio.to_thread.run_sync(query)
-
-    def _rows(self, name: str, state: ScanState) -> Iterator[list[Record]]:
-        with closing(connect_read_only(self.path)) as conn:
-            if self.legacy:
-                if self.checkpoints:
-                    row = conn.execute(
-                        "SELECT length(checkpoint) FROM ycheckpoints WHERE path = ?", (name,)
-                    ).fetchone()
-                    state.checkpoint = None if row is None else int(row[0] or 0)
-                cursor = conn.execute(
-                    "SELECT yupdate, metadata, timestamp FROM yupdates WHERE path = ? "
-                    "ORDER BY rowid",
-                    (name,),
-                )
-                seq = 0
-                while rows := cursor.fetchmany(_BATCH):
-                    batch = []
-                    for update, meta, stamp in rows:
-                        seq += 1
-                        batch.append(
-                            Record(seq, bytes(update or b""), bytes(meta or b""),
-                                   legacy_timestamp(stamp))
-                        )  # fmt: skip
-                    yield batch
-            else:
-                cursor = conn.execute(
-                    'SELECT seq, kind, "update", metadata, timestamp FROM ystore_records '
-                    "WHERE doc = ? ORDER BY seq",
-                    (name,),
-                )
-                while rows := cursor.fetchmany(_BATCH):
-                    yield [
-                        Record(int(s), bytes(u), bytes(m), float(t), RecordKind(int(k)))
-                        for s, k, u, m, t in rows
-                    ]
-
-
-# -- Postgres --------------------------------------------------------------------
-
-
-class PostgresSource(Source):
-    """A Postgres database with the ystores schema (nothing is created)."""
-
-    kind = "postgres"
-    format = "ystores Postgres schema"
-
-    async def names(self) -> list[str]:
-        from ..sql import list_documents, schema_status
-
-        report = await schema_status(self.location)
-        self.version = report.current
-        return [info.name for info in await list_documents(self.location)]
-
-    async def totals(self) -> list[Totals] | None:
-        from ..sql import PostgresYStore
-
-        db = await PostgresYStore("-", url=self.location, create_schema=False).database()
-        rows = await db.fetch(_TOTALS.replace("length(", "octet_length("), ())
-        return [(str(d), int(n), int(b or 0), float(t)) for d, n, b, t in rows]
-
-    async def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
-        from ..sql import PostgresYStore
-
-        store = PostgresYStore(name, url=self.location, create_schema=False)
-        batch: list[Record] = []
-        try:
-            async for record in store.read_records():
-                batch.append(record)
-                if len(batch) >= _BATCH:
-                    yield batch
-                    batch = []
-        except YDocNotFound:
-            return
-        if batch:
-            yield batch
-
-
 def _sqlite_path(location: str) -> Path:
     if "://" in location:
         from ..sql.urls import database_url
@@ -459,6 +221,8 @@ def open_source(target: str) -> Source:
         SchemaError: A SQLite file that holds no store.
         UnknownFormatError: A directory that holds no store file.
     """
+    from .databases import PostgresSource, SQLiteSource  # they build on this module
+
     resolved = resolve_target(str(target))
     if resolved.kind == "file":
         return FileSource(resolved.location)
