@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from inspect import isawaitable
 from logging import Logger, getLogger
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -17,7 +15,7 @@ from . import crdt
 from .clock import Clock, system_clock
 from .compaction.background import WriteNotes, run_compaction
 from .compaction.policy import CompactionPolicy, LogStats, SquashReport
-from .errors import StoreStateError
+from .lifecycle import Lifecycle
 
 __all__ = ["BaseYStore", "MetadataCallback"]
 
@@ -25,7 +23,7 @@ MetadataCallback = Callable[[], Awaitable[bytes] | bytes]
 """Returns the metadata bytes stored beside each update; may be sync or async."""
 
 
-class BaseYStore(ABC):
+class BaseYStore(Lifecycle, ABC):
     """A log of Yjs updates for one document.
 
     Backends implement `write` and `read`. Everything else (metadata, applying
@@ -70,11 +68,7 @@ class BaseYStore(ABC):
         self._write_notes: WriteNotes | None = None
         self.log = log or getLogger("ystores")
         self.clock: Clock = clock or system_clock
-        self._started: anyio.Event | None = None
-        self._stop_requested: anyio.Event | None = None
-        self._stopped: anyio.Event | None = None
         self._task_group: TaskGroup | None = None
-        self._exit_stack: AsyncExitStack | None = None
 
     # -- the contract -------------------------------------------------------
 
@@ -132,10 +126,10 @@ class BaseYStore(ABC):
         if self._write_notes is not None:
             self._write_notes.note(size)
 
-    async def _open(self) -> None:  # noqa: B027 - optional hook
+    async def _open(self) -> None:
         """Acquire what the backend needs while started (hook for backends)."""
 
-    async def _close(self) -> None:  # noqa: B027 - optional hook
+    async def _close(self) -> None:
         """Flush pending work and release resources (hook for backends)."""
 
     # -- metadata and documents --------------------------------------------
@@ -166,18 +160,6 @@ class BaseYStore(ABC):
 
     # -- lifecycle -----------------------------------------------------------
 
-    @property
-    def started(self) -> anyio.Event:
-        """Set once the store has started."""
-        if self._started is None:
-            self._started = anyio.Event()
-        return self._started
-
-    @property
-    def running(self) -> bool:
-        """Whether `start()` is running and `stop()` has not finished it yet."""
-        return self._stop_requested is not None
-
     async def start(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run the store until `stop()`: open resources, then serve background work.
 
@@ -187,10 +169,7 @@ class BaseYStore(ABC):
         Raises:
             StoreStateError: The store is already running.
         """
-        if self._stop_requested is not None:
-            raise StoreStateError("YStore already running.")
-        self._stop_requested = stop_requested = anyio.Event()
-        self._stopped = anyio.Event()
+        stop_requested = self._begin()
         try:
             await self._open()
             async with anyio.create_task_group() as tg:
@@ -207,48 +186,11 @@ class BaseYStore(ABC):
             self._write_notes = None
             with anyio.CancelScope(shield=True):
                 await self._close()
-            self._stop_requested = None
-            self._started = None
-            self._stopped.set()
-
-    def stop(self) -> None:
-        """Ask a running store to stop; `start()` returns once pending writes are flushed.
-
-        Raises:
-            StoreStateError: The store is not running.
-        """
-        if self._stop_requested is None:
-            raise StoreStateError("YStore not running.")
-        self._stop_requested.set()
+            self._finish()
 
     async def aclose(self) -> None:
-        """Stop the store if it runs and wait until it has flushed and closed."""
-        stopped = self._stopped
-        if self._stop_requested is not None:
-            self._stop_requested.set()
-        if stopped is not None:
-            await stopped.wait()
-        else:
+        """Stop the store if it runs and wait until it has flushed and closed; else close it."""
+        if self._stop_requested is None:
             await self._close()
-
-    async def __aenter__(self) -> BaseYStore:
-        if self._exit_stack is not None or self._stop_requested is not None:
-            raise StoreStateError("YStore already running.")
-        async with AsyncExitStack() as stack:
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            await tg.start(self.start)
-            self._exit_stack = stack.pop_all()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        stack, self._exit_stack = self._exit_stack, None
-        if stack is None:
-            raise StoreStateError("YStore not running.")
-        if self._stop_requested is not None:
-            self._stop_requested.set()
-        return await stack.__aexit__(exc_type, exc_value, exc_tb)
+        else:
+            await super().aclose()

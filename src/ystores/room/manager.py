@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from logging import Logger, getLogger
-from types import TracebackType
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..base import BaseYStore
 from ..errors import StoreStateError, YStoreError
+from ..lifecycle import Lifecycle
 from .channel import Channel
 from .room import YRoom
 
@@ -41,7 +40,7 @@ def _default_room(name: str, ystore: BaseYStore) -> YRoom:
     return YRoom(ystore=ystore)
 
 
-class RoomManager:
+class RoomManager(Lifecycle):
     """The rooms of many documents, each made when its first client arrives.
 
     A room closes `grace_period` seconds after its last client leaves (a client
@@ -85,8 +84,6 @@ class RoomManager:
         self._entries: dict[str, _Entry] = {}
         self._closing: dict[str, anyio.Event] = {}
         self._task_group: TaskGroup | None = None
-        self._stop_requested: anyio.Event | None = None
-        self._exit_stack: AsyncExitStack | None = None
 
     @property
     def rooms(self) -> dict[str, YRoom]:
@@ -183,9 +180,7 @@ class RoomManager:
         Raises:
             StoreStateError: The manager is already running.
         """
-        if self._stop_requested is not None:
-            raise StoreStateError("RoomManager already running.")
-        self._stop_requested = stop_requested = anyio.Event()
+        stop_requested = self._begin()
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
@@ -199,7 +194,7 @@ class RoomManager:
                 tg.cancel_scope.cancel()
         finally:
             self._task_group = None
-            self._stop_requested = None
+            self._finish()
 
     def stop(self) -> None:
         """Ask a running manager to stop; `start()` returns once every room has closed.
@@ -207,36 +202,12 @@ class RoomManager:
         Raises:
             StoreStateError: The manager is not running.
         """
-        if self._stop_requested is None:
-            raise StoreStateError("RoomManager not running.")
-        self._stop_requested.set()
+        super().stop()
 
     @property
     def running(self) -> bool:
         """Whether the manager accepts clients."""
         return self._stop_requested is not None and not self._stop_requested.is_set()
-
-    async def __aenter__(self) -> RoomManager:
-        if self._exit_stack is not None or self._stop_requested is not None:
-            raise StoreStateError("RoomManager already running.")
-        async with AsyncExitStack() as stack:
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            await tg.start(self.start)
-            self._exit_stack = stack.pop_all()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        stack, self._exit_stack = self._exit_stack, None
-        if stack is None:
-            raise StoreStateError("RoomManager not running.")
-        if self._stop_requested is not None:
-            self._stop_requested.set()
-        return await stack.__aexit__(exc_type, exc_value, exc_tb)
 
 
 class _ReadySignal(TaskStatus[None]):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from inspect import isawaitable
 from logging import Logger, getLogger
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -14,7 +12,8 @@ import pycrdt
 from anyio.abc import TaskStatus
 
 from ..base import BaseYStore
-from ..errors import InvalidUpdateError, MessageTooLargeError, StoreStateError, YDocNotFound
+from ..errors import InvalidUpdateError, MessageTooLargeError, YDocNotFound
+from ..lifecycle import Lifecycle
 from .awareness import Awareness
 from .changes import ChangeFeed
 from .channel import Channel, CloseCode, close_quietly, short_reason
@@ -38,7 +37,7 @@ OnMessage = Callable[[bytes], Awaitable[bool] | bool]
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
 
-class YRoom:
+class YRoom(Lifecycle):
     """A document shared by websocket clients and persisted in a store.
 
     On start the room loads its document from the store (no record yet means an
@@ -113,10 +112,6 @@ class YRoom:
             self._ready.set()
         self._feed: ChangeFeed | None = None
         self._stopping = False
-        self._started: anyio.Event | None = None
-        self._stop_requested: anyio.Event | None = None
-        self._stopped: anyio.Event | None = None
-        self._exit_stack: AsyncExitStack | None = None
 
     # -- attributes kept from ypy-websocket -----------------------------------
 
@@ -151,13 +146,6 @@ class YRoom:
     def on_message(self, value: OnMessage | None) -> None:
         self._on_message = value
 
-    @property
-    def started(self) -> anyio.Event:
-        """Set once the room has loaded its document and serves clients."""
-        if self._started is None:
-            self._started = anyio.Event()
-        return self._started
-
     # -- lifecycle --------------------------------------------------------------
 
     async def start(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -169,10 +157,7 @@ class YRoom:
         Raises:
             StoreStateError: The room is already running.
         """
-        if self._stop_requested is not None:
-            raise StoreStateError("YRoom already running.")
-        self._stop_requested = stop_requested = anyio.Event()
-        self._stopped = anyio.Event()
+        stop_requested = self._begin()
         self._stopping = False
         try:
             async with anyio.create_task_group() as tg:
@@ -191,9 +176,7 @@ class YRoom:
                     self.ystore.stop()
         finally:
             self._document.unobserve()
-            self._stop_requested = None
-            self._started = None
-            self._stopped.set()
+            self._finish()
 
     def stop(self) -> None:
         """Ask a running room to stop; `start()` returns once pending writes are stored.
@@ -201,39 +184,7 @@ class YRoom:
         Raises:
             StoreStateError: The room is not running.
         """
-        if self._stop_requested is None:
-            raise StoreStateError("YRoom not running.")
-        self._stop_requested.set()
-
-    async def aclose(self) -> None:
-        """Stop the room if it runs and wait until its changes are stored."""
-        stopped = self._stopped
-        if self._stop_requested is not None:
-            self._stop_requested.set()
-        if stopped is not None:
-            await stopped.wait()
-
-    async def __aenter__(self) -> YRoom:
-        if self._exit_stack is not None or self._stop_requested is not None:
-            raise StoreStateError("YRoom already running.")
-        async with AsyncExitStack() as stack:
-            tg = await stack.enter_async_context(anyio.create_task_group())
-            await tg.start(self.start)
-            self._exit_stack = stack.pop_all()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        stack, self._exit_stack = self._exit_stack, None
-        if stack is None:
-            raise StoreStateError("YRoom not running.")
-        if self._stop_requested is not None:
-            self._stop_requested.set()
-        return await stack.__aexit__(exc_type, exc_value, exc_tb)
+        super().stop()
 
     async def _load(self) -> None:
         self.load_error = None
