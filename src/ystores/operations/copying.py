@@ -38,6 +38,7 @@ from ..errors import InvalidStoreURLError, YDocNotFound
 from ..filestore.log import FileLog
 from ..names import resolve_under
 from ..records import Record, RecordKind
+from ..sql.store import SQLYStore
 from ..targets import resolve_target
 from ..urls import open_store
 from .content import merged_state
@@ -179,11 +180,16 @@ class _DatabaseSink(_Sink):
     def __init__(self, url: str) -> None:
         self.url = url
 
-    async def existing(self, name: str) -> Batches:
+    def _store(self, name: str) -> SQLYStore:
         store = open_store(self.url, name)
+        assert isinstance(store, SQLYStore)  # resolve_target named a database
+        return store
+
+    async def existing(self, name: str) -> Batches:
+        store = self._store(name)
         batch: list[Record] = []
         try:
-            async for record in store.read_records():  # type: ignore[attr-defined]
+            async for record in store.read_records():
                 batch.append(record)
                 if len(batch) >= _CHUNK:
                     yield batch
@@ -194,8 +200,7 @@ class _DatabaseSink(_Sink):
             yield batch
 
     async def append(self, name: str, batches: Batches) -> int:
-        store = open_store(self.url, name)
-        db = await store.database()  # type: ignore[attr-defined]
+        db = await self._store(name).database()
         written = 0
         async for batch in batches:
             # Submitted in order to one group committer: one transaction per batch.
