@@ -12,7 +12,8 @@ the merged state of the document (one update):
 An item names its parent only when it has no origin; an item with an origin
 belongs to its origin's parent (Yjs' own rule), so parents are resolved through
 origins. Items whose origin is not in the update (garbage-collected, or pending
-on a missing update) cannot be placed and are left out.
+on a missing update) cannot be placed and are left out, and a root that holds
+no item at all (created empty, or emptied and garbage-collected) is not seen.
 """
 
 from __future__ import annotations
