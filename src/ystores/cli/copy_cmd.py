@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, TextColumn
 
 from ..operations import copy_store
 from .app import app
-from .inspect_cmd import document_progress, run_operation
+from .inspect_cmd import run_operation
 from .render import print_json
 
 
@@ -45,8 +47,24 @@ def copy_command(
     and the command exits with 1. Never overwrites. Quiet on success; a progress
     bar shows on a terminal.
     """
-    with document_progress("Copying") as progress:
-        report = run_operation(lambda: copy_store(source, target, squash=squash, progress=progress))
+    console = Console(stderr=True, emoji=False)
+    columns = (*Progress.get_default_columns(), TextColumn("{task.fields[records]} records"))
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task("Copying", total=None, records=0)
+
+        def progress(name: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"Copying {name}")
+
+        def on_records(count: int) -> None:
+            bar.update(task, records=bar.tasks[0].fields["records"] + count)
+
+        report = run_operation(
+            lambda: copy_store(
+                source, target, squash=squash, progress=progress, on_records=on_records
+            )
+        )
     if as_json:
         print_json(
             {

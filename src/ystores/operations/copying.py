@@ -231,7 +231,20 @@ def _same(a: Record, b: Record) -> bool:
     return (a.update, a.metadata, a.timestamp) == (b.update, b.metadata, b.timestamp)
 
 
-async def _copy_document(reader: Source, sink: _Sink, name: str, squash: bool) -> DocumentCopy:
+async def _counted(batches: Batches, on_records: Callable[[int], None] | None) -> Batches:
+    async for batch in batches:
+        yield batch
+        if on_records is not None:  # resumed for the next batch: this one is written
+            on_records(len(batch))
+
+
+async def _copy_document(
+    reader: Source,
+    sink: _Sink,
+    name: str,
+    squash: bool,
+    on_records: Callable[[int], None] | None = None,
+) -> DocumentCopy:
     if squash:
         merged, last = await merged_state(reader, name)
         wanted = _Cursor(_one(Record(1, merged, b"", last, RecordKind.UPDATE)))
@@ -249,7 +262,7 @@ async def _copy_document(reader: Source, sink: _Sink, name: str, squash: bool) -
         first = await wanted.next()
         if first is None:
             return DocumentCopy(name, "skipped", 0)
-        written = await sink.append(name, wanted.rest(first))
+        written = await sink.append(name, _counted(wanted.rest(first), on_records))
         return DocumentCopy(name, "resumed" if matched else "copied", written)
     finally:
         await present.aclose()
@@ -262,6 +275,7 @@ async def copy_store(
     *,
     squash: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    on_records: Callable[[int], None] | None = None,
 ) -> CopyReport:
     """Copy every document of `source` to `target` (see the module docstring).
 
@@ -273,6 +287,7 @@ async def copy_store(
         squash: Copy each document as one merged update.
         progress: Called after each document with its name, how many documents are
             done and how many there are.
+        on_records: Called with the number of records written, after each batch.
 
     Raises:
         YStoreError: A store cannot be opened or written (nothing is written to a
@@ -284,7 +299,7 @@ async def copy_store(
         names = await reader.names()
         sink = _sink(target, reader, names)
         for done, name in enumerate(names, 1):
-            report.documents.append(await _copy_document(reader, sink, name, squash))
+            report.documents.append(await _copy_document(reader, sink, name, squash, on_records))
             if progress is not None:
                 progress(name, done, len(names))
     finally:
