@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 from .records import decode_varuint
 
-__all__ = ["CoverageCheck", "UpdateStructure", "decode_state_vector", "parse_update"]
+__all__ = [
+    "CoverageCheck",
+    "Item",
+    "UpdateStructure",
+    "decode_state_vector",
+    "parse_update",
+    "update_items",
+]
 
 _STRING, _TYPE, _ANY, _DOC = 4, 7, 8, 9
 
@@ -92,8 +99,36 @@ class _Reader:
             raise ValueError(f"unknown lib0 'any' type {kind}")
 
 
-def _content_length(reader: _Reader, ref: int) -> int:
-    """Skip an item's content and return its length in clock units."""
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One item (a run of content) of an update.
+
+    Attributes:
+        client: The client that wrote it.
+        clock: Its first clock.
+        length: How many clock units it covers.
+        origin: The id `(client, clock)` it was inserted after, if any.
+        right: The id it was inserted before, if any.
+        parent: A root type's name, an item id (nested type), or None when the
+            item has an origin or right neighbour (it shares theirs).
+        keyed: Whether it is a map entry (it carries a key).
+        content: The content type (4 string, 6 format, 7 type, 8 any...).
+        type_ref: For a nested type, its kind (0 array, 1 map, 2 text, 3 XML element...).
+    """
+
+    client: int
+    clock: int
+    length: int
+    origin: tuple[int, int] | None
+    right: tuple[int, int] | None
+    parent: str | tuple[int, int] | None
+    keyed: bool
+    content: int
+    type_ref: int | None
+
+
+def _content(reader: _Reader, ref: int) -> tuple[int, int | None]:
+    """Skip an item's content; return its length in clock units and its type ref."""
     if ref in (1, 2, _ANY):  # deleted, JSON, any: a count, then the values
         count = reader.uint()
         if ref == 2:
@@ -102,50 +137,47 @@ def _content_length(reader: _Reader, ref: int) -> int:
         elif ref == _ANY:
             for _ in range(count):
                 reader.skip_any()
-        return count
+        return count, None
     if ref == _STRING:
-        return len(reader.string().encode("utf-16-le")) // 2
+        return len(reader.string().encode("utf-16-le")) // 2, None
     if ref in (3, 5):  # binary, embed
         reader.skip_buffer()
     elif ref == 6:  # format: key, value
         reader.skip_buffer()
         reader.skip_buffer()
     elif ref == _TYPE:
-        if reader.uint() in (3, 5):  # XmlElement and XmlHook carry a name
+        type_ref = reader.uint()
+        if type_ref in (3, 5):  # XmlElement and XmlHook carry a name
             reader.skip_buffer()
+        return 1, type_ref
     elif ref == _DOC:
         reader.skip_buffer()
         reader.skip_any()
     else:
         raise ValueError(f"unknown content type {ref}")
-    return 1
+    return 1, None
 
 
-def _struct_length(reader: _Reader) -> int:
+def _read_struct(reader: _Reader, client: int, clock: int) -> Item | int:
+    """The next struct: an `Item`, or the length of a GC or skip run."""
     info = reader.byte()
     ref = info & 0x1F
     if ref in (0, 10):  # GC, Skip
         return reader.uint()
-    if info & 0x80:
-        reader.uint(), reader.uint()  # origin
-    if info & 0x40:
-        reader.uint(), reader.uint()  # right origin
+    origin = (reader.uint(), reader.uint()) if info & 0x80 else None
+    right = (reader.uint(), reader.uint()) if info & 0x40 else None
+    parent: str | tuple[int, int] | None = None
+    keyed = False
     if not info & 0xC0:
-        if reader.uint() == 1:
-            reader.skip_buffer()  # parent: a root type's name
-        else:
-            reader.uint(), reader.uint()  # parent: an item's id
+        parent = reader.string() if reader.uint() == 1 else (reader.uint(), reader.uint())
         if info & 0x20:
-            reader.skip_buffer()  # parent sub (map key)
-    return _content_length(reader, ref)
+            reader.skip_buffer()  # the map key
+            keyed = True
+    length, type_ref = _content(reader, ref)
+    return Item(client, clock, length, origin, right, parent, keyed, ref, type_ref)
 
 
-def parse_update(update: bytes) -> UpdateStructure:
-    """The clients and clock ranges a Yjs v1 update writes and deletes.
-
-    Raises:
-        ValueError: The bytes are not a well-formed Yjs v1 update.
-    """
+def _walk(update: bytes, items: list[Item] | None) -> UpdateStructure:
     reader = _Reader(update)
     result = UpdateStructure()
     try:
@@ -153,7 +185,13 @@ def parse_update(update: bytes) -> UpdateStructure:
             count, client, clock = reader.uint(), reader.uint(), reader.uint()
             start = clock
             for _ in range(count):
-                clock += _struct_length(reader)
+                struct = _read_struct(reader, client, clock)
+                if isinstance(struct, int):
+                    clock += struct
+                else:
+                    clock += struct.length
+                    if items is not None:
+                        items.append(struct)
             if clock > start:
                 result.structs.setdefault(client, []).append((start, clock))
         for _ in range(reader.uint()):
@@ -167,6 +205,26 @@ def parse_update(update: bytes) -> UpdateStructure:
     if reader.pos != len(update):
         raise ValueError(f"{len(update) - reader.pos} bytes follow the end of the update")
     return result
+
+
+def parse_update(update: bytes) -> UpdateStructure:
+    """The clients and clock ranges a Yjs v1 update writes and deletes.
+
+    Raises:
+        ValueError: The bytes are not a well-formed Yjs v1 update.
+    """
+    return _walk(update, None)
+
+
+def update_items(update: bytes) -> list[Item]:
+    """Every item a Yjs v1 update carries, in order (GC and skip runs left out).
+
+    Raises:
+        ValueError: The bytes are not a well-formed Yjs v1 update.
+    """
+    items: list[Item] = []
+    _walk(update, items)
+    return items
 
 
 def decode_state_vector(state: bytes) -> dict[int, int]:

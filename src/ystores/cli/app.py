@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 app = typer.Typer(
     name="ystore",
-    help="Inspect, migrate and serve Y-CRDT (Yjs) document stores.",
+    help="Serve, inspect, migrate, compact and copy Y-CRDT (Yjs) document stores.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

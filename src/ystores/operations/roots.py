@@ -19,136 +19,15 @@ no item at all (created empty, or emptied and garbage-collected) is not seen.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
-from ..records import decode_varuint
+from ..yupdate import Item as _Item
+from ..yupdate import update_items
 
 __all__ = ["infer_root_types"]
 
-_GC, _DELETED, _JSON, _BINARY, _STRING, _EMBED, _FORMAT, _TYPE, _ANY, _DOC, _SKIP = (
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-)  # fmt: skip
-_XML_ELEMENT, _XML_TEXT, _XML_HOOK = 3, 6, 5
+_STRING, _EMBED, _FORMAT, _TYPE = 4, 5, 6, 7
+_XML_ELEMENT, _XML_TEXT = 3, 6
 _TEXT_CONTENT = (_STRING, _EMBED, _FORMAT)
-
-
-@dataclass
-class _Item:
-    client: int
-    clock: int
-    length: int
-    origin: tuple[int, int] | None
-    right: tuple[int, int] | None
-    parent: str | tuple[int, int] | None
-    keyed: bool
-    content: int
-    type_ref: int | None
-
-
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def uint(self) -> int:
-        value, self.pos = decode_varuint(self.data, self.pos)
-        return value
-
-    def byte(self) -> int:
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def skip(self, count: int) -> None:
-        if self.pos + count > len(self.data):
-            raise IndexError("the update ends inside a field")
-        self.pos += count
-
-    def buffer(self) -> bytes:
-        length = self.uint()
-        start = self.pos
-        self.skip(length)
-        return self.data[start : self.pos]
-
-    def skip_any(self) -> None:
-        kind = self.byte()
-        if kind in (127, 126, 121, 120):
-            return
-        if kind == 125:
-            self.uint()
-        elif kind == 124:
-            self.skip(4)
-        elif kind in (123, 122):
-            self.skip(8)
-        elif kind in (119, 116):
-            self.buffer()
-        elif kind == 118:
-            for _ in range(self.uint()):
-                self.buffer()
-                self.skip_any()
-        elif kind == 117:
-            for _ in range(self.uint()):
-                self.skip_any()
-        else:
-            raise ValueError(f"unknown lib0 'any' type {kind}")
-
-
-def _content(reader: _Reader, ref: int) -> tuple[int, int | None]:
-    """Skip an item's content; return its length in clock units and its type ref."""
-    if ref in (_DELETED, _JSON, _ANY):
-        count = reader.uint()
-        for _ in range(count if ref != _DELETED else 0):
-            reader.buffer() if ref == _JSON else reader.skip_any()
-        return count, None
-    if ref == _STRING:
-        return len(reader.buffer().decode("utf-8").encode("utf-16-le")) // 2, None
-    if ref in (_BINARY, _EMBED):
-        reader.buffer()
-    elif ref == _FORMAT:
-        reader.buffer()
-        reader.buffer()
-    elif ref == _TYPE:
-        type_ref = reader.uint()
-        if type_ref in (_XML_ELEMENT, _XML_HOOK):
-            reader.buffer()
-        return 1, type_ref
-    elif ref == _DOC:
-        reader.buffer()
-        reader.skip_any()
-    else:
-        raise ValueError(f"unknown content type {ref}")
-    return 1, None
-
-
-def _items(update: bytes) -> list[_Item]:
-    reader = _Reader(update)
-    items: list[_Item] = []
-    for _ in range(reader.uint()):
-        count, client, clock = reader.uint(), reader.uint(), reader.uint()
-        for _ in range(count):
-            info = reader.byte()
-            ref = info & 0x1F
-            if ref in (_GC, _SKIP):
-                clock += reader.uint()
-                continue
-            origin = (reader.uint(), reader.uint()) if info & 0x80 else None
-            right = (reader.uint(), reader.uint()) if info & 0x40 else None
-            parent: str | tuple[int, int] | None = None
-            keyed = False
-            if not info & 0xC0:
-                if reader.uint() == 1:
-                    parent = reader.buffer().decode("utf-8")
-                else:
-                    parent = (reader.uint(), reader.uint())
-                if info & 0x20:
-                    reader.buffer()
-                    keyed = True
-            length, type_ref = _content(reader, ref)
-            items.append(_Item(client, clock, length, origin, right, parent, keyed, ref, type_ref))
-            clock += length
-    return items
 
 
 class _Index:
@@ -213,7 +92,7 @@ def infer_root_types(update: bytes) -> dict[str, str]:
         ValueError: The bytes are not a well-formed Yjs v1 update.
     """
     try:
-        items = _items(update)
+        items = update_items(update)
     except (IndexError, UnicodeDecodeError) as exc:
         raise ValueError(f"not a well-formed Yjs v1 update: {exc}") from exc
     index = _Index(items)
