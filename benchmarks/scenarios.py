@@ -167,15 +167,36 @@ async def multiprocess_writes(procs: int, per_proc: int, backends: set[str]) -> 
                 )
                 for i in range(procs)
             ]
+            failures = []
             for worker in workers:
                 assert worker.stdout is not None
-                assert worker.stdout.readline().strip() == "ready"
+                said = worker.stdout.readline().split()
+                if said[:1] != ["ready"]:
+                    failures.append(" ".join(said[1:]) or "no output")
             go.touch()
             spans = []
             for worker in workers:
                 out, _ = worker.communicate(timeout=600)
-                begin, end = map(float, out.split())
-                spans.append((begin, end))
+                said = out.split()
+                if said[:1] == ["failed"]:
+                    failures.append(" ".join(said[1:]))
+                elif len(said) == 2:
+                    spans.append((float(said[0]), float(said[1])))
+                else:
+                    failures.append(f"exit {worker.returncode}")
+            if failures:  # a peer that cannot share its store across processes
+                rows.append(
+                    Row(
+                        f"{procs} processes, one document",
+                        impl.name,
+                        impl.family,
+                        0.0,
+                        "updates/s",
+                        False,
+                        f"a writer failed: {failures[0]}",
+                    )
+                )
+                continue
             elapsed = max(e for _, e in spans) - min(b for b, _ in spans)
             try:
                 async with opened(impl, root, "shared") as store:

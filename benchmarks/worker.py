@@ -21,16 +21,33 @@ def impl_named(name: str) -> Impl:
 
 
 async def write_when_told(impl: Impl, root: Path, count: int, seed: int, go: Path) -> None:
+    """Open the store, say "ready", wait for the go file, write, print the span.
+
+    A store that fails (a peer racing its own schema creation, say) prints
+    "failed <error type>" instead, so the scenario reports it rather than dying.
+    """
     updates = load("typing", count, seed=seed)
-    async with opened(impl, root, "shared") as store:
-        print("ready", flush=True)
-        while not go.exists():
-            await anyio.sleep(0.001)
-        begin = time.time()
-        for update in updates:
-            await store.write(update)
-        end = time.time()
+    try:
+        async with opened(impl, root, "shared") as store:
+            print("ready", flush=True)
+            while not go.exists():
+                await anyio.sleep(0.001)
+            begin = time.time()
+            for update in updates:
+                await store.write(update)
+            end = time.time()
+    except Exception as exc:
+        print("failed", _error_name(exc), flush=True)
+        return
     print(begin, end, flush=True)
+
+
+def _error_name(exc: BaseException) -> str:
+    inner = getattr(exc, "exceptions", None)  # an exception group of one
+    while inner is not None and len(inner) == 1:
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return type(exc).__name__
 
 
 def big_updates(megabytes: int) -> list[bytes]:
