@@ -37,6 +37,10 @@ class _Slot(Generic[T, R]):
 class GroupCommitter(Generic[T, R]):
     """Batches entries from concurrent tasks into calls of `flush`.
 
+    A writer that finds no flush in progress flushes at once, without a detour
+    through the event loop; only writers that arrive during a flush wait, and
+    the first of them to wake leads the next flush with everything queued.
+
     Args:
         flush: Stores a batch of entries, returning one result per entry in order.
     """
@@ -44,32 +48,42 @@ class GroupCommitter(Generic[T, R]):
     def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]]) -> None:
         self._flush = flush
         self._queue: list[_Slot[T, R]] = []
-        self._lock = anyio.Lock()
+        self._flushed: anyio.Event | None = None  # set when the flush in progress ends
 
     async def submit(self, entry: T) -> R:
         """Queue `entry`, wait until a flush has stored it, and return its result."""
         slot: _Slot[T, R] = _Slot(entry)
         self._queue.append(slot)
-        async with self._lock:
-            if not slot.done:
-                batch, self._queue = self._queue, []
-                with anyio.CancelScope(shield=True):
-                    try:
-                        results = await self._flush([s.entry for s in batch])
-                    except Exception as exc:
-                        for s in batch:
-                            s.error, s.done = exc, True
-                    except BaseException as exc:  # interrupted: nobody's write is known stored
-                        interrupted = StoreStateError(
-                            "The write was interrupted before it was known to be stored."
-                        )
-                        interrupted.__cause__ = exc
-                        for s in batch:
-                            s.error, s.done = interrupted, True
-                        raise
-                    else:
-                        for s, result in zip(batch, results, strict=True):
-                            s.result, s.done = result, True
+        while not slot.done:
+            if self._flushed is not None:
+                await self._flushed.wait()
+            else:
+                await self._lead()
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
+
+    async def _lead(self) -> None:
+        """Flush everything queued, shielded, and wake the writers waiting meanwhile."""
+        batch, self._queue = self._queue, []
+        flushed = self._flushed = anyio.Event()
+        try:
+            with anyio.CancelScope(shield=True):
+                results = await self._flush([s.entry for s in batch])
+        except Exception as exc:
+            for s in batch:
+                s.error, s.done = exc, True
+        except BaseException as exc:  # interrupted: nobody's write is known stored
+            interrupted = StoreStateError(
+                "The write was interrupted before it was known to be stored."
+            )
+            interrupted.__cause__ = exc
+            for s in batch:
+                s.error, s.done = interrupted, True
+            raise
+        else:
+            for s, result in zip(batch, results, strict=True):
+                s.result, s.done = result, True
+        finally:
+            self._flushed = None
+            flushed.set()

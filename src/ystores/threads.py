@@ -84,7 +84,9 @@ class WorkerThreads:
             loop.call_soon_threadsafe(settle, ok, value)
 
         self._submit((function, done))
-        return await asyncio.shield(future)
+        # Cancelling the caller cancels only this future; the job runs on regardless
+        # and `settle` then finds the future done.
+        return await future
 
     async def _run_trio(self, function: Callable[[], T]) -> T:
         import trio

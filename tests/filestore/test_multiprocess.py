@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pycrdt
+import pytest
 
 from ystores import FileYStore, Record
 
@@ -23,12 +24,15 @@ async def _read(path: Path) -> list[Record]:
     return [record async for record in FileYStore(str(path)).read_records()]
 
 
-def test_processes_append_to_one_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsync", ["1", "0"], ids=["durable", "fast"])
+def test_processes_append_to_one_file(tmp_path: Path, fsync: str) -> None:
+    """Durable writers hop to a worker thread; fast ones append on the loop when the
+    lock is free and nobody else appended, and must notice when somebody did."""
     path = tmp_path / "doc.y"
     names = [f"p{i}" for i in range(PROCESSES)]
     children = [
         subprocess.Popen(
-            [sys.executable, str(WRITER), str(path), name, str(WRITES), "1"],
+            [sys.executable, str(WRITER), str(path), name, str(WRITES), fsync],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

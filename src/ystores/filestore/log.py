@@ -122,6 +122,37 @@ class FileLog:
             self.close()
             raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
 
+    def try_append_now(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int] | None:
+        """Append without ever waiting, or return None when that cannot be done.
+
+        It can be done when the file is open, its lock is free, and nobody has
+        appended since our last write: then the append is one `pwrite` into the
+        page cache (with `fsync` off), cheap enough to run on the event loop.
+        Otherwise (first write, another writer's records to verify, a file
+        replaced by compaction) the caller runs `append` in a worker thread.
+        """
+        file = self._file
+        if file is None or self._end is None or self.fsync:
+            return None
+        fd = file.fileno()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        try:
+            opened = os.fstat(fd)
+            if opened.st_size != self._end or os.stat(self.path).st_ino != opened.st_ino:
+                return None
+            return self._append_locked(file, entries)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.close()
+            raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
+        finally:
+            if self._file is file:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
     def _append_locked(
         self, file: BinaryIO, entries: Sequence[tuple[bytes, bytes, float]]
     ) -> list[int]:
