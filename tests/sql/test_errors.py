@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from backends import POSTGRES_URL
+from ydocs import typing_updates
 from ystores import (
     InvalidStoreURLError,
     PostgresYStore,
@@ -106,3 +107,39 @@ def test_every_new_error_is_a_ystore_error() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), YStoreError)
+
+
+async def test_writes_resume_after_the_server_drops_the_connection(postgres_db: str) -> None:
+    """A server restart or failover ends every connection: at most the write in
+    flight fails, with a ystores error; the next one reconnects; nothing
+    acknowledged is lost."""
+    updates = typing_updates("abcdef")
+    async with open_store(postgres_db, "doc") as store:
+        for update in updates[:3]:
+            await store.write(update)
+        assert len([u async for u, _, _ in store.read()]) == 3  # a pooled reader too
+        await _terminate_other_connections(postgres_db)
+        assert len([u async for u, _, _ in store.read()]) == 3
+        acknowledged = list(updates[:3])
+        for update in updates[3:]:
+            try:
+                await store.write(update)
+            except StoreConnectionError:
+                continue  # the write in flight on the dropped connection
+            acknowledged.append(update)
+        assert len(acknowledged) >= 5
+        stored = [update async for update, _, _ in store.read()]
+    assert [u for u in stored if u in acknowledged] == acknowledged
+
+
+async def _terminate_other_connections(url: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()

@@ -12,14 +12,16 @@ asyncio only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 
-from ..errors import StoreStateError
+from ..errors import StoreConnectionError, StoreStateError
 from ..groupcommit import GroupCommitter
 from ..records import RecordKind
 from ..threads import run_in_worker
@@ -38,7 +40,27 @@ Entry = tuple[str, int, bytes, bytes, float]
 Row = tuple[int, int, bytes, bytes, float]
 """A record read back: `(seq, kind, update, metadata, timestamp)`."""
 
-_BROKEN = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
+_BROKEN = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def _closed_while_idle(exc: StoreConnectionError) -> bool:
+    """Whether a pooled or held connection turned out closed by the server before
+    anything was sent on it (asyncpg then fails to start the operation): safe to
+    retry on a new connection."""
+    return isinstance(exc.__cause__, asyncpg.InternalClientError)
+
+
+def _known_closed(driver_connection: Any) -> bool:
+    """Whether asyncpg already knows the server closed this connection."""
+    is_closed = getattr(driver_connection, "is_closed", None)  # aiosqlite has none
+    return bool(is_closed()) if is_closed is not None else False
 
 
 class Database:
@@ -56,9 +78,11 @@ class Database:
         self.statements = statements_for(self.backend)
         self.committer: GroupCommitter[Entry, int] = GroupCommitter(self._flush)
         self.closed = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
         self._disposed = False
+        self._write_conn: tuple[Any, Any] | None = None  # Postgres: (pooled, driver) held
         self._writer: SQLiteWriter | None = None
         self._readers: SQLiteReaders | None = None
         if self.backend == "sqlite":
@@ -82,6 +106,10 @@ class Database:
         with translate_errors(self.safe_url, connecting=True):
             conn = await self.engine.connect()
             raw = await conn.get_raw_connection()
+            if _known_closed(raw.driver_connection):  # the server ended it while pooled
+                await conn.invalidate()
+                conn = await self.engine.connect()
+                raw = await conn.get_raw_connection()
         try:
             with translate_errors(self.safe_url):
                 yield raw.driver_connection
@@ -92,6 +120,42 @@ class Database:
         finally:
             with translate_errors(self.safe_url):
                 await conn.close()
+
+    @asynccontextmanager
+    async def _write_connection(self) -> AsyncIterator[Any]:
+        """The asyncpg connection flushes write through, checked out once and held.
+
+        Flushes never overlap (the group committer runs one at a time), so one
+        connection serves them all, without a pool checkout per flush. A
+        connection that breaks is discarded and the next flush opens another.
+        """
+        if self.closed.is_set():
+            raise StoreStateError(f"The connection pool of {self.safe_url} is closed.")
+        if self._write_conn is not None and _known_closed(self._write_conn[1]):
+            await self._drop_write_connection(invalidate=True)
+        if self._write_conn is None:
+            with translate_errors(self.safe_url, connecting=True):
+                conn = await self.engine.connect()
+                raw = await conn.get_raw_connection()
+            self._write_conn = (conn, raw.driver_connection)
+        try:
+            with translate_errors(self.safe_url):
+                yield self._write_conn[1]
+        except Exception as exc:
+            if isinstance(exc, _BROKEN) or isinstance(exc.__cause__, _BROKEN):
+                await self._drop_write_connection(invalidate=True)
+            raise
+        except BaseException:  # interrupted mid-statement: the connection's state is unknown
+            await self._drop_write_connection(invalidate=True)
+            raise
+
+    async def _drop_write_connection(self, *, invalidate: bool) -> None:
+        held, self._write_conn = self._write_conn, None
+        if held is not None:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                if invalidate:
+                    await held[0].invalidate()
+                await held[0].close()
 
     # -- writing -------------------------------------------------------------
 
@@ -120,14 +184,21 @@ class Database:
         self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
     ) -> list[int]:
         seqs = [0] * len(entries)
-        async with self.connection() as conn:
-            if len(plan) == 1:  # one statement: its own transaction, one round trip
-                await self._append(conn, entries, *plan[0], seqs)
-            else:
-                async with conn.transaction():
-                    for doc, indexes in plan:
-                        await self._append(conn, entries, doc, indexes, seqs)
-        return seqs
+        for attempt in (1, 2):
+            try:
+                async with self._write_connection() as conn:
+                    if len(plan) == 1:  # one statement: its own transaction, one round trip
+                        await self._append(conn, entries, *plan[0], seqs)
+                    else:
+                        async with conn.transaction():
+                            for doc, indexes in plan:
+                                await self._append(conn, entries, doc, indexes, seqs)
+                return seqs
+            except StoreConnectionError as exc:
+                # after a server restart or failover: retry once on a new connection
+                if attempt == 2 or not _closed_while_idle(exc):
+                    raise
+        raise AssertionError("unreachable")
 
     async def _append(
         self, conn: Any, entries: Sequence[Entry], doc: str, indexes: list[int], seqs: list[int]
@@ -154,12 +225,22 @@ class Database:
     # -- reading -------------------------------------------------------------
 
     async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """Run one query (driver SQL and positional arguments) and return its rows."""
+        """Run one read-only query (driver SQL and positional arguments); return its rows.
+
+        A query cut off by a lost connection (a server restart) is run once more
+        on a new connection: reading twice is harmless.
+        """
         if self._readers is not None:
             readers = self._readers
             return await run_in_worker(lambda: readers.fetch(sql, args))
-        async with self.connection() as conn:
-            return [tuple(row) for row in await conn.fetch(sql, *args)]
+        for attempt in (1, 2):
+            try:
+                async with self.connection() as conn:
+                    return [tuple(row) for row in await conn.fetch(sql, *args)]
+            except StoreConnectionError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def last_write(self, doc: str) -> float | None:
         """The time of the document's last write, or None for a new document."""
@@ -189,4 +270,5 @@ class Database:
                 await run_in_worker(self._writer.close)
             if self._readers is not None:
                 await run_in_worker(self._readers.close)
+            await self._drop_write_connection(invalidate=False)
             await self.engine.dispose()

@@ -17,10 +17,14 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # the protocol's state broke (a server-closed connection)
     asyncpg.InvalidAuthorizationSpecificationError,
     asyncpg.InvalidPasswordError,
     asyncpg.InvalidCatalogNameError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,  # the server ended the connection (restart, failover)
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
     ConnectionError,
 )
 _DATABASE_ERRORS: tuple[type[BaseException], ...] = (

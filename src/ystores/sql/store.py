@@ -24,7 +24,7 @@ from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..errors import InvalidDocumentNameError, YDocNotFound
 from ..records import Record, RecordKind
 from .database import Database
-from .engines import shared
+from .engines import running_loop, shared
 from .squashing import document_stats, squash_document
 from .urls import database_url, sqlite_url
 
@@ -94,6 +94,7 @@ class SQLYStore(BaseYStore):
         if create_schema is not None:
             self.create_schema = create_schema
         self.validate = validate
+        self._database: Database | None = None  # the last one `database()` returned
 
     async def database(self) -> Database:
         """The shared `Database` of this store's URL in the running loop, schema checked.
@@ -104,7 +105,9 @@ class SQLYStore(BaseYStore):
             StoreConnectionError: It cannot be reached.
             StoreStateError: Not running on asyncio.
         """
-        db: Database = shared(self.database_url, Database)
+        db = self._database
+        if db is None or db.closed.is_set() or db.loop is not running_loop():
+            db = self._database = shared(self.database_url, Database)
         await db.ensure_schema(create=self.create_schema)
         return db
 
