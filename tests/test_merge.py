@@ -6,10 +6,13 @@ from typing import Any
 
 import pycrdt
 import pytest
+import y_py as Y
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ystores.crdt import merge_updates
+from ydocs import typing_updates
+from ystores import InvalidUpdateError
+from ystores.crdt import apply_updates, merge_updates
 from ystores.yupdate import decode_state_vector, parse_update
 
 # An edit: (client index, operation, position seed, text)
@@ -121,3 +124,43 @@ def test_every_content_type_is_parsed() -> None:
 def test_malformed_updates_are_refused(garbage: bytes) -> None:
     with pytest.raises(ValueError, match=r"Yjs v1 update|bytes follow"):
         parse_update(garbage)
+
+
+@settings(max_examples=60, deadline=None)
+@given(edits, st.randoms(use_true_random=False))
+def test_applying_a_log_in_one_transaction_equals_applying_it_update_by_update(
+    steps: list[Any], rnd: Any
+) -> None:
+    """`crdt.apply_updates` (restore's fast path) applies a batch in one
+    transaction: in write order or any other (a log may hold updates whose
+    dependencies come later), both engines end exactly as when each update is
+    applied on its own."""
+    log, reference = history(steps)
+    shuffled = list(log)
+    rnd.shuffle(shuffled)
+    for updates in (log, shuffled):
+        one_by_one: pycrdt.Doc[Any] = pycrdt.Doc()
+        y_one_by_one = Y.YDoc()
+        for update in updates:
+            one_by_one.apply_update(update)
+            Y.apply_update(y_one_by_one, update)
+        batched: pycrdt.Doc[Any] = pycrdt.Doc()
+        apply_updates(batched, updates)
+        assert content(batched) == content(one_by_one)
+        assert batched.get_state() == one_by_one.get_state()
+        assert batched.get_update() == one_by_one.get_update()
+        y_batched = Y.YDoc()
+        apply_updates(y_batched, updates)
+        assert Y.encode_state_as_update(y_batched) == Y.encode_state_as_update(y_one_by_one)
+    batched = pycrdt.Doc()
+    apply_updates(batched, log)
+    assert content(batched) == content(reference)
+
+
+def test_a_bad_update_in_a_batch_is_reported_and_the_updates_before_it_are_applied() -> None:
+    log = typing_updates("x" * 60)
+    bad = [*log[:35], b"\x05garbage", *log[35:]]
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    with pytest.raises(InvalidUpdateError, match="could not be applied"):
+        apply_updates(doc, bad)
+    assert str(doc.get("t", type=pycrdt.Text)) == "x" * 35

@@ -19,6 +19,9 @@ from .lifecycle import Lifecycle
 
 __all__ = ["BaseYStore", "MetadataCallback"]
 
+APPLY_BATCH = 1024
+"""Updates applied to a document per transaction by the default `apply_updates`."""
+
 MetadataCallback = Callable[[], Awaitable[bytes] | bytes]
 """Returns the metadata bytes stored beside each update; may be sync or async."""
 
@@ -148,11 +151,21 @@ class BaseYStore(Lifecycle, ABC):
     async def apply_updates(self, ydoc: Any) -> None:
         """Apply every stored update to `ydoc` (a `y_py.YDoc` or a `pycrdt.Doc`).
 
+        Updates are applied in batches, each in one transaction of `ydoc` (see
+        `crdt.apply_updates`); backends override this to read their batches directly.
+
         Raises:
             YDocNotFound: The store holds no record for this document.
+            InvalidUpdateError: A stored update could not be applied.
         """
+        batch: list[bytes] = []
         async for update, _metadata, _timestamp in self.read():
-            crdt.apply_update(ydoc, update)
+            batch.append(update)
+            if len(batch) == APPLY_BATCH:
+                crdt.apply_updates(ydoc, batch)
+                batch = []
+        if batch:
+            crdt.apply_updates(ydoc, batch)
 
     async def encode_state_as_update(self, ydoc: Any) -> None:
         """Store the whole state of `ydoc` (a `y_py.YDoc` or a `pycrdt.Doc`) as one update."""

@@ -12,10 +12,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, Generic, TypeVar
 
-import anyio
-
 from ..errors import StoreIOError, YDocNotFound
-from ..records import Record
+from ..threads import run_in_worker
 from .log import FileLog
 from .scanning import Scanner
 
@@ -25,11 +23,14 @@ T = TypeVar("T")
 
 
 class RecordReader(Generic[T]):
-    """Streams the records of one file from disk, each passed through `convert`.
+    """Streams the records of one file from disk, in the shape `batches` gives them.
+
+    Iterate over it for one item at a time, or call `next_batch()` for a whole
+    batch (about a megabyte of the file) at once.
 
     Args:
         file_log: The document's file.
-        convert: Turns each record into what the iterator yields.
+        batches: Picks the scan's shape, e.g. `Scanner.triples` (what `read()` yields).
         on_end: Called with the scanner once every record was read (torn-tail report).
 
     Raises (from iteration):
@@ -42,16 +43,16 @@ class RecordReader(Generic[T]):
     def __init__(
         self,
         file_log: FileLog,
-        convert: Callable[[Record], T],
+        batches: Callable[[Scanner], Iterator[list[T]]],
         on_end: Callable[[Scanner], None],
     ) -> None:
         self._file_log = file_log
-        self._convert = convert
+        self._shape = batches
         self._on_end = on_end
         self._file: BinaryIO | None = None
         self._scanner: Scanner | None = None
-        self._batches: Iterator[list[Record]] | None = None
-        self._pending: deque[Record] = deque()
+        self._batches: Iterator[list[T]] | None = None
+        self._pending: deque[T] = deque()
         self._done = False
 
     def __aiter__(self) -> RecordReader[T]:
@@ -61,27 +62,36 @@ class RecordReader(Generic[T]):
         while not self._pending:
             if self._done:
                 raise StopAsyncIteration
-            try:
-                await self._read_batch()
-            except BaseException:
-                self.close()
-                raise
-        return self._convert(self._pending.popleft())
+            batch = await self.next_batch()
+            if batch is not None:
+                self._pending.extend(batch)
+        return self._pending.popleft()
 
-    async def _read_batch(self) -> None:
+    async def next_batch(self) -> list[T] | None:
+        """The next batch of records read from disk, or None once they ran out."""
+        if self._done:
+            return None
+        try:
+            return await self._read_batch()
+        except BaseException:
+            self.close()
+            raise
+
+    async def _read_batch(self) -> list[T] | None:
         path = self._file_log.path
         try:
             if self._batches is None:
                 try:
-                    opened = await anyio.to_thread.run_sync(self._file_log.open_reader)
+                    opened = await run_in_worker(self._file_log.open_reader)
                 except FileNotFoundError:
                     raise YDocNotFound(f"There is no document at {path}.") from None
                 self._file, fmt, size = opened
                 if fmt is None:
                     raise YDocNotFound(f"The document at {path} holds no update yet.")
                 self._scanner = self._file_log.scanner(self._file, fmt, size)
-                self._batches = iter(self._scanner)
-            batch = await anyio.to_thread.run_sync(next, self._batches, None)
+                self._batches = self._shape(self._scanner)
+            batches = self._batches
+            batch = await run_in_worker(lambda: next(batches, None))
         except OSError as exc:
             raise StoreIOError(f"Could not read {path}: {exc.strerror or exc}.") from exc
         if batch is None:
@@ -90,8 +100,7 @@ class RecordReader(Generic[T]):
             self._on_end(self._scanner)
             if self._scanner.count == 0:
                 raise YDocNotFound(f"The document at {path} holds no update yet.")
-        else:
-            self._pending.extend(batch)
+        return batch
 
     def close(self) -> None:
         """Stop reading and close the file."""

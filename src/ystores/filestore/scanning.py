@@ -15,9 +15,9 @@ import os
 import re
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import crc32c
 
@@ -35,7 +35,23 @@ MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint me
 MAX_BODY = 1 << 31
 _F64 = struct.Struct("<d")
 _KINDS = frozenset(int(kind) for kind in RecordKind)
+_KIND_BY_VALUE = {int(kind): kind for kind in RecordKind}
 _BODY_PEEK = 10 + 1 + 8 + 10  # var-uint seq, kind, float64 time, var-uint metadata length
+
+
+T = TypeVar("T")
+Make = Callable[[int, bytes, bytes, float, RecordKind], T]
+"""Builds what a scan yields per record from `(seq, update, metadata, timestamp, kind)`."""
+
+
+def _triple(
+    _seq: int, update: bytes, metadata: bytes, timestamp: float, _kind: RecordKind
+) -> tuple[bytes, bytes, float]:
+    return update, metadata, timestamp
+
+
+def _update(_seq: int, update: bytes, _metadata: bytes, _ts: float, _kind: RecordKind) -> bytes:
+    return update
 
 
 @dataclass(frozen=True)
@@ -70,12 +86,23 @@ class Scanner(ABC):
         self.count = 0
 
     def __iter__(self) -> Iterator[list[Record]]:
+        return self._batches(Record)
+
+    def triples(self) -> Iterator[list[tuple[bytes, bytes, float]]]:
+        """Batches of `(update, metadata, timestamp)`, as `read()` yields them."""
+        return self._batches(_triple)
+
+    def updates(self) -> Iterator[list[bytes]]:
+        """Batches of the updates alone (for applying them to a document)."""
+        return self._batches(_update)
+
+    def _batches(self, make: Make[T]) -> Iterator[list[T]]:
         buf = b""
         pos = self.start  # file offset of buf[0]
         read_pos = self.start  # file offset of the next byte to read
         self.file.seek(read_pos)
         while True:
-            batch, used = self._parse(buf, pos)
+            batch, used = self._parse(buf, pos, make)
             if used:
                 buf = buf[used:]
                 pos += used
@@ -99,8 +126,9 @@ class Scanner(ABC):
         """Bytes the record at the start of `buf` needs, or None if it cannot be one."""
 
     @abstractmethod
-    def _parse(self, buf: bytes, pos: int) -> tuple[list[Record], int]:
-        """Parse whole records from `buf` (at file offset `pos`); return them and the bytes used."""
+    def _parse(self, buf: bytes, pos: int, make: Make[T]) -> tuple[list[T], int]:
+        """Parse whole records from `buf` (at file offset `pos`); return them, each
+        built by `make`, and the bytes used."""
 
     def _next_valid_record(self, offset: int) -> int | None:
         """The first offset after `offset` where a valid record starts, if any."""
@@ -129,55 +157,68 @@ class V3Scanner(Scanner):
         length = FRAME_HEAD.unpack_from(buf)[0]
         return FRAME_HEAD.size + length if MIN_BODY <= length <= MAX_BODY else None
 
-    def _parse(self, buf: bytes, pos: int) -> tuple[list[Record], int]:
-        records: list[Record] = []
+    def _parse(self, buf: bytes, pos: int, make: Make[T]) -> tuple[list[T], int]:
+        # One tight loop: restoring a document spends most of its time here, so the
+        # fields are decoded inline (var-uints of one byte without a call) and the
+        # hot names are locals.
+        records: list[T] = []
+        append = records.append
         view = memoryview(buf)
+        unpack_head = FRAME_HEAD.unpack_from
+        unpack_f64 = _F64.unpack_from
+        crc = crc32c.crc32c
+        kinds = _KIND_BY_VALUE
+        only_updates = make is _update  # the restore path: no call per record
         i = 0
         n = len(buf)
-        head = FRAME_HEAD.size
         last_seq = self.last_seq
-        while n - i >= head:
-            length, crc = FRAME_HEAD.unpack_from(buf, i)
+        while n - i >= 8:
+            length, check = unpack_head(buf, i)
             if length < MIN_BODY or length > MAX_BODY:
                 break
-            stop = i + head + length
+            j = i + 8
+            stop = j + length
             if stop > n:
                 break
-            body = view[i + head : stop]
-            if frame_checksum(view[i : i + 4], body) != crc:
+            if crc(view[j:stop], crc(view[i : i + 4])) != check:
                 break
-            record = self._decode_body(body, pos + i)
-            if record.seq <= last_seq:
+            try:
+                seq = buf[j]
+                if seq < 0x80:
+                    j += 1
+                else:
+                    seq, j = decode_varuint(buf, j)
+                kind = kinds[buf[j]]
+                (timestamp,) = unpack_f64(buf, j + 1)
+                meta_len = buf[j + 9]
+                if meta_len < 0x80:
+                    j += 10
+                else:
+                    meta_len, j = decode_varuint(buf, j + 9)
+                if j + meta_len > stop:
+                    raise ValueError("metadata runs past the record")
+            except (IndexError, KeyError, ValueError, struct.error) as exc:
                 raise CorruptStoreError(
-                    f"{self.path or 'The file'} holds record seq {record.seq} after seq "
+                    f"{self.path or 'The file'} has a record at byte {pos + i} whose "
+                    f"checksum matches but whose contents do not decode ({exc}).",
+                    path=self.path or None,
+                    offset=pos + i,
+                ) from exc
+            if seq <= last_seq:
+                raise CorruptStoreError(
+                    f"{self.path or 'The file'} holds record seq {seq} after seq "
                     f"{last_seq} at byte {pos + i}; seqs must increase.",
                     path=self.path or None,
                     offset=pos + i,
                 )
-            last_seq = record.seq
-            records.append(record)
+            last_seq = seq
+            if only_updates:
+                append(buf[j + meta_len : stop])  # type: ignore[arg-type]
+            else:
+                append(make(seq, buf[j + meta_len : stop], buf[j : j + meta_len], timestamp, kind))
             i = stop
         self.last_seq = last_seq
         return records, i
-
-    def _decode_body(self, body: memoryview, offset: int) -> Record:
-        try:
-            seq, j = decode_varuint(body)
-            kind = RecordKind(body[j])
-            (timestamp,) = _F64.unpack_from(body, j + 1)
-            meta_len, j = decode_varuint(body, j + 9)
-            if j + meta_len > len(body):
-                raise ValueError("metadata runs past the record")
-            metadata = bytes(body[j : j + meta_len])
-            update = bytes(body[j + meta_len :])
-        except (IndexError, ValueError, struct.error) as exc:
-            raise CorruptStoreError(
-                f"{self.path or 'The file'} has a record at byte {offset} whose checksum "
-                f"matches but whose contents do not decode ({exc}).",
-                path=self.path or None,
-                offset=offset,
-            ) from exc
-        return Record(seq, update, metadata, timestamp, kind)
 
     def _next_valid_record(self, offset: int) -> int | None:
         """The first offset after `offset` where a record with a valid checksum starts.
@@ -313,8 +354,8 @@ class LegacyScanner(Scanner):
             return None
         return parts, i
 
-    def _parse(self, buf: bytes, pos: int) -> tuple[list[Record], int]:
-        records: list[Record] = []
+    def _parse(self, buf: bytes, pos: int, make: Make[T]) -> tuple[list[T], int]:
+        records: list[T] = []
         i = 0
         seq = self.last_seq
         while i < len(buf):
@@ -324,6 +365,6 @@ class LegacyScanner(Scanner):
             parts, i = parsed
             seq += 1
             timestamp = _F64.unpack(parts[2])[0] if self.fields == 3 else 0.0
-            records.append(Record(seq, parts[0], parts[1], timestamp))
+            records.append(make(seq, parts[0], parts[1], timestamp, RecordKind.UPDATE))
         self.last_seq = seq
         return records, i

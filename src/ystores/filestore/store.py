@@ -6,9 +6,11 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from logging import Logger
 from pathlib import Path
+from typing import Any
 
 import anyio
 
+from .. import crdt
 from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
@@ -131,7 +133,7 @@ class FileYStore(BaseYStore):
             CorruptStoreError: A record fails its checksum before the end of the file.
             StoreIOError: The operating system refused the read.
         """
-        return RecordReader(self._file_log, _same_record, self._end_of_records)
+        return RecordReader(self._file_log, Scanner.__iter__, self._end_of_records)
 
     def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)` in write order, streaming from disk.
@@ -142,7 +144,25 @@ class FileYStore(BaseYStore):
             CorruptStoreError: A record fails its checksum before the end of the file.
             StoreIOError: The operating system refused the read.
         """
-        return RecordReader(self._file_log, Record.as_tuple, self._end_of_records)
+        return RecordReader(self._file_log, Scanner.triples, self._end_of_records)
+
+    async def apply_updates(self, ydoc: Any) -> None:
+        """Apply every stored update to `ydoc` (a `y_py.YDoc` or a `pycrdt.Doc`).
+
+        Reads the file a megabyte at a time and applies each batch in one
+        transaction (see `crdt.apply_updates`).
+
+        Raises:
+            YDocNotFound: There is no file, or it holds no record.
+            InvalidUpdateError: A stored update could not be applied.
+            CorruptStoreError: A record fails its checksum before the end of the file.
+        """
+        reader = RecordReader(self._file_log, Scanner.updates, self._end_of_records)
+        try:
+            while (batch := await reader.next_batch()) is not None:
+                crdt.apply_updates(ydoc, batch)
+        finally:
+            reader.close()
 
     def _end_of_records(self, scanner: Scanner) -> None:
         self.torn_tail = scanner.tail
@@ -156,10 +176,6 @@ class FileYStore(BaseYStore):
 
     async def _close(self) -> None:
         await anyio.to_thread.run_sync(self._file_log.close)
-
-
-def _same_record(record: Record) -> Record:
-    return record
 
 
 class TempFileYStore(FileYStore):

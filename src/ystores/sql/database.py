@@ -254,6 +254,12 @@ class Database:
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
         return [(int(r[0]), int(r[1]), bytes(r[2]), bytes(r[3]), float(r[4])) for r in rows]
 
+    async def update_page(self, doc: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """As `page`, only the seqs and updates (restoring a document)."""
+        stmt = self.statements.update_page
+        rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
+        return [(r[0], bytes(r[1])) for r in rows]
+
     @property
     def sqlite_writer(self) -> SQLiteWriter | None:
         """The SQLite write connection (None for Postgres); call it from worker threads."""

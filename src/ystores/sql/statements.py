@@ -52,6 +52,7 @@ class Statements:
         last_write: The time of a document's last write (no row for a new document).
         page: Up to `limit` records of `doc` with seq > `after`, from its latest
             snapshot on, in seq order.
+        update_page: The same records' seqs and updates alone (restoring a document).
         append: Postgres only: bump the counter and insert a document's records
             (arrays `kinds`, `updates`, `metas`, `stamps`) in one statement, one
             round trip; returns the new records' seqs.
@@ -61,6 +62,7 @@ class Statements:
     insert: Compiled
     last_write: Compiled
     page: Compiled
+    update_page: Compiled
     append: Compiled | None = None
 
 
@@ -116,28 +118,28 @@ def _build(dialect: Dialect) -> Statements:
         .scalar_subquery()
     )
     last_write = sa.select(documents.c.last_write).where(documents.c.doc == sa.bindparam("doc"))
-    page = (
-        sa.select(
-            records.c.seq,
-            records.c.kind,
-            records.c.update,
-            records.c.metadata,
-            records.c.timestamp,
+
+    def page_of(*columns: Any) -> ClauseElement:
+        return (
+            sa.select(*columns)
+            .where(
+                records.c.doc == sa.bindparam("doc"),
+                records.c.seq > sa.bindparam("after"),
+                records.c.seq >= latest_snapshot,
+            )
+            .order_by(records.c.seq)
+            .limit(sa.bindparam("limit"))
         )
-        .where(
-            records.c.doc == sa.bindparam("doc"),
-            records.c.seq > sa.bindparam("after"),
-            records.c.seq >= latest_snapshot,
-        )
-        .order_by(records.c.seq)
-        .limit(sa.bindparam("limit"))
-    )
+
+    c = records.c
+    page = page_of(c.seq, c.kind, c.update, c.metadata, c.timestamp)
     return Statements(
         append=_compile(_append(bump), dialect) if dialect.name == "postgresql" else None,
         bump=_compile(bump, dialect),
         insert=_compile(records.insert(), dialect),
         last_write=_compile(last_write, dialect),
         page=_compile(page, dialect),
+        update_page=_compile(page_of(c.seq, c.update), dialect),
     )
 
 

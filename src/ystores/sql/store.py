@@ -33,6 +33,9 @@ __all__ = ["PostgresYStore", "SQLYStore", "SQLiteYStore"]
 PAGE_SIZE = 512
 """Records fetched per query while reading: reads stream, page by page."""
 
+APPLY_PAGE_SIZE = 4096
+"""Updates fetched per query by `apply_updates` (only the updates: larger pages)."""
+
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name:
@@ -155,6 +158,31 @@ class SQLYStore(BaseYStore):
                 found = True
                 yield Record(seq, update, metadata, timestamp, RecordKind(kind))
             if len(rows) < PAGE_SIZE:
+                break
+            after = rows[-1][0]
+        if not found:
+            raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
+
+    async def apply_updates(self, ydoc: Any) -> None:
+        """Apply the stored updates (the latest snapshot on) to `ydoc` (y-py or pycrdt).
+
+        Fetches the updates alone, page by page, and applies each page in one
+        transaction (see `crdt.apply_updates`).
+
+        Raises:
+            YDocNotFound: The database holds no record for this document.
+            InvalidUpdateError: A stored update could not be applied.
+            StoreConnectionError: The database cannot be reached.
+        """
+        db = await self.database()
+        after = 0
+        found = False
+        while True:
+            rows = await db.update_page(self.path, after, APPLY_PAGE_SIZE)
+            if rows:
+                found = True
+                crdt.apply_updates(ydoc, [update for _seq, update in rows])
+            if len(rows) < APPLY_PAGE_SIZE:
                 break
             after = rows[-1][0]
         if not found:
