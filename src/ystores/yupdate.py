@@ -251,10 +251,16 @@ class CoverageCheck:
     def add(self, update: bytes) -> None:
         """Account for one update (raises ValueError if it is malformed)."""
         if update[-1:] == b"\x00" and update[:1] == b"\x01":
-            reader = _Reader(update)
-            reader.pos = 1
-            reader.uint()
-            client, clock = reader.uint(), reader.uint()
+            # the header: 1 client block, its struct count, client id and first clock
+            pos = 1
+            if update[pos] < 0x80:  # one-byte struct count (nearly always)
+                pos += 1
+            else:
+                pos = decode_varuint(update, pos)[1]
+            client, pos = decode_varuint(update, pos)
+            clock = update[pos]
+            if clock >= 0x80:
+                clock = decode_varuint(update, pos)[0]
             if self.max_start.get(client, -1) < clock:
                 self.max_start[client] = clock
             return

@@ -66,18 +66,19 @@ def _scan(path: Path, log: Logger, *, keep_updates: bool) -> _Scan | None:
         records = total = tail_records = tail_bytes = 0
         has_snapshot = False
         last_write: float | None = None
-        for batch in scanner:
-            for record in batch:
-                records += 1
-                total += len(record.update)
-                if record.kind == RecordKind.SNAPSHOT:
+        for batch in scanner.kinds_updates_times():
+            for kind, update, timestamp in batch:
+                length = len(update)
+                total += length
+                if kind is RecordKind.SNAPSHOT:
                     has_snapshot, tail_records, tail_bytes = True, 0, 0
                 else:
                     tail_records += 1
-                    tail_bytes += len(record.update)
-                last_write = record.timestamp
-                if keep_updates:
-                    updates.append(record.update)
+                    tail_bytes += length
+                last_write = timestamp
+            records += len(batch)
+            if keep_updates:
+                updates.extend(update for _, update, _ in batch)
         stats = LogStats(tail_records, tail_bytes, has_snapshot, last_write, scanner.last_seq)
         return _Scan(
             updates, stats, records, total, scanner.good_end, os.fstat(file.fileno()).st_ino

@@ -50,6 +50,12 @@ def _triple(
     return update, metadata, timestamp
 
 
+def _kind_update_time(
+    _seq: int, update: bytes, _metadata: bytes, timestamp: float, kind: RecordKind
+) -> tuple[RecordKind, bytes, float]:
+    return kind, update, timestamp
+
+
 def _update(_seq: int, update: bytes, _metadata: bytes, _ts: float, _kind: RecordKind) -> bytes:
     return update
 
@@ -91,6 +97,10 @@ class Scanner(ABC):
     def triples(self) -> Iterator[list[tuple[bytes, bytes, float]]]:
         """Batches of `(update, metadata, timestamp)`, as `read()` yields them."""
         return self._batches(_triple)
+
+    def kinds_updates_times(self) -> Iterator[list[tuple[RecordKind, bytes, float]]]:
+        """Batches of `(kind, update, timestamp)` (for compaction's statistics)."""
+        return self._batches(_kind_update_time)
 
     def updates(self) -> Iterator[list[bytes]]:
         """Batches of the updates alone (for applying them to a document)."""

@@ -53,6 +53,9 @@ _CHECK = sa.select(sa.func.min(records.c.seq), sa.func.count()).where(
 _DELETE = records.delete().where(records.c.doc == _doc, records.c.seq <= sa.bindparam("cut"))
 _LOCK = sa.select(documents.c.last_seq).where(documents.c.doc == _doc).with_for_update()
 _INSERT = records.insert()
+_TIMESTAMP = sa.select(records.c.timestamp).where(
+    records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
+)
 
 
 @dataclass
@@ -84,21 +87,22 @@ async def document_stats(db: Database, doc: str) -> LogStats | None:
 async def _read_and_merge(db: Database, doc: str) -> _Merged | None:
     updates: list[bytes] = []
     base = cut = 0
-    size = 0
-    last_timestamp = 0.0
     after = 0
     while True:
-        rows = await db.page(doc, after, 2048)
-        for seq, _kind, update, _metadata, timestamp in rows:
-            base = base or seq
-            cut, last_timestamp = seq, timestamp
-            size += len(update)
-            updates.append(update)
-        if len(rows) < 2048:
+        rows = await db.update_page(doc, after, 4096)
+        if rows:
+            base = base or rows[0][0]
+            cut = rows[-1][0]
+            updates.extend(update for _seq, update in rows)
+        if len(rows) < 4096:
             break
-        after = rows[-1][0]
+        after = cut
     if len(updates) < 2:
         return None
+    stamp = compile_for(_TIMESTAMP, db.backend)
+    found = await db.fetch(stamp.sql, stamp.args(doc=doc, seq=cut))
+    last_timestamp = float(found[0][0]) if found else 0.0
+    size = sum(map(len, updates))
     merged = await run_in_worker(lambda: merge_updates(updates))
     return _Merged(base, cut, len(updates), size, last_timestamp, merged)
 
