@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -75,13 +76,13 @@ class WorkerThreads:
 
     async def _run_asyncio(self, loop: asyncio.AbstractEventLoop, function: Callable[[], T]) -> T:
         future: asyncio.Future[T] = loop.create_future()
-
-        def settle(ok: bool, value: Any) -> None:
-            if not future.done():
-                (future.set_result if ok else future.set_exception)(value)
+        inbox = _inboxes.get(loop)
+        if inbox is None:
+            inbox = _inboxes[loop] = _Inbox(loop)
+        deliver = inbox.deliver
 
         def done(ok: bool, value: Any) -> None:
-            loop.call_soon_threadsafe(settle, ok, value)
+            deliver(future, ok, value)
 
         self._submit((function, done))
         # Cancelling the caller cancels only this future; the job runs on regardless
@@ -108,6 +109,40 @@ class WorkerThreads:
         return value  # type: ignore[no-any-return]
 
 
+class _Inbox:
+    """Results on their way from worker threads to one asyncio loop.
+
+    `call_soon_threadsafe` wakes the loop through its self-pipe once per call; with
+    many jobs finishing at once (20 documents fsyncing), each wake-up's `recv`
+    also had to win the GIL back from the workers, about 100 µs apiece here. The
+    inbox wakes the loop once for every result that arrives before it drains.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._results: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        self._lock = threading.Lock()
+        self._wake_pending = False
+
+    def deliver(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """Hand over one result (from a worker thread)."""
+        with self._lock:
+            self._results.append((future, ok, value))
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            results, self._results = self._results, []
+            self._wake_pending = False
+        for future, ok, value in results:
+            if not future.done():  # a cancelled caller's future is done already
+                (future.set_result if ok else future.set_exception)(value)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
 _default = WorkerThreads()
 
 

@@ -226,3 +226,21 @@ async def test_a_closed_pool_is_reopened_on_next_use(db_url: str) -> None:
     await store.write(b"\x00\x00")
     assert shared(store.database_url, Database) is not first  # type: ignore[attr-defined]
     assert len(await records(store)) == 2
+
+
+async def test_one_batch_across_documents_numbers_each_document_in_write_order(
+    db_url: str,
+) -> None:
+    """Concurrent writes to several documents share one flush (one statement on
+    Postgres); each write learns the seq its record got, in write order per document."""
+    db = await open_store(db_url, "a").database()  # type: ignore[attr-defined]
+    writes = [(doc, bytes([i])) for i in range(4) for doc in ("b", "a", "c")]
+    seqs = await asyncio.gather(
+        *(db.write(doc, RecordKind.UPDATE, b"\x00\x00", meta, 1.0) for doc, meta in writes)
+    )
+    for doc in ("a", "b", "c"):
+        mine = [seq for (d, _), seq in zip(writes, seqs, strict=True) if d == doc]
+        assert mine == [1, 2, 3, 4]
+        got = await records(open_store(db_url, doc))
+        assert [(r.seq, r.metadata) for r in got] == [(i + 1, bytes([i])) for i in range(4)]
+    await dispose_databases()

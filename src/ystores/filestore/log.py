@@ -117,22 +117,29 @@ class FileLog:
                 with self._exclusive() as file:
                     size = os.fstat(file.fileno()).st_size
                     if self._end == size or self._catch_up(file, size):
-                        return self._append_locked(file, entries)
+                        return self._append_locked(file, entries, sync=self.fsync)
         except OSError as exc:
             self.close()
             raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
 
-    def try_append_now(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int] | None:
+    def try_append_now(
+        self, entries: Sequence[tuple[bytes, bytes, float]]
+    ) -> tuple[list[int], int | None] | None:
         """Append without ever waiting, or return None when that cannot be done.
 
-        It can be done when the file is open, its lock is free, and nobody has
-        appended since our last write: then the append is one `pwrite` into the
-        page cache (with `fsync` off), cheap enough to run on the event loop.
+        It can be done when the file is open and holds records, its lock is free,
+        and nobody has appended since our last write: then the append is one
+        `pwrite` into the page cache, cheap enough to run on the event loop.
         Otherwise (first write, another writer's records to verify, a file
         replaced by compaction) the caller runs `append` in a worker thread.
+
+        Returns:
+            The records' seqs and, when `fsync` is on, a duplicate of the file's
+            descriptor that the caller must hand to `sync_descriptor` (in a worker
+            thread) before the append counts as stored.
         """
         file = self._file
-        if file is None or self._end is None or self.fsync:
+        if file is None or not self._end:
             return None
         fd = file.fileno()
         try:
@@ -143,7 +150,8 @@ class FileLog:
             opened = os.fstat(fd)
             if opened.st_size != self._end or os.stat(self.path).st_ino != opened.st_ino:
                 return None
-            return self._append_locked(file, entries)
+            seqs = self._append_locked(file, entries, sync=False)
+            return seqs, (os.dup(fd) if self.fsync else None)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -153,8 +161,17 @@ class FileLog:
             if self._file is file:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def sync_descriptor(self, fd: int) -> None:
+        """`fdatasync` a descriptor from `try_append_now`, then close it."""
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
+        finally:
+            os.close(fd)
+
     def _append_locked(
-        self, file: BinaryIO, entries: Sequence[tuple[bytes, bytes, float]]
+        self, file: BinaryIO, entries: Sequence[tuple[bytes, bytes, float]], *, sync: bool
     ) -> list[int]:
         fd = file.fileno()
         end = self._end
@@ -167,7 +184,7 @@ class FileLog:
         if end == 0:
             data = HEADER + data
         self._write_at(fd, data, end)
-        if self.fsync:
+        if sync:
             os.fdatasync(fd)
             if end == 0:
                 fsync_directory(self.path.parent)

@@ -100,10 +100,14 @@ class FileYStore(BaseYStore):
         self._note_write(len(data))
 
     async def _flush(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
-        seqs = self._file_log.try_append_now(entries)  # fsync off: a pwrite, on the loop
-        if seqs is not None:
-            return seqs
-        return await run_in_worker(lambda: self._file_log.append(entries))
+        file_log = self._file_log
+        appended = file_log.try_append_now(entries)  # a pwrite, on the loop
+        if appended is None:
+            return await run_in_worker(lambda: file_log.append(entries))
+        seqs, fd = appended
+        if fd is not None:  # only the fdatasync waits, in a worker thread
+            await run_in_worker(lambda: file_log.sync_descriptor(fd))
+        return seqs
 
     async def log_stats(self) -> LogStats | None:
         """The shape of the file's log (reads it through, streaming; None without records)."""

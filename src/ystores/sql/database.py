@@ -187,18 +187,39 @@ class Database:
         for attempt in (1, 2):
             try:
                 async with self._write_connection() as conn:
-                    if len(plan) == 1:  # one statement: its own transaction, one round trip
+                    if len(plan) == 1:  # one document: its own statement, one round trip
                         await self._append(conn, entries, *plan[0], seqs)
-                    else:
-                        async with conn.transaction():
-                            for doc, indexes in plan:
-                                await self._append(conn, entries, doc, indexes, seqs)
+                    else:  # several: one statement for all, one round trip
+                        await self._append_many(conn, entries, plan, seqs)
                 return seqs
             except StoreConnectionError as exc:
                 # after a server restart or failover: retry once on a new connection
                 if attempt == 2 or not _closed_while_idle(exc):
                     raise
         raise AssertionError("unreachable")
+
+    async def _append_many(
+        self,
+        conn: Any,
+        entries: Sequence[Entry],
+        plan: list[tuple[str, list[int]]],
+        seqs: list[int],
+    ) -> None:
+        append = self.statements.append_many
+        assert append is not None
+        ordered = [entries[i] for _doc, indexes in plan for i in indexes]
+        args = append.args(
+            docs=[e[0] for e in ordered],
+            kinds=[e[1] for e in ordered],
+            updates=[e[2] for e in ordered],
+            metas=[e[3] for e in ordered],
+            stamps=[e[4] for e in ordered],
+        )
+        last = {row[0]: int(row[1]) for row in await conn.fetch(append.sql, *args)}
+        for doc, indexes in plan:
+            first = last[doc] - len(indexes) + 1
+            for offset, index in enumerate(indexes):
+                seqs[index] = first + offset
 
     async def _append(
         self, conn: Any, entries: Sequence[Entry], doc: str, indexes: list[int], seqs: list[int]

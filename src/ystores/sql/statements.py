@@ -56,6 +56,10 @@ class Statements:
         append: Postgres only: bump the counter and insert a document's records
             (arrays `kinds`, `updates`, `metas`, `stamps`) in one statement, one
             round trip; returns the new records' seqs.
+        append_many: Postgres only: the same for a batch of several documents
+            (arrays `docs`, `kinds`, `updates`, `metas`, `stamps`, one element per
+            record, each document's records in write order); returns each
+            document's new `last_seq`.
     """
 
     bump: Compiled
@@ -64,6 +68,52 @@ class Statements:
     page: Compiled
     update_page: Compiled
     append: Compiled | None = None
+    append_many: Compiled | None = None
+
+
+def _append_many() -> ClauseElement:
+    # Counter rows are upserted in document order, so concurrent batches lock
+    # them in one order (no deadlock). A new row starts after the document's
+    # highest stored seq, as in `bump`.
+    r, d = records.c, documents.c
+    sql = f"""
+WITH batch AS (
+    SELECT b.doc, b.kind, b.body, b.meta, b.stamp, b.ord
+    FROM unnest(:docs, :kinds, :updates, :metas, :stamps)
+        WITH ORDINALITY AS b(doc, kind, body, meta, stamp, ord)
+),
+counts AS (SELECT doc, count(*) AS n, max(stamp) AS ts FROM batch GROUP BY doc),
+bumped AS (
+    INSERT INTO {documents.name} ({d.doc.name}, {d.last_seq.name}, {d.last_write.name})
+    SELECT c.doc, (
+        SELECT coalesce(max(s.{r.seq.name}), 0) FROM {records.name} AS s
+        WHERE s.{r.doc.name} = c.doc
+    ) + c.n, c.ts
+    FROM counts AS c ORDER BY c.doc
+    ON CONFLICT ({d.doc.name}) DO UPDATE SET
+        {d.last_seq.name} = {documents.name}.{d.last_seq.name}
+            + (SELECT n FROM counts WHERE counts.doc = excluded.{d.doc.name}),
+        {d.last_write.name} = excluded.{d.last_write.name}
+    RETURNING {d.doc.name} AS doc, {d.last_seq.name} AS last_seq
+),
+inserted AS (
+    INSERT INTO {records.name} (
+        {r.doc.name}, {r.seq.name}, {r.kind.name}, "{r.update.name}",
+        {r.metadata.name}, "{r.timestamp.name}"
+    )
+    SELECT b.doc, k.last_seq - c.n + row_number() OVER (PARTITION BY b.doc ORDER BY b.ord),
+        b.kind, b.body, b.meta, b.stamp
+    FROM batch AS b JOIN bumped AS k ON k.doc = b.doc JOIN counts AS c ON c.doc = b.doc
+)
+SELECT doc, last_seq FROM bumped
+"""
+    return sa.text(sql).bindparams(
+        sa.bindparam("docs", type_=postgresql.ARRAY(sa.String())),
+        sa.bindparam("kinds", type_=postgresql.ARRAY(sa.SmallInteger())),
+        sa.bindparam("updates", type_=postgresql.ARRAY(sa.LargeBinary())),
+        sa.bindparam("metas", type_=postgresql.ARRAY(sa.LargeBinary())),
+        sa.bindparam("stamps", type_=postgresql.ARRAY(sa.Double())),
+    )
 
 
 def _append(bump: Any) -> ClauseElement:
@@ -135,6 +185,7 @@ def _build(dialect: Dialect) -> Statements:
     page = page_of(c.seq, c.kind, c.update, c.metadata, c.timestamp)
     return Statements(
         append=_compile(_append(bump), dialect) if dialect.name == "postgresql" else None,
+        append_many=_compile(_append_many(), dialect) if dialect.name == "postgresql" else None,
         bump=_compile(bump, dialect),
         insert=_compile(records.insert(), dialect),
         last_write=_compile(last_write, dialect),
