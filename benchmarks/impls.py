@@ -11,7 +11,8 @@ import inspect
 import os
 import sqlite3
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,7 +184,9 @@ async def prepare(impl: Impl, root: Path, doc: str, updates: list[bytes]) -> Non
         with sqlite3.connect(db) as connection:
             connection.executemany(
                 "INSERT INTO yupdates VALUES (?, ?, ?, ?)",
-                ((doc, update, b"", 1.7e9 + i) for i, update in enumerate(rest, 1)),
+                # after the first write's time: ypy-websocket reads in (path, timestamp)
+                # index order, and y-py mis-applies a log whose first update comes last
+                ((doc, update, b"", time.time() + i * 1e-3) for i, update in enumerate(rest, 1)),
             )
 
 
@@ -202,4 +205,33 @@ async def read_into_doc(store: Any) -> Any:
     return doc
 
 
-Restore = Callable[[Any], Awaitable[Any]]
+def engine_of(impl: Impl) -> str:
+    """The CRDT engine whose documents the implementation's `apply_updates` takes."""
+    return "y-py" if impl.family == YPY else "pycrdt"
+
+
+async def restore_doc(store: Any, engine: str) -> Any:
+    """A new document of `engine`, restored with the store's own `apply_updates`."""
+    if engine == "y-py":
+        import y_py
+
+        doc: Any = y_py.YDoc()
+    else:
+        import pycrdt
+
+        doc = pycrdt.Doc()
+    await store.apply_updates(doc)
+    return doc
+
+
+def as_pycrdt(doc: Any) -> Any:
+    """A pycrdt copy of a y-py document (pycrdt documents are returned as they are)."""
+    import pycrdt
+
+    if isinstance(doc, pycrdt.Doc):
+        return doc
+    import y_py
+
+    copy: pycrdt.Doc[Any] = pycrdt.Doc()
+    copy.apply_update(bytes(y_py.encode_state_as_update(doc)))
+    return copy

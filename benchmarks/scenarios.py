@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from impls import IMPLS, Impl, available, opened, prepare, read_into_doc
+from impls import (
+    IMPLS,
+    Impl,
+    as_pycrdt,
+    available,
+    engine_of,
+    opened,
+    prepare,
+    read_into_doc,
+    restore_doc,
+)
 from workload import content, expected_content, load, replay
 
 HERE = Path(__file__).resolve().parent
@@ -219,20 +229,30 @@ async def multiprocess_writes(procs: int, per_proc: int, backends: set[str]) -> 
 
 
 async def restore(count: int, backends: set[str]) -> list[Row]:
+    """Restore a document with each store's own `apply_updates`, beside a bare replay.
+
+    Each store restores into a document of the engine it takes (ystores and
+    pycrdt-store: pycrdt; ypy-websocket: y-py) and is compared with a bare replay
+    of the same updates in that engine (one `apply_update` per update, no store).
+    """
     updates = load("typing", count)
     expected = expected_content(updates)
-    start = time.perf_counter()
-    bare_doc = replay(updates)
-    bare = time.perf_counter() - start
-    assert content(bare_doc) == expected
+    bare = {engine: _bare_replay_ms(engine, updates) for engine in ("pycrdt", "y-py")}
     rows = [
         Row(
-            f"restore {count} updates", "bare replay (no store)", "baseline", bare * 1e3, "ms", True
+            f"restore {count} updates",
+            f"bare replay, {engine} (no store)",
+            "baseline",
+            ms,
+            "ms",
+            True,
         )
+        for engine, ms in bare.items()
     ]
     for impl in impls_for(backends):
         if not impl.durable and impl.family == "ystores":
             continue  # same files as the durable setting
+        engine = engine_of(impl)
         await _reset_postgres(impl)
         with scratch() as root:
             await prepare(impl, root, "doc", updates)
@@ -240,9 +260,9 @@ async def restore(count: int, backends: set[str]) -> list[Row]:
             for _ in range(3):
                 async with opened(impl, root, "doc") as store:
                     start = time.perf_counter()
-                    doc = await read_into_doc(store)
+                    doc = await restore_doc(store, engine)
                     times.append(time.perf_counter() - start)
-                verified &= content(doc) == expected
+                verified &= content(as_pycrdt(doc)) == expected
         value = statistics.median(times) * 1e3
         rows.append(
             Row(
@@ -252,10 +272,26 @@ async def restore(count: int, backends: set[str]) -> list[Row]:
                 value,
                 "ms",
                 verified,
-                f"{value / (bare * 1e3):.2f}x bare replay",
+                f"{value / bare[engine]:.2f}x bare replay ({engine})",
             )
         )
     return rows
+
+
+def _bare_replay_ms(engine: str, updates: list[bytes]) -> float:
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        if engine == "pycrdt":
+            replay(updates)
+        else:
+            import y_py
+
+            doc = y_py.YDoc()
+            for update in updates:
+                y_py.apply_update(doc, update)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
 
 
 async def squash(count: int, backends: set[str]) -> list[Row]:
@@ -285,7 +321,7 @@ async def squash(count: int, backends: set[str]) -> list[Row]:
                 elapsed = time.perf_counter() - start
             async with opened(impl, root, "doc") as store:
                 start = time.perf_counter()
-                doc = await read_into_doc(store)
+                doc = await restore_doc(store, "pycrdt")
                 restored = time.perf_counter() - start
             verified = report is not None and content(doc) == expected
         rows.append(
