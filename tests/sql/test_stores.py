@@ -17,6 +17,7 @@ from ystores import FileYStore, PostgresYStore, RecordKind, SQLiteYStore, open_s
 from ystores.sql import dispose_databases, list_documents, schema
 from ystores.sql.database import Database
 from ystores.sql.engines import shared
+from ystores.sql.store import PAGE_SIZE, next_page_size
 
 pytestmark = pytest.mark.anyio
 
@@ -243,4 +244,25 @@ async def test_one_batch_across_documents_numbers_each_document_in_write_order(
         assert mine == [1, 2, 3, 4]
         got = await records(open_store(db_url, doc))
         assert [(r.seq, r.metadata) for r in got] == [(i + 1, bytes([i])) for i in range(4)]
+    await dispose_databases()
+
+
+async def test_reads_page_by_bytes_and_miss_nothing(db_url: str) -> None:
+    """Pages shrink for large records (a page holds about PAGE_BYTES) and grow back
+    for small ones; every record is read once, in order, through both read paths."""
+    assert next_page_size(64, 64 << 20, PAGE_SIZE) == 4  # 1 MiB records: 4 a page
+    assert next_page_size(64, 64 * 30, PAGE_SIZE) == PAGE_SIZE  # keystrokes: the most
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    log: list[bytes] = []
+    doc.observe(lambda event: log.append(event.update))
+    for i in range(300):
+        text += ("x" * (600_000 if i % 50 == 7 else 1)) + str(i % 10)
+    store = open_store(db_url, "doc")
+    for update in log:
+        await store.write(update)
+    assert [u async for u, _, _ in store.read()] == log
+    restored: pycrdt.Doc[Any] = pycrdt.Doc()
+    await store.apply_updates(restored)
+    assert str(restored.get("t", type=pycrdt.Text)) == str(text)
     await dispose_databases()

@@ -31,10 +31,27 @@ from .urls import database_url, sqlite_url
 __all__ = ["PostgresYStore", "SQLYStore", "SQLiteYStore"]
 
 PAGE_SIZE = 512
-"""Records fetched per query while reading: reads stream, page by page."""
+"""The most records fetched per query while reading: reads stream, page by page."""
 
 APPLY_PAGE_SIZE = 4096
-"""Updates fetched per query by `apply_updates` (only the updates: larger pages)."""
+"""The most updates fetched per query by `apply_updates` (bare updates: larger pages)."""
+
+PAGE_BYTES = 4 << 20
+"""About how many bytes a page holds: pages start small and grow to this size."""
+
+FIRST_PAGE = 64
+"""Records in the first page, before the size of the document's records is known."""
+
+
+def next_page_size(rows: int, size: int, most: int) -> int:
+    """How many rows the next page asks for, so that it holds about `PAGE_BYTES`.
+
+    Args:
+        rows: Rows in the page just read.
+        size: Their bytes.
+        most: The most rows a page may hold.
+    """
+    return max(1, min(most, rows * PAGE_BYTES // max(size, 1)))
 
 
 def _check_name(name: str) -> str:
@@ -152,14 +169,18 @@ class SQLYStore(BaseYStore):
         db = await self.database()
         after = 0
         found = False
+        limit = FIRST_PAGE
         while True:
-            rows = await db.page(self.path, after, PAGE_SIZE)
+            rows = await db.page(self.path, after, limit)
             for seq, kind, update, metadata, timestamp in rows:
                 found = True
                 yield Record(seq, update, metadata, timestamp, RecordKind(kind))
-            if len(rows) < PAGE_SIZE:
+            if len(rows) < limit:
                 break
             after = rows[-1][0]
+            size = sum(len(row[2]) + len(row[3]) for row in rows)
+            limit = next_page_size(len(rows), size, PAGE_SIZE)
+            del rows
         if not found:
             raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
 
@@ -177,14 +198,18 @@ class SQLYStore(BaseYStore):
         db = await self.database()
         after = 0
         found = False
+        limit = FIRST_PAGE
         while True:
-            rows = await db.update_page(self.path, after, APPLY_PAGE_SIZE)
+            rows = await db.update_page(self.path, after, limit)
             if rows:
                 found = True
                 crdt.apply_updates(ydoc, [update for _seq, update in rows])
-            if len(rows) < APPLY_PAGE_SIZE:
+            if len(rows) < limit:
                 break
             after = rows[-1][0]
+            size = sum(len(update) for _seq, update in rows)
+            limit = next_page_size(len(rows), size, APPLY_PAGE_SIZE)
+            del rows
         if not found:
             raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
 
