@@ -79,12 +79,12 @@ def _ystores_file(fsync: bool) -> Factory:
     return make
 
 
-def _ystores_url(scheme: str) -> Factory:
+def _ystores_url(scheme: str, fast: bool = False) -> Factory:
     def make(root: Path, doc: str) -> Any:
         from ystores import open_store
 
         url = f"sqlite:///{root / 'ystores.db'}" if scheme == "sqlite" else _postgres_url()
-        return open_store(url, doc)
+        return open_store(url + ("?synchronous=normal" if fast else ""), doc)
 
     return make
 
@@ -127,6 +127,7 @@ IMPLS = [
     Impl("ystores file", "ystores", "file", _ystores_file(True), False, True),
     Impl("ystores file (fast)", "ystores", "file", _ystores_file(False), False, False),
     Impl("ystores sqlite", "ystores", "sqlite", _ystores_url("sqlite"), True, True),
+    Impl("ystores sqlite (fast)", "ystores", "sqlite", _ystores_url("sqlite", True), True, False),
     Impl("ystores postgres", "ystores", "postgres", _ystores_url("postgres"), True, True),
     Impl("ypy-websocket file", YPY, "file", _ypy_file, False, False),
     Impl("ypy-websocket sqlite", YPY, "sqlite", _ypy_sqlite, True, False),

@@ -23,7 +23,8 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
     | `sqlite:///ystore.db`, `sqlite:////abs/ystore.db`, or a bare `*.db` path | `SQLiteYStore` |
     | `postgresql://user:password@host:5432/dbname` (or `postgres://`) | `PostgresYStore` |
 
-    The SQL stores run on asyncio only.
+    The SQL stores run on asyncio only. A SQLite URL ending in
+    `?synchronous=normal` opens the store with `fsync=False` (its fast setting).
 
     Args:
         url: Where the documents live.
@@ -50,9 +51,11 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
         from .sql import SQLiteYStore
         from .sql.urls import database_url
 
-        database = database_url(url).database
-        assert database is not None
-        return SQLiteYStore(doc, db_path=database, **kwargs)
+        parsed = database_url(url)
+        assert parsed.database is not None
+        if parsed.query.get("synchronous") == "normal":
+            kwargs.setdefault("fsync", False)
+        return SQLiteYStore(doc, db_path=parsed.database, **kwargs)
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         from .sql import PostgresYStore
 

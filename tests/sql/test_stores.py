@@ -13,7 +13,14 @@ import pytest
 
 from sql import writer
 from ydocs import text_of, typing_updates
-from ystores import FileYStore, PostgresYStore, RecordKind, SQLiteYStore, open_store
+from ystores import (
+    FileYStore,
+    InvalidStoreURLError,
+    PostgresYStore,
+    RecordKind,
+    SQLiteYStore,
+    open_store,
+)
 from ystores.sql import dispose_databases, list_documents, schema
 from ystores.sql.database import Database
 from ystores.sql.engines import shared
@@ -265,4 +272,27 @@ async def test_reads_page_by_bytes_and_miss_nothing(db_url: str) -> None:
     restored: pycrdt.Doc[Any] = pycrdt.Doc()
     await store.apply_updates(restored)
     assert str(restored.get("t", type=pycrdt.Text)) == str(text)
+    await dispose_databases()
+
+
+async def test_sqlite_fast_setting_commits_with_synchronous_normal(tmp_path: Path) -> None:
+    """`fsync=False` (or `?synchronous=normal`) is SQLite's fast setting; the default
+    commits with synchronous=FULL. Both read back everything they wrote."""
+    fast = SQLiteYStore("doc", db_path=tmp_path / "fast.db", fsync=False)
+    same = open_store(f"sqlite:///{tmp_path / 'fast.db'}?synchronous=normal", "other")
+    durable = SQLiteYStore("doc", db_path=tmp_path / "durable.db")
+    updates = typing_updates("hello")
+    for store in (fast, same, durable):
+        for update in updates:
+            await store.write(update)
+        assert [u async for u, _, _ in store.read()] == updates
+    settings = []
+    for store in (fast, same, durable):
+        writer = (await store.database()).sqlite_writer  # type: ignore[attr-defined]
+        settings.append(writer.transaction(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]))
+    assert settings == [1, 1, 2]  # NORMAL, NORMAL, FULL
+    with pytest.raises(InvalidStoreURLError, match="bogus"):
+        open_store(f"sqlite:///{tmp_path / 'x.db'}?bogus=1", "doc")
+    with pytest.raises(InvalidStoreURLError, match="synchronous"):
+        open_store(f"sqlite:///{tmp_path / 'x.db'}?synchronous=off", "doc")
     await dispose_databases()

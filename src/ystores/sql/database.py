@@ -30,7 +30,7 @@ from .errors import translate_errors
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteReaders, SQLiteWriter
 from .statements import statements_for
-from .urls import safe_url
+from .urls import safe_url, sqlite_synchronous
 
 __all__ = ["Database", "Entry"]
 
@@ -86,7 +86,9 @@ class Database:
         self._writer: SQLiteWriter | None = None
         self._readers: SQLiteReaders | None = None
         if self.backend == "sqlite":
-            self._writer = SQLiteWriter(url.database or "", self.statements, self.safe_url)
+            self._writer = SQLiteWriter(
+                url.database or "", self.statements, self.safe_url, sqlite_synchronous(url)
+            )
             self._readers = SQLiteReaders(url.database or "", self.safe_url)
 
     async def ensure_schema(self, *, create: bool) -> None:

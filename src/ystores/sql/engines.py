@@ -73,7 +73,7 @@ def create_engine(url: URL) -> AsyncEngine:
     if url.get_backend_name() == "sqlite":
         _check_sqlite_directory(url)
         engine = create_async_engine(
-            url,
+            url.set(query={}),  # ystores' own options are not the driver's
             connect_args={"isolation_level": None, "timeout": SQLITE_BUSY_TIMEOUT},
             pool_size=4,
             max_overflow=16,

@@ -25,8 +25,8 @@ __all__ = ["SQLiteReaders", "SQLiteWriter", "open_sqlite"]
 Plan = list[tuple[str, list[int]]]
 
 
-def open_sqlite(path: str, url: str) -> sqlite3.Connection:
-    """A stdlib connection in autocommit mode, with WAL, busy_timeout and FULL sync.
+def open_sqlite(path: str, url: str, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A stdlib connection in autocommit mode, with WAL, busy_timeout and `synchronous`.
 
     Raises:
         StoreConnectionError: The file cannot be opened as a SQLite database.
@@ -38,7 +38,7 @@ def open_sqlite(path: str, url: str) -> sqlite3.Connection:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
         except BaseException:
             conn.close()
             raise
@@ -99,16 +99,19 @@ class SQLiteWriter:
         url: The database URL for messages.
     """
 
-    def __init__(self, path: str, statements: Statements, url: str) -> None:
+    def __init__(
+        self, path: str, statements: Statements, url: str, synchronous: str = "FULL"
+    ) -> None:
         self._path = path
         self._statements = statements
         self._url = url
+        self._synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = open_sqlite(self._path, self._url)
+            self._conn = open_sqlite(self._path, self._url, self._synchronous)
         return self._conn
 
     def transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:

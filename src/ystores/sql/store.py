@@ -252,6 +252,10 @@ class SQLiteYStore(SQLYStore):
         create_schema: Create the schema in an empty database on first use.
         validate: Check that each update decodes before writing it.
         compaction: When a running store squashes the document in the background.
+        fsync: Whether a commit returns only once it is on disk (`synchronous =
+            FULL`, the default). False is the fast setting (`synchronous = NORMAL`
+            in WAL mode): a process crash loses nothing, a power loss may drop the
+            last commits. The same as `sqlite:///file.db?synchronous=normal`.
     """
 
     db_path: str | os.PathLike[str] = "ystore.db"
@@ -268,13 +272,14 @@ class SQLiteYStore(SQLYStore):
         create_schema: bool | None = None,
         validate: bool = True,
         compaction: CompactionPolicy | None = None,
+        fsync: bool = True,
     ) -> None:
         file = db_path if db_path is not None else type(self).db_path
         super().__init__(
             path,
             metadata_callback,
             log,
-            url=sqlite_url(file),
+            url=sqlite_url(file, synchronous="full" if fsync else "normal"),
             document_ttl=document_ttl,
             create_schema=create_schema,
             validate=validate,

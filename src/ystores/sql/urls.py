@@ -16,11 +16,22 @@ _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 _SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite")
 
 
-def sqlite_url(path: str | os.PathLike[str]) -> URL:
+SQLITE_SYNC = {"full": "FULL", "normal": "NORMAL"}
+"""The `synchronous` settings a SQLite URL may ask for (`?synchronous=normal`)."""
+
+
+def sqlite_url(path: str | os.PathLike[str], *, synchronous: str = "full") -> URL:
     """The async (aiosqlite) URL of the SQLite database file at `path`, made absolute.
 
+    Args:
+        path: The database file.
+        synchronous: "full" (the default: a commit returns once it is on disk) or
+            "normal" (the fast setting: in WAL mode a process crash loses nothing,
+            a power loss may drop the last commits). Kept in the URL's query.
+
     Raises:
-        InvalidStoreURLError: `path` is empty or names an in-memory database.
+        InvalidStoreURLError: `path` is empty or names an in-memory database, or
+            `synchronous` is neither setting.
     """
     text = os.fspath(path)
     if not text or text == ":memory:":
@@ -28,7 +39,20 @@ def sqlite_url(path: str | os.PathLike[str]) -> URL:
             f"{text!r} is not a SQLite database file; ystores needs a file that "
             "several connections can share."
         )
-    return URL.create("sqlite+aiosqlite", database=str(Path(text).expanduser().absolute()))
+    if synchronous not in SQLITE_SYNC:
+        raise InvalidStoreURLError(
+            f"synchronous={synchronous!r} is not a SQLite setting ystores offers; "
+            "use 'full' (durable, the default) or 'normal' (fast)."
+        )
+    query = {} if synchronous == "full" else {"synchronous": synchronous}
+    return URL.create(
+        "sqlite+aiosqlite", database=str(Path(text).expanduser().absolute()), query=query
+    )
+
+
+def sqlite_synchronous(url: URL) -> str:
+    """The `PRAGMA synchronous` value a SQLite URL from `sqlite_url` asks for."""
+    return SQLITE_SYNC[str(url.query.get("synchronous", "full"))]
 
 
 def database_url(url: str | URL) -> URL:
@@ -51,7 +75,13 @@ def database_url(url: str | URL) -> URL:
             raise InvalidStoreURLError(
                 f"The SQLite URL {str(url)!r} names no database file; write sqlite:///path.db."
             )
-        return sqlite_url(parsed.database)
+        unknown = set(parsed.query) - {"synchronous"}
+        if unknown:
+            raise InvalidStoreURLError(
+                f"The SQLite URL {str(url)!r} has options ystores does not know: "
+                f"{', '.join(sorted(unknown))} (only synchronous=full|normal)."
+            )
+        return sqlite_url(parsed.database, synchronous=str(parsed.query.get("synchronous", "full")))
     if scheme in _POSTGRES_SCHEMES:
         if not parsed.database:
             raise InvalidStoreURLError(
