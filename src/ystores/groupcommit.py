@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from .errors import StoreStateError
 
@@ -25,11 +26,12 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[T, R]):
-    __slots__ = ("done", "entry", "error", "result")
+    __slots__ = ("done", "entry", "error", "result", "yielded")
 
     def __init__(self, entry: T) -> None:
         self.entry = entry
         self.done = False
+        self.yielded = False
         self.error: BaseException | None = None
         self.result: R | None = None
 
@@ -39,7 +41,10 @@ class GroupCommitter(Generic[T, R]):
 
     A writer that finds no flush in progress flushes at once, without a detour
     through the event loop; only writers that arrive during a flush wait, and
-    the first of them to wake leads the next flush with everything queued.
+    the first of them to wake leads the next flush with everything queued. Under
+    contention (the last flush carried several entries or others queued behind
+    it) a writer lets the other ready tasks run once before leading, so that the
+    writers a flush just released join the next batch instead of trailing it.
 
     Args:
         flush: Stores a batch of entries, returning one result per entry in order.
@@ -49,6 +54,7 @@ class GroupCommitter(Generic[T, R]):
         self._flush = flush
         self._queue: list[_Slot[T, R]] = []
         self._flushed: anyio.Event | None = None  # set when the flush in progress ends
+        self._contended = False
 
     async def submit(self, entry: T) -> R:
         """Queue `entry`, wait until a flush has stored it, and return its result."""
@@ -57,6 +63,9 @@ class GroupCommitter(Generic[T, R]):
         while not slot.done:
             if self._flushed is not None:
                 await self._flushed.wait()
+            elif self._contended and not slot.yielded:
+                slot.yielded = True
+                await anyio.lowlevel.checkpoint()
             else:
                 await self._lead()
         if slot.error is not None:
@@ -86,4 +95,5 @@ class GroupCommitter(Generic[T, R]):
                 s.result, s.done = result, True
         finally:
             self._flushed = None
+            self._contended = len(batch) > 1 or bool(self._queue)
             flushed.set()

@@ -11,6 +11,7 @@ serialized by a lock: the connection is used by one thread at a time.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -134,17 +135,35 @@ class SQLiteWriter:
             return result
 
     def flush(self, entries: Sequence[Any], plan: Plan) -> list[int]:
-        """Write a batch of entries in one transaction; return their seqs in order."""
-        bump, insert = self._statements.bump, self._statements.insert
+        """Write a batch of entries in one transaction; return their seqs in order.
+
+        The transaction holds SQLite's write lock from its start, so the batch's
+        counters are read in one query, advanced in Python and written back in one
+        `executemany`, whatever the number of documents. A document without a
+        counter row starts after its highest stored seq.
+        """
+        stmts = self._statements
+        counters, stored_seq, set_counter = stmts.counters, stmts.stored_seq, stmts.set_counter
+        assert counters is not None
+        assert stored_seq is not None
+        assert set_counter is not None
 
         def work(conn: sqlite3.Connection) -> list[int]:
-            lasts = []
+            docs = [doc for doc, _ in plan]
+            found = dict(conn.execute(counters.sql, counters.args(docs=json.dumps(docs))))
+            lasts: list[int] = []
+            updates = []
             for doc, indexes in plan:
+                last = found.get(doc)
+                if last is None:
+                    last = conn.execute(stored_seq.sql, stored_seq.args(doc=doc)).fetchone()[0]
+                last = int(last) + len(indexes)
+                lasts.append(last)
                 ts = entries[indexes[-1]][4]
-                row = conn.execute(bump.sql, bump.args(doc=doc, n=len(indexes), ts=ts)).fetchone()
-                lasts.append(int(row[0]))
-            seqs, rows = number_rows(self._statements, entries, plan, lasts)
-            conn.executemany(insert.sql, rows)
+                updates.append(set_counter.args(doc=doc, last_seq=last, ts=ts))
+            conn.executemany(set_counter.sql, updates)
+            seqs, rows = number_rows(stmts, entries, plan, lasts)
+            conn.executemany(stmts.insert.sql, rows)
             return seqs
 
         result: list[int] = self._transaction(work)

@@ -53,6 +53,11 @@ class Statements:
         page: Up to `limit` records of `doc` with seq > `after`, from its latest
             snapshot on, in seq order.
         update_page: The same records' seqs and updates alone (restoring a document).
+        counters: SQLite only: `(doc, last_seq)` of the documents named in the JSON
+            array `docs` that have a counter row (one query for a whole batch).
+        stored_seq: SQLite only: a document's highest stored seq (0 without records).
+        set_counter: SQLite only: upsert a document's counter row to `last_seq`
+            and `ts` (run with `executemany` for a batch).
         append: Postgres only: bump the counter and insert a document's records
             (arrays `kinds`, `updates`, `metas`, `stamps`) in one statement, one
             round trip; returns the new records' seqs.
@@ -69,6 +74,9 @@ class Statements:
     update_page: Compiled
     append: Compiled | None = None
     append_many: Compiled | None = None
+    counters: Compiled | None = None
+    stored_seq: Compiled | None = None
+    set_counter: Compiled | None = None
 
 
 def _append_many() -> ClauseElement:
@@ -140,6 +148,28 @@ def _append(bump: Any) -> ClauseElement:
     return records.insert().from_select(columns, select).returning(records.c.seq)
 
 
+def _sqlite_counter_statements() -> tuple[ClauseElement, ClauseElement, ClauseElement]:
+    # Under BEGIN IMMEDIATE nobody else writes, so a batch reads its documents'
+    # counters in one query and sets them in one executemany, instead of one
+    # upsert statement per document.
+    listed = sa.func.json_each(sa.bindparam("docs"))
+    named: sa.Select[Any] = sa.select(sa.column("value")).select_from(listed)
+    counters = sa.select(documents.c.doc, documents.c.last_seq).where(documents.c.doc.in_(named))
+    stored_seq = sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0)).where(
+        records.c.doc == sa.bindparam("doc")
+    )
+    upsert = sqlite.insert(documents).values(
+        doc=sa.bindparam("doc"),
+        last_seq=sa.bindparam("last_seq", type_=sa.BigInteger()),
+        last_write=sa.bindparam("ts"),
+    )
+    set_counter = upsert.on_conflict_do_update(
+        index_elements=[documents.c.doc],
+        set_={"last_seq": upsert.excluded.last_seq, "last_write": upsert.excluded.last_write},
+    )
+    return counters, stored_seq, set_counter
+
+
 def _build(dialect: Dialect) -> Statements:
     insert_fn = sqlite.insert if dialect.name == "sqlite" else postgresql.insert
     # A new counter row starts from the document's highest stored seq, not from 0:
@@ -183,7 +213,16 @@ def _build(dialect: Dialect) -> Statements:
 
     c = records.c
     page = page_of(c.seq, c.kind, c.update, c.metadata, c.timestamp)
+    sqlite_only: dict[str, Compiled] = {}
+    if dialect.name == "sqlite":
+        counters, stored_seq, set_counter = _sqlite_counter_statements()
+        sqlite_only = {
+            "counters": _compile(counters, dialect),
+            "stored_seq": _compile(stored_seq, dialect),
+            "set_counter": _compile(set_counter, dialect),
+        }
     return Statements(
+        **sqlite_only,
         append=_compile(_append(bump), dialect) if dialect.name == "postgresql" else None,
         append_many=_compile(_append_many(), dialect) if dialect.name == "postgresql" else None,
         bump=_compile(bump, dialect),
