@@ -11,9 +11,10 @@ layer do not support trio).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from logging import Logger
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
 
@@ -41,6 +42,17 @@ PAGE_BYTES = 4 << 20
 
 FIRST_PAGE = 64
 """Records in the first page, before the size of the document's records is known."""
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def _record_size(row: tuple[int, int, bytes, bytes, float]) -> int:
+    return len(row[2]) + len(row[3])
+
+
+def _update_size(row: tuple[int, bytes]) -> int:
+    return len(row[1])
 
 
 def next_page_size(rows: int, size: int, most: int) -> int:
@@ -167,22 +179,10 @@ class SQLYStore(BaseYStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        after = 0
-        found = False
-        limit = FIRST_PAGE
-        while True:
-            rows = await db.page(self.path, after, limit)
-            for seq, kind, update, metadata, timestamp in rows:
-                found = True
-                yield Record(seq, update, metadata, timestamp, RecordKind(kind))
-            if len(rows) < limit:
-                break
-            after = rows[-1][0]
-            size = sum(len(row[2]) + len(row[3]) for row in rows)
-            limit = next_page_size(len(rows), size, PAGE_SIZE)
-            del rows
-        if not found:
-            raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
+        async with aclosing(self._pages(db.page, _record_size, PAGE_SIZE)) as pages:
+            async for rows in pages:
+                for seq, kind, update, metadata, timestamp in rows:
+                    yield Record(seq, update, metadata, timestamp, RecordKind(kind))
 
     async def apply_updates(self, ydoc: Any) -> None:
         """Apply the stored updates (the latest snapshot on) to `ydoc` (y-py or pycrdt).
@@ -196,19 +196,34 @@ class SQLYStore(BaseYStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
+        async with aclosing(self._pages(db.update_page, _update_size, APPLY_PAGE_SIZE)) as pages:
+            async for rows in pages:
+                crdt.apply_updates(ydoc, [update for _seq, update in rows])
+
+    async def _pages(
+        self,
+        fetch: Callable[[str, int, int], Awaitable[list[R]]],
+        size_of: Callable[[R], int],
+        most: int,
+    ) -> AsyncGenerator[list[R], None]:
+        """The document's rows (each starting with its seq), a page of about
+        `PAGE_BYTES` (at most `most` rows) at a time.
+
+        Raises:
+            YDocNotFound: The database holds no record for this document.
+        """
         after = 0
-        found = False
         limit = FIRST_PAGE
+        found = False
         while True:
-            rows = await db.update_page(self.path, after, limit)
+            rows = await fetch(self.path, after, limit)
             if rows:
                 found = True
-                crdt.apply_updates(ydoc, [update for _seq, update in rows])
+                yield rows
             if len(rows) < limit:
                 break
             after = rows[-1][0]
-            size = sum(len(update) for _seq, update in rows)
-            limit = next_page_size(len(rows), size, APPLY_PAGE_SIZE)
+            limit = next_page_size(len(rows), sum(map(size_of, rows)), most)
             del rows
         if not found:
             raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
