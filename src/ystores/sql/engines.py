@@ -13,6 +13,8 @@ disposes of the engine; `dispose_databases()` does it on demand.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..errors import StoreConnectionError, StoreStateError
 from .urls import safe_url
 
-__all__ = ["SQLITE_BUSY_TIMEOUT", "create_engine", "dispose_databases", "running_loop", "shared"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT",
+    "create_engine",
+    "dispose_databases",
+    "enable_wal",
+    "running_loop",
+    "shared",
+]
 
 SQLITE_BUSY_TIMEOUT = 60.0
 """Seconds a SQLite connection waits for another process's write lock before failing."""
@@ -39,10 +48,33 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
     finally:
         cursor.close()
+
+
+def enable_wal(cursor: Any) -> None:
+    """Put a SQLite database in WAL mode (a no-op when it is already).
+
+    Switching a new database to WAL needs its exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when another process
+    is switching it at the same moment; that is retried here for up to
+    `SQLITE_BUSY_TIMEOUT` seconds.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def _sqlite_on_begin(connection: Any) -> None:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .engines import SQLITE_BUSY_TIMEOUT
+from .engines import SQLITE_BUSY_TIMEOUT, enable_wal
 from .errors import translate_errors
 from .statements import Statements, number_rows
 
@@ -38,7 +38,7 @@ def open_sqlite(path: str, url: str, synchronous: str = "FULL") -> sqlite3.Conne
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            enable_wal(conn.cursor())
             conn.execute(f"PRAGMA synchronous = {synchronous}")
         except BaseException:
             conn.close()
