@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from backends import BACKENDS, StoreFactory
-
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+from legacy_fixtures import LEGACY_FIXTURES
 
 BACKEND_LOOPS = [
     pytest.param((backend, loop), id=f"{backend}-{loop}")
@@ -37,7 +36,5 @@ def make_store(backend_loop: tuple[str, str], tmp_path: Path) -> StoreFactory:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The legacy fixtures written by ypy-websocket and pycrdt-store (../shared/fixtures)."""
-    if not FIXTURES.is_dir():
-        pytest.fail(f"The shared fixtures are missing: {FIXTURES} (clone with ../shared beside).")
-    return FIXTURES
+    """The legacy fixtures written by ypy-websocket and pycrdt-store (tests/fixtures/legacy)."""
+    return LEGACY_FIXTURES

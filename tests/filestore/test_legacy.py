@@ -22,18 +22,17 @@ import pycrdt
 import pytest
 import y_py as Y
 
+from legacy_fixtures import LEGACY_FIXTURES
 from ystores import FileYStore, LegacyFormatError, Record, UnknownFormatError, YDocNotFound
 from ystores.records import decode_varuint, encode_varuint
 
 pytestmark = pytest.mark.anyio
 
-MANIFEST = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "manifest.json"
+MANIFEST = LEGACY_FIXTURES / "manifest.json"
 
 
 def _manifest_entries() -> dict[str, dict[str, Any]]:
     """The manifest's legacy file entries, by path relative to the fixtures directory."""
-    if not MANIFEST.is_file():
-        return {}  # the fixtures_dir fixture fails the tests below with the reason
     entries = json.loads(MANIFEST.read_text(encoding="utf-8"))["entries"]
     return {entry["file"]: entry for entry in entries if entry["file"].endswith(".y")}
 
@@ -126,7 +125,7 @@ def _listing(directory: Path) -> list[str]:
 
 @pytest.fixture(params=sorted(FILE_ENTRIES))
 def legacy_file(request: pytest.FixtureRequest, fixtures_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """(path of a legacy fixture file in /work/shared, its manifest entry). Read-only."""
+    """(path of a legacy fixture file in tests/fixtures/legacy, its manifest entry). Read-only."""
     name: str = request.param
     return fixtures_dir / name, FILE_ENTRIES[name]
 

@@ -13,6 +13,7 @@ from typing import Any
 import pycrdt
 import pytest
 
+from legacy_fixtures import LEGACY_FIXTURES
 from ystores import SchemaOutdatedError, SQLiteYStore, StoreFormatError
 from ystores.sql import schema
 from ystores.sql.legacy import detect
@@ -20,7 +21,7 @@ from ystores.sql.migrate import migrate_database, schema_status
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = LEGACY_FIXTURES
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
 SQLITE_ENTRIES = [e for e in MANIFEST["entries"] if e["file"].endswith(".db")]
 
