@@ -12,6 +12,7 @@ from typing import Any
 
 import pycrdt
 
+from .. import crdt
 from ..errors import InvalidUpdateError, YDocNotFound
 from ..records import Record
 from .roots import infer_root_types
@@ -53,24 +54,45 @@ async def merged_state(source: Source, name: str) -> tuple[bytes, float]:
 
     Raises:
         YDocNotFound: The source holds no record for the document.
-        InvalidUpdateError: A stored update does not decode.
+        InvalidUpdateError: A stored update does not decode or cannot be applied
+            (the message names the record by its seq).
         StoreFormatError: The document's data is damaged.
     """
-    from ..crdt import merge_updates
-
     state: bytes | None = None
     last: Record | None = None
     async for batch in source.batches(name, ScanState()):
         if batch:
-            updates = [record.update for record in batch]
-            state = merge_updates(updates if state is None else [state, *updates])
+            state = _merge(name, state, batch)
             last = batch[-1]
     extra = await source.trailing(name, last)
     if extra is not None and state is not None:
-        state, last = merge_updates([state, extra.update]), extra
+        state, last = _merge(name, state, [extra]), extra
     if state is None or last is None:
         raise YDocNotFound(f"{source.location} holds no document named {name!r}.")
     return state, last.timestamp
+
+
+def _merge(name: str, state: bytes | None, batch: list[Record]) -> bytes:
+    """`state` with the batch's updates merged in; a failing record is named by its seq."""
+    updates = [record.update for record in batch]
+    try:
+        return crdt.merge_updates(updates if state is None else [state, *updates])
+    except InvalidUpdateError as exc:
+        raise InvalidUpdateError(
+            f"Document {name!r}: {_culprit(state, batch) or 'an update'} cannot be applied "
+            f"({exc}); restore it from a backup, or export the records before it."
+        ) from exc
+
+
+def _culprit(state: bytes | None, batch: list[Record]) -> str | None:
+    """Which record of the batch the engine fails on, replayed one at a time."""
+    replay = crdt.Replay()
+    if state is not None:
+        replay.apply(state)
+    for record in batch:
+        if replay.apply(record.update) is not None:
+            return f"the record with seq {record.seq}"
+    return None
 
 
 async def document_state(target: str, doc: str) -> bytes:
@@ -101,11 +123,12 @@ def describe_update(update: bytes) -> dict[str, RootContent]:
     """
     try:
         types = infer_root_types(update)
-        doc: pycrdt.Doc[Any] = pycrdt.Doc()
-        doc.apply_update(update)
     except ValueError as exc:
         raise InvalidUpdateError(f"The document's state does not decode: {exc}.") from exc
-    return {name: _root(doc, name, kind) for name, kind in sorted(types.items())}
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    crdt.apply_update(doc, update)
+    with crdt.engine_call("The document's content could not be read"):
+        return {name: _root(doc, name, kind) for name, kind in sorted(types.items())}
 
 
 def _root(doc: pycrdt.Doc[Any], name: str, kind: str) -> RootContent:

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..crdt import validate_update
+from ..crdt import Replay, validate_update
 from ..errors import InvalidUpdateError, StoreFormatError, YDocNotFound
 from ..filestore.scanning import TornTail
 from ..records import Record, RecordKind
@@ -65,6 +65,9 @@ class DocumentReport:
         last_seq: The highest seq.
         metadata: Distinct metadata values and how many records carry each.
         undecodable: Seqs of records whose update is not a valid Yjs update.
+        unappliable: Seqs of records whose update decodes but makes the CRDT
+            engine fail when replayed after the records before it (checked
+            when decoding).
         out_of_order: Seqs that do not follow the previous record's seq.
         torn_tail: Incomplete bytes at the end of a store file, if any.
         checkpoint: Size of a pycrdt-store checkpoint of this document, if any.
@@ -81,11 +84,13 @@ class DocumentReport:
     last_seq: int = 0
     metadata: Counter[bytes] = field(default_factory=Counter)
     undecodable: list[int] = field(default_factory=list)
+    unappliable: list[int] = field(default_factory=list)
     out_of_order: list[int] = field(default_factory=list)
     torn_tail: TornTail | None = None
     checkpoint: int | None = None
     problem: str | None = None
     record_list: list[RecordInfo] | None = None
+    _replay: Replay = field(default_factory=Replay, repr=False, compare=False)
 
     @property
     def healthy(self) -> bool:
@@ -94,6 +99,7 @@ class DocumentReport:
             self.problem is None
             and self.torn_tail is None
             and not self.undecodable
+            and not self.unappliable
             and not self.out_of_order
         )
 
@@ -117,6 +123,10 @@ class DocumentReport:
             except InvalidUpdateError as exc:
                 error = str(exc)
                 self.undecodable.append(record.seq)
+            else:
+                error = self._replay.apply(record.update)
+                if error is not None:
+                    self.unappliable.append(record.seq)
         if describe:
             info = RecordInfo(
                 record.seq,

@@ -31,7 +31,7 @@ class Problem:
 
     Attributes:
         document: The document's name.
-        kind: `damaged`, `torn-tail`, `undecodable` or `out-of-order`.
+        kind: `damaged`, `torn-tail`, `undecodable`, `unappliable` or `out-of-order`.
         message: What is wrong, in a sentence.
     """
 
@@ -110,6 +110,17 @@ def _problems(report: DocumentReport) -> list[Problem]:
                 name,
                 "undecodable",
                 f"{len(report.undecodable)} updates do not decode as Yjs v1 updates (seqs {seqs}).",
+            )
+        )
+    if report.unappliable:
+        seqs = ", ".join(map(str, report.unappliable[:10]))
+        found.append(
+            Problem(
+                name,
+                "unappliable",
+                f"{len(report.unappliable)} updates decode but the CRDT engine fails on them "
+                f"after the records before them (seqs {seqs}); the document cannot be "
+                "loaded: restore it from a backup.",
             )
         )
     if report.out_of_order:

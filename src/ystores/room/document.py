@@ -41,8 +41,9 @@ class RoomDocument:
             ProtocolError: `state_vector` does not decode.
         """
         try:
-            return self.ydoc.get_update(state_vector)
-        except ValueError as exc:
+            with crdt.engine_call("The engine failed"):
+                return self.ydoc.get_update(state_vector)
+        except InvalidUpdateError as exc:
             raise ProtocolError(
                 f"A state vector of {len(state_vector)} bytes does not decode."
             ) from exc
