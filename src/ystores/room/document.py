@@ -52,12 +52,17 @@ class RoomDocument:
         """Apply one update.
 
         Raises:
-            InvalidUpdateError: It does not decode; the document is unchanged.
+            InvalidUpdateError: It does not decode, or the engine fails (even
+                panics) applying it; the document is unchanged.
         """
         try:
             crdt.apply_update(self.ydoc, update)
         except InvalidUpdateError as exc:
             cause = exc.__cause__ or exc
+            if not isinstance(cause, Exception):  # a panic: the engine failed on valid framing
+                raise InvalidUpdateError(
+                    f"An update of {len(update)} bytes made the CRDT engine panic; refused."
+                ) from exc
             raise InvalidUpdateError(
                 f"An update of {len(update)} bytes does not decode: {cause}"
             ) from exc
