@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -61,14 +59,6 @@ def test_allowed_clients_sync_and_oversized_messages_close_them(server: str) -> 
     oversized = node("raw.mjs", server + "/notes/a?token=good", "03" + "00" * 100)
     assert oversized["code"] == 1009
     assert "over the limit of 64" in oversized["reason"]
-
-
-def test_http_requests_get_426(server: str) -> None:
-    http_url = server.replace("ws://", "http://") + "/doc"
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(http_url, timeout=10)
-    assert info.value.code == 426
-    info.value.close()
 
 
 def test_room_names_follow_the_mount_point_and_django_routes(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`ystore serve`: serve a store's documents to Yjs clients over websockets."""
+"""`ystore serve`: serve a store's documents to Yjs clients and browsers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..room.asgi import YStoreApp
-from ..urls import open_store
 from .app import app, library_errors
 
 DEFAULT_STORE = "sqlite:///ystore.db"
@@ -21,14 +19,88 @@ def serve_command(
             "--store", help="Store URL: sqlite:///file.db, file:///dir/ or postgresql://..."
         ),
     ] = DEFAULT_STORE,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 1234,
+    host: Annotated[
+        str, typer.Option(help="Interface to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 1234,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="YSTORE_TOKEN",
+            show_envvar=True,
+            help="Shared access token clients must send (?token=... or Authorization: Bearer).",
+        ),
+    ] = None,
+    compaction: Annotated[
+        bool,
+        typer.Option(
+            "--compaction/--no-compaction",
+            help="Squash open documents in the background (see --compact-idle, --compact-records).",
+        ),
+    ] = True,
+    compact_idle: Annotated[
+        float,
+        typer.Option(min=0, metavar="SECONDS", help="Squash a document idle this long."),
+    ] = 60.0,
+    compact_records: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="COUNT",
+            help="Squash a document once this many records follow its snapshot.",
+        ),
+    ] = 1000,
+    max_message_size: Annotated[
+        int,
+        typer.Option(min=1, metavar="BYTES", help="Close clients that send larger messages."),
+    ] = 16 * 1024 * 1024,
+    grace_period: Annotated[
+        float,
+        typer.Option(min=0, metavar="SECONDS", help="Keep a room open after its last client left."),
+    ] = 5.0,
+    log_level: Annotated[
+        str,
+        typer.Option(metavar="LEVEL", help="critical, error, warning, info or debug."),
+    ] = "info",
 ) -> None:
-    """Serve every document of a store at ws://HOST:PORT/NAME until interrupted."""
-    import uvicorn  # imported here: the other commands start faster without it
+    """Serve every document of a store: browsers open http://HOST:PORT/, Yjs clients ws://HOST:PORT/NAME.
 
+    The store is opened and checked first: a store that cannot be used is an error
+    (exit 1) before anything listens. SIGINT or SIGTERM closes every connection and
+    writes every room's changes before exiting.
+    """
+    import anyio
+
+    from ..compaction.policy import CompactionPolicy
+    from ..room.serving import LOG_LEVELS, ServerOptions, check_store, make_app, run_server
+
+    if log_level.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}.", param_hint="--log-level")
+    if token is not None and not token.strip():
+        raise typer.BadParameter("the token is empty.", param_hint="--token")
+    policy = (
+        CompactionPolicy(ttl=compact_idle, max_updates=compact_records, max_bytes=4 * 1024 * 1024)
+        if compaction
+        else None
+    )
+    options = ServerOptions(
+        store=store,
+        host=host,
+        port=port,
+        token=token,
+        compaction=policy,
+        max_message_size=max_message_size,
+        grace_period=grace_period,
+        log_level=log_level,
+    )
     with library_errors():
-        open_store(store, "ystore")  # refuse a bad URL before listening
-        application = YStoreApp(store)
-    typer.echo(f"Serving {store} at ws://{host}:{port}/<document name> (Ctrl+C to stop).")
-    uvicorn.run(application, host=host, port=port, ws="wsproto", lifespan="on", log_level="info")
+        anyio.run(check_store, options)
+        application = make_app(options)
+
+    def ready(url: str) -> None:
+        shown = f"{url}?token=<your token>" if token else url
+        websocket = url.replace("http://", "ws://", 1)
+        typer.echo(f"Serving {store} (Ctrl+C stops); Yjs clients: {websocket}<document name>")
+        typer.echo(f"Open in a browser: {shown}")
+
+    run_server(application, options, on_ready=ready)

@@ -1,7 +1,8 @@
 """`YStoreApp`: an ASGI application serving one room per document over websockets.
 
-It speaks the ASGI websocket and lifespan protocols directly, so it runs under
-any ASGI server and mounts in Starlette, FastAPI or Django Channels.
+It speaks the ASGI websocket, HTTP and lifespan protocols directly, so it runs
+under any ASGI server and mounts in Starlette, FastAPI or Django Channels. A
+plain HTTP GET of a room's path gets that room's editor page (`ystores.web`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..base import BaseYStore
 from ..errors import AccessDenied, InvalidDocumentNameError, YStoreError
 from ..names import validate_name
 from ..urls import open_store
+from ..web.http import serve_http
 from .channel import CloseCode, close_quietly
 from .manager import RoomHook, RoomManager, StoreFactory
 from .protocol import ProtocolError
@@ -87,6 +89,12 @@ class YStoreApp:
     open. The room name is the path after the mount point (the `room` URL
     argument under Django Channels' `URLRouter`).
 
+    Plain HTTP GETs get pages for browsers (`ystores.web.http`): `/` picks or
+    creates a room and `/NAME` is the collaborative editor of document NAME;
+    `authenticate` sees those requests too (an `AccessDenied` with code 4401
+    answers 401, any other refusal 403). Paths under `/.ystores/` are the pages'
+    own (assets and status) over HTTP.
+
     Attributes:
         manager: The rooms.
         authenticate: The access hook, when there is one.
@@ -144,13 +152,13 @@ class YStoreApp:
         return await self.manager.__aexit__(exc_type, exc_value, exc_tb)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI entry point: websocket and lifespan scopes; HTTP gets 426."""
+        """The ASGI entry point: websocket, HTTP (the pages) and lifespan scopes."""
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            await _upgrade_required(send)
+            await serve_http(self, scope, receive, send)
 
     def room_name(self, scope: Scope) -> str:
         """The document name a connection asks for: its path after the mount point.
@@ -227,10 +235,3 @@ def _url_factory(url: str) -> StoreFactory:
         return open_store(url, name)
 
     return factory
-
-
-async def _upgrade_required(send: Send) -> None:
-    body = b"This is a websocket endpoint for Yjs clients.\n"
-    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 426, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -34,11 +34,13 @@ class ChangeFeed:
     Attributes:
         write_error: Why the last write failed, when one did; later changes are
             not written (and logged) so nothing claims to be stored that is not.
+        unsaved: How many changes were recorded and are not written yet.
         done: Set once the writer has stored everything queued before `close`.
     """
 
     def __init__(self, members: list[RoomClient], log: Logger, write_buffer: int) -> None:
         self.write_error: BaseException | None = None
+        self.unsaved = 0
         self.done = anyio.Event()
         self._members = members
         self._log = log
@@ -63,6 +65,7 @@ class ChangeFeed:
     def record(self, update: bytes) -> None:
         """Take a change from the document observer (synchronous)."""
         self._fresh.append((update, self._origin))
+        self.unsaved += 1
         if self._origin is None:
             # A server-side edit: wake the dispatcher (one pending wake is enough).
             with suppress(anyio.WouldBlock, anyio.ClosedResourceError):
@@ -147,6 +150,7 @@ class ChangeFeed:
             return
         try:
             await ystore.write(batch[0] if len(batch) == 1 else crdt.merge_updates(batch))
+            self.unsaved -= len(batch)
         except Exception as exc:  # any failure means the change is not stored
             self.write_error = exc
             self._log.error(

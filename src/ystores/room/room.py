@@ -138,6 +138,11 @@ class YRoom(Lifecycle):
         return self._feed.write_error if self._feed is not None else None
 
     @property
+    def unsaved(self) -> int:
+        """How many changes the room holds that are not in its store yet."""
+        return self._feed.unsaved if self._feed is not None else 0
+
+    @property
     def on_message(self) -> OnMessage | None:
         """Called with each raw client message first; returning True skips the message."""
         return self._on_message

@@ -1,0 +1,3 @@
+from room.conftest import node_clients
+
+__all__ = ["node_clients"]
