@@ -40,12 +40,16 @@ __all__ = [
     "Replay",
     "apply_update",
     "apply_updates",
+    "client_id",
     "default_engine",
+    "encode_diff",
     "encode_state_as_update",
+    "encode_state_vector",
     "engine_call",
     "engine_failure",
     "merge_updates",
     "new_doc",
+    "observe_updates",
     "validate_update",
 ]
 
@@ -290,3 +294,77 @@ def _not_integrated(structure: UpdateStructure, state_vector: dict[int, int]) ->
         for client, spans in ranges.items()
         for _, end in spans
     )
+
+
+def encode_state_vector(doc: object) -> bytes:
+    """The state vector of a y-py or pycrdt document (what it has seen of each client).
+
+    Raises:
+        InvalidUpdateError: The engine failed (or panicked).
+        TypeError: `doc` is not a document of a supported engine.
+    """
+    if isinstance(doc, pycrdt.Doc):
+        return _call("The engine could not encode a state vector", doc.get_state)
+    if _is_y_py_doc(doc):
+        with engine_call("The engine could not encode a state vector"):
+            return bytes(_y_py().encode_state_vector(doc))
+    raise _unsupported(doc)
+
+
+def encode_diff(doc: object, state_vector: bytes) -> bytes:
+    """An update with everything in `doc` that the holder of `state_vector` lacks.
+
+    Raises:
+        InvalidUpdateError: `state_vector` does not decode (or the engine panicked).
+        TypeError: `doc` is not a document of a supported engine.
+    """
+    message = f"A state vector of {len(state_vector)} bytes does not decode"
+    if isinstance(doc, pycrdt.Doc):
+        return _call(message, lambda: doc.get_update(state_vector))
+    if _is_y_py_doc(doc):
+        with engine_call(message):
+            return bytes(_y_py().encode_state_as_update(doc, state_vector))
+    raise _unsupported(doc)
+
+
+def client_id(doc: object) -> int:
+    """The Yjs client id a y-py or pycrdt document writes its own changes under.
+
+    Raises:
+        TypeError: `doc` is not a document of a supported engine.
+    """
+    if isinstance(doc, pycrdt.Doc):
+        return int(doc.client_id)
+    if _is_y_py_doc(doc):
+        return int(doc.client_id)  # type: ignore[attr-defined]
+    raise _unsupported(doc)
+
+
+def observe_updates(doc: object, callback: Callable[[bytes], None]) -> Callable[[], None]:
+    """Call `callback` with the update of each transaction that changes `doc`.
+
+    Transactions that change nothing are not reported (y-py reports them as an
+    empty update; pycrdt does not). The callback runs synchronously at the end of
+    each transaction.
+
+    Returns:
+        A function that stops the calls. y-py cannot drop an observer, so for a
+        y-py document the observer stays registered but calls nothing more.
+
+    Raises:
+        TypeError: `doc` is not a document of a supported engine.
+    """
+    if isinstance(doc, pycrdt.Doc):
+        subscription = doc.observe(lambda event: callback(event.update))
+        return lambda: doc.unobserve(subscription)
+    if _is_y_py_doc(doc):
+        active = [True]
+
+        def after_transaction(event: Any) -> None:
+            update = bytes(event.get_update())
+            if active[0] and update != EMPTY_UPDATE:
+                callback(update)
+
+        doc.observe_after_transaction(after_transaction)  # type: ignore[attr-defined]
+        return lambda: active.__setitem__(0, False)
+    raise _unsupported(doc)

@@ -13,7 +13,8 @@ def node_clients() -> None:
     """The Node clients' packages (yjs, y-websocket, ws...), installed from the lock file once."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("The room tests need Node.js and npm on the PATH.")
-    if not (JS_DIR / "node_modules" / "y-websocket").is_dir():
+    installed = JS_DIR / "node_modules"
+    if not all((installed / name).is_dir() for name in ("y-websocket", "@y/websocket-server")):
         result = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"],
             cwd=JS_DIR,

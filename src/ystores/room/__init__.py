@@ -10,7 +10,7 @@ from __future__ import annotations
 from .asgi import AccessDenied, ASGIChannel, Authenticate, YStoreApp
 from .awareness import Awareness
 from .channel import Channel, CloseCode
-from .manager import RoomFactory, RoomHook, RoomManager, StoreFactory
+from .manager import RoomAccess, RoomFactory, RoomHook, RoomManager, StoreFactory
 from .protocol import ProtocolError
 from .room import MessageTooLargeError, OnMessage, YRoom
 
@@ -24,6 +24,7 @@ __all__ = [
     "MessageTooLargeError",
     "OnMessage",
     "ProtocolError",
+    "RoomAccess",
     "RoomFactory",
     "RoomHook",
     "RoomManager",

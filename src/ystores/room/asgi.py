@@ -18,7 +18,7 @@ from ..names import validate_name
 from ..urls import open_store
 from ..web.http import serve_http
 from .channel import CloseCode, close_quietly
-from .manager import RoomHook, RoomManager, StoreFactory
+from .manager import RoomAccess, RoomHook, RoomManager, StoreFactory
 from .protocol import ProtocolError
 from .room import DEFAULT_MAX_MESSAGE_SIZE, YRoom
 
@@ -74,7 +74,7 @@ class ASGIChannel:
         await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
 
 
-class YStoreApp:
+class YStoreApp(RoomAccess):
     """An ASGI application: a websocket at `/{name}` joins the room of document `name`.
 
     Rooms run in a `RoomManager` that lives while the application runs: under an
@@ -94,6 +94,10 @@ class YStoreApp:
     `authenticate` sees those requests too (an `AccessDenied` with code 4401
     answers 401, any other refusal 403). Paths under `/.ystores/` are the pages'
     own (assets and status) over HTTP.
+
+    The room API of `RoomAccess` (`get_room`, `start_room`, `delete_room`,
+    `rooms_ready`, `auto_clean_rooms`, `document(name)` for server-side edits)
+    works on the application while it runs.
 
     Attributes:
         manager: The rooms.
@@ -128,7 +132,7 @@ class YStoreApp:
         self.log = log or getLogger("ystores.room")
         self.authenticate = authenticate
 
-        def make_room(name: str, ystore: BaseYStore) -> YRoom:
+        def make_room(name: str, ystore: BaseYStore | None) -> YRoom:
             return YRoom(ystore=ystore, log=self.log, max_message_size=max_message_size)
 
         self.manager = RoomManager(

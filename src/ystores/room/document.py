@@ -1,16 +1,14 @@
-"""The room's document: a pycrdt `Doc` and the few engine calls the sync protocol needs.
+"""The room's document: a pycrdt `Doc` or a y-py `YDoc`, seen through the sync protocol.
 
-`ystores.crdt` applies, merges and encodes updates; the sync protocol also needs
-state vectors, diffs against a state vector and an update observer, which live
-here so the rest of the room never touches the engine.
+Every engine call goes through `ystores.crdt`, so a room serves documents of
+either engine: y-py was the engine of ypy-websocket's rooms, pycrdt is the
+default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-import pycrdt
 
 from .. import crdt
 from ..errors import InvalidUpdateError
@@ -20,19 +18,26 @@ __all__ = ["RoomDocument"]
 
 
 class RoomDocument:
-    """A pycrdt document seen through the sync protocol.
+    """A pycrdt or y-py document seen through the sync protocol.
 
     Attributes:
-        ydoc: The pycrdt document; edit it directly to make server-side changes.
+        ydoc: The document (a `pycrdt.Doc` or a `y_py.YDoc`); edit it directly to
+            make server-side changes.
     """
 
-    def __init__(self, ydoc: pycrdt.Doc[Any] | None = None) -> None:
-        self.ydoc: pycrdt.Doc[Any] = ydoc if ydoc is not None else crdt.new_doc("pycrdt")
-        self._subscription: pycrdt.Subscription | None = None
+    def __init__(self, ydoc: Any = None) -> None:
+        """Wrap `ydoc`, or a new pycrdt document when None.
+
+        Raises:
+            TypeError: `ydoc` is neither a `pycrdt.Doc` nor a `y_py.YDoc`.
+        """
+        self.ydoc: Any = ydoc if ydoc is not None else crdt.new_doc("pycrdt")
+        crdt.client_id(self.ydoc)  # refuses other objects now rather than at the first client
+        self._unobserve: Callable[[], None] | None = None
 
     def state_vector(self) -> bytes:
         """The document's state vector (the body of a sync step 1)."""
-        return self.ydoc.get_state()
+        return crdt.encode_state_vector(self.ydoc)
 
     def diff(self, state_vector: bytes) -> bytes:
         """An update with everything the holder of `state_vector` lacks.
@@ -41,12 +46,9 @@ class RoomDocument:
             ProtocolError: `state_vector` does not decode.
         """
         try:
-            with crdt.engine_call("The engine failed"):
-                return self.ydoc.get_update(state_vector)
+            return crdt.encode_diff(self.ydoc, state_vector)
         except InvalidUpdateError as exc:
-            raise ProtocolError(
-                f"A state vector of {len(state_vector)} bytes does not decode."
-            ) from exc
+            raise ProtocolError(str(exc)) from exc
 
     def apply(self, update: bytes) -> None:
         """Apply one update.
@@ -70,10 +72,10 @@ class RoomDocument:
     def observe(self, callback: Callable[[bytes], None]) -> None:
         """Call `callback` with the update of every transaction that changes the document."""
         self.unobserve()
-        self._subscription = self.ydoc.observe(lambda event: callback(event.update))
+        self._unobserve = crdt.observe_updates(self.ydoc, callback)
 
     def unobserve(self) -> None:
         """Stop calling the observer set by `observe`."""
-        if self._subscription is not None:
-            self.ydoc.unobserve(self._subscription)
-            self._subscription = None
+        if self._unobserve is not None:
+            self._unobserve()
+            self._unobserve = None

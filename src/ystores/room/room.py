@@ -76,7 +76,7 @@ class YRoom(Lifecycle):
         ystore: BaseYStore | None = None,
         log: Logger | None = None,
         *,
-        ydoc: pycrdt.Doc[Any] | None = None,
+        ydoc: pycrdt.Doc[Any] | Any = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         write_buffer: int = 64,
         client_buffer: int = 1024,
@@ -89,7 +89,8 @@ class YRoom(Lifecycle):
             ystore: Where to persist the document; the room starts and stops it
                 unless it is already running.
             log: Where to log; the `ystores.room` logger by default.
-            ydoc: The document to serve; a new pycrdt document by default.
+            ydoc: The document to serve, a `pycrdt.Doc` or a `y_py.YDoc` (as in
+                ypy-websocket); a new pycrdt document by default.
             max_message_size: Larger client messages close that client (1009).
             write_buffer: How many changes may wait for the store before clients
                 are slowed down.
@@ -116,8 +117,11 @@ class YRoom(Lifecycle):
     # -- attributes kept from ypy-websocket -----------------------------------
 
     @property
-    def ydoc(self) -> pycrdt.Doc[Any]:
-        """The shared document; server-side edits are broadcast and stored like a client's."""
+    def ydoc(self) -> Any:
+        """The shared document (a `pycrdt.Doc`, or the `y_py.YDoc` the room was given).
+
+        Server-side edits are broadcast and stored like a client's.
+        """
         return self._document.ydoc
 
     @property
