@@ -5,12 +5,15 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..base import BaseYStore
+from ..crdt import merge_updates
 from ..errors import YDocNotFound
 from ..targets import Target, resolve_target
+from ..threads import run_in_worker
 from .policy import CompactionPolicy, LogStats, SquashReport
 
 __all__ = ["SweepResult", "squash_target", "store_documents"]
@@ -74,7 +77,12 @@ def open_target_store(target: Target, doc: str) -> BaseYStore:
 
 def _database_url(target: Target) -> str:
     location = target.location
-    return location if "://" in location else f"sqlite:///{Path(location).resolve()}"
+    if "://" in location:
+        return location
+    from ..sql.urls import sqlite_url
+
+    # Rendered by SQLAlchemy: `#`, `?` and `%` in the path are escaped.
+    return sqlite_url(Path(location).resolve()).render_as_string(hide_password=False)
 
 
 async def squash_target(
@@ -142,26 +150,40 @@ async def _squash_one(
         result.skipped.append((name, stats))
         return None
     if dry_run:
-        return SquashReport(
-            name,
-            stats.tail_records + stats.has_snapshot,
-            1,
-            stats.tail_bytes,
-            stats.tail_bytes,
-            stats.last_seq,
-            0.0,
-        )
+        return await _dry_run(store, name, stats)
     return await store.squash()
+
+
+async def _dry_run(store: BaseYStore, name: str, stats: LogStats) -> SquashReport:
+    """What `store.squash()` would report: the log is read and merged, nothing written.
+
+    The merge is what tells the snapshot's size, so a dry run costs a squash's
+    reading and merging (without its write) and reports the same numbers.
+    """
+    started = time.perf_counter()
+    updates = [update async for update, _metadata, _timestamp in store.read()]
+    merged = await run_in_worker(lambda: merge_updates(updates))
+    return SquashReport(
+        doc=name,
+        records_before=len(updates),
+        records_after=1,
+        bytes_before=sum(map(len, updates)),
+        bytes_after=len(merged),
+        cut_seq=stats.last_seq,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _vacuum_sqlite(target: Target) -> bool:
     """Give a SQLite file's free pages back to the file system (it shrinks)."""
-    location = target.location
-    if "://" in location:
-        if not location.lower().startswith("sqlite"):
-            return False
-        location = location.split(":///", 1)[1]
-    with sqlite3.connect(location, timeout=60) as connection:
+    from ..sql.engines import AUTO_VACUUM
+    from ..sql.urls import database_url
+
+    url = database_url(_database_url(target))
+    if url.get_backend_name() != "sqlite" or url.database is None:
+        return False
+    with closing(sqlite3.connect(url.database, timeout=60)) as connection:
+        # A database made before ystores used incremental auto-vacuum switches to it here.
+        connection.execute(AUTO_VACUUM)
         connection.execute("VACUUM")
-    connection.close()
     return True

@@ -20,6 +20,7 @@ import pycrdt
 
 from ..errors import SchemaError, StoreConnectionError, YDocNotFound
 from ..records import Record, RecordKind
+from ..sqlite_uris import sqlite_uri
 from .sources import ScanState, Source, Totals, _in_thread
 
 __all__ = ["PostgresSource", "SQLiteSource", "connect_read_only", "legacy_timestamp"]
@@ -43,8 +44,7 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     """
     wal = path.with_name(path.name + "-wal")
     live = wal.exists() and wal.stat().st_size > 0
-    mode = "mode=ro" if live else "immutable=1"
-    uri = "file:" + str(path.absolute()).replace("?", "%3f").replace("#", "%23") + "?" + mode
+    uri = sqlite_uri(path, **({"mode": "ro"} if live else {"immutable": "1"}))
     # Used from one worker thread at a time, but not always the same one.
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 

@@ -9,24 +9,30 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import re
 import threading
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib import resources
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection
 
+from ..errors import SchemaError
 from .engines import running_loop
 
 __all__ = [
     "RevisionInfo",
     "alembic_config",
+    "alembic_errors",
     "alembic_lock",
     "alembic_thread_lock",
+    "check_revision",
     "head_revision",
     "history",
     "script_location",
@@ -47,6 +53,8 @@ class RevisionInfo:
     down_revision: str | None
     message: str
 
+
+_RELATIVE = re.compile(r"(head|base)?[+-][0-9]+")
 
 # -- Alembic configuration -------------------------------------------------------
 
@@ -102,6 +110,36 @@ def history() -> list[RevisionInfo]:
         for rev in _scripts().walk_revisions()
     ]
     return list(reversed(revisions))
+
+
+def check_revision(revision: str) -> None:
+    """Check that `revision` names a revision of the ystores schema (before connecting).
+
+    A full revision id, `head`, `base`, or a relative step (`-1`, `head-1`,
+    `+1`) is accepted; Alembic's own shortcut of an id prefix is not (a typo
+    could then name another revision).
+
+    Raises:
+        SchemaError: It names no revision ystores knows.
+    """
+    known = [r.revision for r in history()]
+    if revision in known or revision in ("head", "base") or _RELATIVE.fullmatch(revision):
+        return
+    raise SchemaError(
+        f"{revision!r} is not a revision of the ystores schema; use one of "
+        f"{', '.join([*known, 'head', 'base'])} (`ystore migrate --history` lists them)."
+    )
+
+
+@contextmanager
+def alembic_errors(url: str | None = None) -> Iterator[None]:
+    """Re-raise Alembic's own errors (`CommandError`) as `SchemaError`, message kept."""
+    try:
+        yield
+    except (CommandError, ResolutionError) as exc:
+        where = f" on {url}" if url else ""
+        reason = str(exc).strip().rstrip(".") or type(exc).__name__
+        raise SchemaError(f"Alembic refused the migration{where}: {reason}.", url=url) from exc
 
 
 # -- one Alembic run at a time ---------------------------------------------------

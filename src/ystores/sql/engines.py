@@ -28,6 +28,7 @@ from ..errors import StoreConnectionError, StoreStateError
 from .urls import safe_url
 
 __all__ = [
+    "AUTO_VACUUM",
     "SQLITE_BUSY_TIMEOUT",
     "create_engine",
     "dispose_databases",
@@ -40,6 +41,11 @@ SQLITE_BUSY_TIMEOUT = 60.0
 """Seconds a SQLite connection waits for another process's write lock before failing."""
 
 
+AUTO_VACUUM = "PRAGMA auto_vacuum = INCREMENTAL"
+"""Run on every connection: it takes effect in a new, empty database (ystores creates
+them so), and lets `PRAGMA incremental_vacuum` give a squash's free pages back."""
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # The connection runs with sqlite3's autocommit (isolation_level None): ystores
     # opens transactions itself, with BEGIN IMMEDIATE, so that a writer takes the
@@ -48,6 +54,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+        cursor.execute(AUTO_VACUUM)
         enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
     finally:

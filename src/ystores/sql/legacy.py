@@ -44,6 +44,7 @@ from ..records import RecordKind
 from .alembic_setup import alembic_config, alembic_thread_lock
 from .engines import SQLITE_BUSY_TIMEOUT
 from .tables import documents, metadata, records
+from .urls import sqlite_uri
 
 __all__ = ["ConversionReport", "LegacyDatabase", "backup_database", "convert", "detect"]
 
@@ -103,7 +104,11 @@ def detect(path: str | Path) -> LegacyDatabase | None:
     path = Path(path)
     if not path.is_file():
         return None
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+    try:
+        conn = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
+    except sqlite3.DatabaseError:
+        return None
+    with closing(conn):
         try:
             tables = _tables(conn)
         except sqlite3.DatabaseError:

@@ -16,8 +16,9 @@ from pathlib import Path
 import anyio
 from sqlalchemy.engine import URL
 
-from ..errors import InvalidStoreURLError
+from ..errors import InvalidStoreURLError, SchemaError
 from . import legacy, schema
+from .alembic_setup import check_revision
 from .legacy import ConversionReport
 from .schema import RevisionInfo
 from .urls import database_url, safe_url, sqlite_url
@@ -138,6 +139,18 @@ async def schema_status(url_or_path: str | Path | URL) -> SchemaReport:
     )
 
 
+def _refuse_backwards(url: str, current: str | None, to: str) -> None:
+    """An upgrade never goes back: name `--downgrade` instead of doing nothing."""
+    ids = [r.revision for r in schema.history()]
+    behind = to == "base" or (current in ids and to in ids and ids.index(to) < ids.index(current))
+    if behind:
+        raise SchemaError(
+            f"{url} is at revision {current or 'none'}; an upgrade cannot go back to {to!r}. "
+            f"Downgrade instead: `ystore migrate --downgrade {to} {url}`.",
+            url=url,
+        )
+
+
 async def migrate_database(
     url_or_path: str | Path | URL,
     *,
@@ -171,11 +184,16 @@ async def migrate_database(
         InvalidStoreURLError: Not a SQLite or Postgres URL.
         StoreConnectionError: The database cannot be reached.
         ForeignSchemaError: Tables with ystores' names that ystores did not create.
-        SchemaError: A revision newer than this ystores, or a failed conversion.
+        SchemaError: A revision newer than this ystores, a revision ystores does
+            not know (`to`, `downgrade`), an Alembic error, or a failed conversion.
         StoreFormatError: A legacy row that cannot be converted (nothing changed).
     """
     url = _resolve(url_or_path)
     shown = safe_url(url)
+    # A revision ystores does not know is refused before anything is opened or created.
+    check_revision(to)
+    if downgrade is not None:
+        check_revision(downgrade)
     if sql:
         script = schema.sql_script(
             url, downgrade if downgrade is not None else to, downgrade=downgrade is not None
@@ -194,6 +212,8 @@ async def migrate_database(
     resolved = schema.head_revision() if target == "head" else target
     if before.revision == resolved or (before.status == "empty" and target == "base"):
         return MigrationReport(shown, "unchanged", before.revision, before.revision)
+    if downgrade is None:
+        _refuse_backwards(shown, before.revision, to)
     copy = None
     if backup and file is not None and before.revision is not None:
         copy = await anyio.to_thread.run_sync(legacy.backup_database, file)

@@ -30,8 +30,10 @@ from ..errors import ForeignSchemaError, SchemaError, SchemaOutdatedError
 from .alembic_setup import (
     RevisionInfo,
     alembic_config,
+    alembic_errors,
     alembic_lock,
     alembic_thread_lock,
+    check_revision,
     head_revision,
     history,
 )
@@ -256,8 +258,11 @@ async def upgrade(url: str | URL, revision: str = "head") -> None:
         found = _state_sync(conn)
         if found.status in ("foreign", "legacy", "newer"):
             _raise_unusable(found, safe_url(database_url(url)))
-        command.upgrade(alembic_config(connection=conn), revision)
+        with alembic_errors(found_url):
+            command.upgrade(alembic_config(connection=conn), revision)
 
+    check_revision(revision)
+    found_url = safe_url(database_url(url))
     await _with_connection(url, work)
 
 
@@ -272,8 +277,11 @@ async def downgrade(url: str | URL, revision: str) -> None:
 
     def work(conn: Connection) -> None:
         _lock_sync(conn)
-        command.downgrade(alembic_config(connection=conn), revision)
+        with alembic_errors(found_url):
+            command.downgrade(alembic_config(connection=conn), revision)
 
+    check_revision(revision)
+    found_url = safe_url(database_url(url))
     await _with_connection(url, work)
 
 
@@ -312,10 +320,13 @@ def sql_script(
         from_revision: The revision the database is at (`base` / head by default).
         downgrade: Produce a downgrade script from `from_revision` to `revision`.
     """
+    check_revision(revision)
+    if from_revision is not None:
+        check_revision(from_revision)
     db_url = database_url(url)
     output = io.StringIO()
     config = alembic_config(db_url, output=output)
-    with alembic_thread_lock:
+    with alembic_thread_lock, alembic_errors(safe_url(db_url)):
         if downgrade:
             start = from_revision or head_revision()
             command.downgrade(config, f"{start}:{revision}", sql=True)

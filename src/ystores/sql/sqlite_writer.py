@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .engines import SQLITE_BUSY_TIMEOUT, enable_wal
+from .engines import AUTO_VACUUM, SQLITE_BUSY_TIMEOUT, enable_wal
 from .errors import translate_errors
 from .statements import Statements, number_rows
 
@@ -38,6 +38,7 @@ def open_sqlite(path: str, url: str, synchronous: str = "FULL") -> sqlite3.Conne
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            conn.execute(AUTO_VACUUM)
             enable_wal(conn.cursor())
             conn.execute(f"PRAGMA synchronous = {synchronous}")
         except BaseException:
@@ -168,6 +169,19 @@ class SQLiteWriter:
 
         result: list[int] = self._transaction(work)
         return result
+
+    def shrink(self) -> None:
+        """Give free pages back to the file system and empty the WAL (after a squash).
+
+        A database ystores created uses incremental auto-vacuum: the pages a
+        squash freed are cut from the end of the file. The WAL is then
+        checkpointed into the database and truncated. Both are best effort: a
+        reader still in the WAL keeps it (SQLite truncates it at a later checkpoint).
+        """
+        with self._lock, translate_errors(self._url):
+            conn = self._connection()
+            conn.execute("PRAGMA incremental_vacuum").fetchall()
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         """Close the connection (a later call reopens it)."""

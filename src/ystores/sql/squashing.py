@@ -40,9 +40,12 @@ _latest = (
     .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
     .scalar_subquery()
 )
+# The tail is what follows the latest snapshot: the snapshot's own bytes are not
+# in it (a policy's `max_bytes` measures the tail, as on the file store).
+_tail_length = sa.case((records.c.kind == _SNAPSHOT, 0), else_=sa.func.length(records.c.update))
 _STATS = sa.select(
     sa.func.count(),
-    sa.func.coalesce(sa.func.sum(sa.func.length(records.c.update)), 0),
+    sa.func.coalesce(sa.func.sum(_tail_length), 0),
     sa.func.coalesce(sa.func.max(records.c.seq), 0),
     sa.func.coalesce(sa.func.max(records.c.timestamp), 0),
     _latest,
@@ -127,8 +130,8 @@ async def squash_document(db: Database, doc: str) -> SquashReport | None:
         "timestamp": merged.last_timestamp,
     }
     check, delete, insert = (compile_for(s, db.backend) for s in (_CHECK, _DELETE, _INSERT))
-    if db.sqlite_writer is not None:
-        writer = db.sqlite_writer
+    writer = db.sqlite_writer
+    if writer is not None:
 
         def swap(conn: sqlite3.Connection) -> bool:
             found = conn.execute(check.sql, check.args(doc=doc, cut=merged.cut)).fetchone()
@@ -150,14 +153,18 @@ async def squash_document(db: Database, doc: str) -> SquashReport | None:
                 await conn.execute(insert.sql, *insert.args(**values))
     if not done:
         return None
+    if writer is not None:
+        await run_in_worker(writer.shrink)
     stats = await document_stats(db, doc)
-    after_records = 1 + (stats.tail_records if stats else 0)
+    # Written since the cut: the records after the new snapshot (its bytes not among them).
+    later_records = stats.tail_records if stats else 0
+    later_bytes = stats.tail_bytes if stats else 0
     return SquashReport(
         doc=doc,
-        records_before=merged.count + after_records - 1,
-        records_after=after_records,
-        bytes_before=merged.update_bytes + (stats.tail_bytes if stats else 0),
-        bytes_after=len(merged.update) + (stats.tail_bytes if stats else 0),
+        records_before=merged.count + later_records,
+        records_after=1 + later_records,
+        bytes_before=merged.update_bytes + later_bytes,
+        bytes_after=len(merged.update) + later_bytes,
         cut_seq=merged.cut,
         seconds=time.perf_counter() - started,
     )

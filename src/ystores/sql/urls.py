@@ -9,8 +9,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from ..errors import InvalidStoreURLError
+from ..sqlite_uris import sqlite_uri
 
-__all__ = ["database_url", "safe_url", "sqlite_url"]
+__all__ = ["database_url", "safe_url", "sqlite_uri", "sqlite_url"]
 
 _POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
 _SQLITE_SCHEMES = ("sqlite", "sqlite+aiosqlite")
