@@ -79,7 +79,8 @@ async def test_max_bytes_measures_the_tail_after_the_snapshot(url: str) -> None:
         squashes.append(await store.compact(policy))
     assert squashes == [None] * 20
     stats = await store.log_stats()
-    assert stats is not None and stats.has_snapshot
+    assert stats is not None
+    assert stats.has_snapshot
     assert (stats.tail_records, stats.tail_bytes) == (20, sum(map(len, small)))
     # Once the tail itself passes the limit, the document is squashed, once.
     for update in typist.type("z" * 60):
@@ -142,11 +143,7 @@ async def test_dry_run_reports_what_the_real_run_does(url: str) -> None:
 
 
 def _file_size(path: Path) -> int:
-    return sum(
-        p.stat().st_size
-        for p in (path, path.with_name(path.name + "-wal"))
-        if p.exists()
-    )
+    return sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
 async def test_library_squash_shrinks_the_sqlite_file(tmp_path: Path) -> None:

@@ -49,14 +49,18 @@ def ok(*args: str) -> str:
 def test_sqlite_uri_names_the_file_itself(tmp_path: Path) -> None:
     for name in AWKWARD:
         uri = sqlite_uri(tmp_path / f"{name}.db", mode="ro")
-        assert uri.startswith("file:///") and uri.endswith("?mode=ro")
-        assert "#" not in uri and uri.count("?") == 1
+        assert uri.startswith("file:///")
+        assert uri.endswith("?mode=ro")
+        assert "#" not in uri
+        assert uri.count("?") == 1
 
 
 def test_detect_opens_the_file_and_creates_nothing(awkward: Path) -> None:
     parent_before = set(awkward.parent.parent.iterdir())
     found = detect(awkward)
-    assert found is not None and found.producer == "ypy-websocket" and found.documents == 4
+    assert found is not None
+    assert found.producer == "ypy-websocket"
+    assert found.documents == 4
     assert set(awkward.parent.parent.iterdir()) == parent_before
     assert listing(awkward) == {awkward.name}
 
@@ -70,9 +74,11 @@ def test_every_command_works_on_awkward_paths(awkward: Path, tmp_path: Path) -> 
     assert listing(awkward) == {awkward.name}  # the read-only commands made no file
 
     converted = ok("migrate", target)
-    assert "Converted" in converted and "4 documents" in converted
+    assert "Converted" in converted
+    assert "4 documents" in converted
     names = listing(awkward)
-    assert awkward.name in names and any(n.startswith(f"{awkward.name}.bak-") for n in names)
+    assert awkward.name in names
+    assert any(n.startswith(f"{awkward.name}.bak-") for n in names)
     assert {n for n in names if not n.startswith(awkward.name)} == set()
     assert not (awkward.parent.parent / "dira").exists()  # nothing made at a cut-off path
 

@@ -26,7 +26,8 @@ def one_line_error(*args: str) -> str:
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: "), result.output
     assert "Traceback" not in result.output
     return lines[0]
 
@@ -45,7 +46,8 @@ def test_an_unknown_revision_is_refused_before_anything_is_created(
 ) -> None:
     line = one_line_error(*args, db_url)
     assert "is not a revision of the ystores schema" in line
-    assert "0001_initial" in line and "--history" in line
+    assert "0001_initial" in line
+    assert "--history" in line
     report = anyio.run(schema_status, db_url)
     assert report.status == "empty"
     if db_url.startswith("sqlite"):
@@ -56,7 +58,8 @@ def test_an_upgrade_never_goes_back(db_url: str) -> None:
     anyio.run(lambda: migrate_database(db_url))
     for revision in ("base", "0001_initial"):
         line = one_line_error("--to", revision, db_url)
-        assert "cannot go back" in line and f"--downgrade {revision}" in line
+        assert "cannot go back" in line
+        assert f"--downgrade {revision}" in line
     assert anyio.run(schema_status, db_url).status == "current"
 
 
@@ -64,7 +67,8 @@ def test_an_alembic_refusal_is_one_line(db_url: str) -> None:
     anyio.run(lambda: migrate_database(db_url, to="0001_initial"))
     # Alembic itself refuses: a downgrade "to" a revision above the current one.
     line = one_line_error("--downgrade", "0002_snapshot_index", db_url)
-    assert "Alembic refused the migration" in line and "downgrade target" in line
+    assert "Alembic refused the migration" in line
+    assert "downgrade target" in line
     report = anyio.run(schema_status, db_url)
     assert report.current == "0001_initial"
 
@@ -86,6 +90,7 @@ def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip().startswith("Error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.strip().startswith("Error: ")
+    assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr + done.stdout
     assert not (tmp_path / "x.db").exists()
