@@ -6,6 +6,11 @@ byte limit, or every `interval` seconds for the idle TTL, and only then reads
 the log's real shape and squashes if the policy says so. Writes never wait on
 it: the merge runs in a worker thread and the final swap holds writers back
 only for a rename (files) or one short transaction (databases).
+
+A failed compaction (disk full, database gone, anything) is logged and tried
+again after a backoff that doubles from `RETRY_FIRST` to `RETRY_MAX` seconds;
+it never ends the store's task group, so `async with store:` and the rooms
+built on it carry on, and plain appends keep working while they fit.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ..errors import YDocNotFound, YStoreError
-from .policy import CompactionPolicy
+from .policy import CompactionPolicy, SquashReport
 
 if TYPE_CHECKING:
     from ..base import BaseYStore
 
-__all__ = ["WriteNotes", "run_compaction"]
+__all__ = ["RETRY_FIRST", "RETRY_MAX", "WriteNotes", "run_compaction"]
+
+RETRY_FIRST = 1.0
+"""Seconds before the first retry of a failed compaction."""
+RETRY_MAX = 300.0
+"""The longest wait between retries of a failing compaction."""
 
 
 class WriteNotes:
@@ -53,32 +63,32 @@ class WriteNotes:
 
 
 async def run_compaction(store: BaseYStore, notes: WriteNotes, interval: float) -> None:
-    """Compact `store` by its policy until cancelled (run in the store's task group)."""
+    """Compact `store` by its policy until cancelled (run in the store's task group).
+
+    Never raises but for cancellation: failures are logged and retried with backoff.
+    """
     period = interval if notes.policy.ttl is None else min(interval, notes.policy.ttl)
+    backoff = 0.0
     while True:
-        with anyio.move_on_after(period if math.isfinite(period) else 3600):
-            await notes.wake.wait()
+        if backoff:
+            await anyio.sleep(backoff)
+        else:
+            with anyio.move_on_after(period if math.isfinite(period) else 3600):
+                await notes.wake.wait()
         if not notes.dirty:
             continue
         notes.reset()
         try:
-            stats = await store.log_stats()
-            if stats is None or not stats.squashable:
-                continue
-            if notes.policy.due(stats, store.clock()) is None:
-                # Not due yet: count on from the real tail (writes noted since the
-                # reset may be counted twice; that only wakes the compactor early).
-                notes.note(stats.tail_bytes, stats.tail_records)
-                continue
-            report = await store.squash()
-            if report is not None:
-                notes.note(report.bytes_after, report.records_after - 1)
-        except YDocNotFound:
-            continue
-        except YStoreError as exc:
-            store.log.warning("Compaction of %s failed: %s", store.path, exc)
+            report = await _compact_once(store, notes)
+        except Exception as exc:  # whatever failed, the store and its users carry on
+            backoff = min(RETRY_MAX, backoff * 2 or RETRY_FIRST)
             notes.dirty = True
+            kind = "" if isinstance(exc, YStoreError) else f" ({type(exc).__name__})"
+            store.log.warning(
+                "Compaction of %s failed%s, retrying in %.0f s: %s", store.path, kind, backoff, exc
+            )
             continue
+        backoff = 0.0
         if report is not None:
             store.log.info(
                 "Squashed %s: %d records into %d in %.3f s.",
@@ -87,3 +97,24 @@ async def run_compaction(store: BaseYStore, notes: WriteNotes, interval: float) 
                 report.records_after,
                 report.seconds,
             )
+
+
+async def _compact_once(store: BaseYStore, notes: WriteNotes) -> SquashReport | None:
+    try:
+        stats = await store.log_stats()
+    except YDocNotFound:
+        return None
+    if stats is None or not stats.squashable:
+        return None
+    if notes.policy.due(stats, store.clock()) is None:
+        # Not due yet: count on from the real tail (writes noted since the reset may
+        # be counted twice; that only wakes the compactor early).
+        notes.note(stats.tail_bytes, stats.tail_records)
+        return None
+    try:
+        report = await store.squash()
+    except YDocNotFound:
+        return None
+    if report is not None:
+        notes.note(report.bytes_after, report.records_after - 1)
+    return report

@@ -15,7 +15,7 @@ from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..crdt import validate_update
-from ..errors import InvalidDocumentNameError
+from ..errors import InvalidDocumentNameError, StoreIOError
 from ..groupcommit import GroupCommitter
 from ..names import resolve_under
 from ..records import Record
@@ -122,8 +122,17 @@ class FileYStore(BaseYStore):
         Raises:
             LegacyFormatError: The file is in an older format (migrate it first).
             CorruptStoreError: The file is damaged before its end.
+            StoreIOError: The operating system refused a read or a write (disk
+                full...); the old file is left as it was.
         """
-        return await run_in_worker(lambda: squash_file(self.file_path, self.name, self.log))
+        try:
+            return await run_in_worker(lambda: squash_file(self.file_path, self.name, self.log))
+        except StoreIOError:
+            raise
+        except OSError as exc:
+            raise StoreIOError(
+                f"Could not squash {self.file_path}: {exc.strerror or exc}; the file is unchanged."
+            ) from exc
 
     def read_records(self) -> AsyncIterator[Record]:
         """Iterate over the stored records (with seq and kind), streaming from disk.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from logging import Logger
 
@@ -17,7 +17,10 @@ from .channel import CloseCode
 from .client import RoomClient
 from .protocol import encode_update
 
-__all__ = ["ChangeFeed"]
+__all__ = ["RETRY_MAX", "ChangeFeed"]
+
+RETRY_MAX = 30.0
+"""The longest wait, in seconds, between attempts to write to a failing store."""
 
 
 class ChangeFeed:
@@ -31,16 +34,35 @@ class ChangeFeed:
     The writer merges what is queued into one write. `close` lets the writer
     finish what is queued; `done` is set once it has.
 
+    When a write fails (disk full, database gone), every client is closed with
+    4500 (try again later) and `write_error` is set, so the room refuses new
+    clients. The writer then tries, with a backoff doubling from `retry_delay`
+    to `RETRY_MAX` seconds, to write the document's whole state (which holds the
+    failed changes and every change since); once that is stored, `write_error`
+    is cleared and the room serves again. Nothing a client sent is dropped: it
+    is stored by that write, or, if the room stops first, the client was closed
+    without being told it was kept and gives it back when it reconnects.
+
     Attributes:
-        write_error: Why the last write failed, when one did; later changes are
-            not written (and logged) so nothing claims to be stored that is not.
+        write_error: Why the store is failing, while it is; None when it works.
         unsaved: How many changes were recorded and are not written yet.
         done: Set once the writer has stored everything queued before `close`.
     """
 
-    def __init__(self, members: list[RoomClient], log: Logger, write_buffer: int) -> None:
+    def __init__(
+        self,
+        members: list[RoomClient],
+        log: Logger,
+        write_buffer: int,
+        *,
+        state: Callable[[], bytes],
+        retry_delay: float = 0.5,
+    ) -> None:
         self.write_error: BaseException | None = None
         self.unsaved = 0
+        self._state = state
+        self._retry_delay = retry_delay
+        self._closed = anyio.Event()
         self.done = anyio.Event()
         self._members = members
         self._log = log
@@ -100,6 +122,7 @@ class ChangeFeed:
 
     def close(self) -> None:
         """Stop taking changes; the writer finishes what is queued."""
+        self._closed.set()
         if self._write_send is not None:
             self._write_send.close()
         self._wake_send.close()
@@ -124,7 +147,11 @@ class ChangeFeed:
         if self._write_send is None:
             return
         try:
-            await self._write_send.send(update)
+            if self.write_error is None:
+                await self._write_send.send(update)
+            else:  # the writer is retrying: the document's whole state will carry this
+                with suppress(anyio.WouldBlock):
+                    self._write_send.send_nowait(update)
         except anyio.ClosedResourceError:
             self._log.error("A change made after the room %s stopped was not stored.", self._name)
 
@@ -145,16 +172,62 @@ class ChangeFeed:
             await self._write_batch(ystore, batch)
 
     async def _write_batch(self, ystore: BaseYStore, batch: list[bytes]) -> None:
-        if self.write_error is not None:
-            self._log.error("%d changes to %s were not stored.", len(batch), ystore.path)
-            return
         try:
             await ystore.write(batch[0] if len(batch) == 1 else crdt.merge_updates(batch))
             self.unsaved -= len(batch)
         except Exception as exc:  # any failure means the change is not stored
             self.write_error = exc
             self._log.error(
-                "Writing to %s failed; closing its room's clients: %s", ystore.path, exc
+                "Writing to %s failed; closing its room's clients until the store works again: %s",
+                ystore.path,
+                exc,
             )
             for member in list(self._members):
                 member.disconnect(CloseCode.UNAVAILABLE, "The document could not be saved.")
+            await self._recover(ystore)
+
+    async def _recover(self, ystore: BaseYStore) -> None:
+        """Write the document's whole state until it is stored (backing off), or the room stops."""
+        delay = self._retry_delay
+        while True:
+            closing = self._closed.is_set()
+            if not closing:
+                with anyio.move_on_after(delay):
+                    await self._closed.wait()
+                closing = self._closed.is_set()  # stopping: one last try
+            # Everything recorded so far is in the state; what is still queued is
+            # covered by it, what is still fresh will be written (again) later.
+            queued = self._queued()
+            covered = self.unsaved - len(self._fresh)
+            try:
+                await ystore.write(self._state())
+            except Exception as exc:
+                if closing:
+                    self._log.error(
+                        "The room of %s stopped while its store was failing; changes made "
+                        "since the failure are not stored (their clients were closed "
+                        "without being told they were kept): %s",
+                        ystore.path,
+                        exc,
+                    )
+                    return
+                delay = min(RETRY_MAX, delay * 2)
+                self._log.warning(
+                    "Writing to %s still fails, next try in %.1f s: %s", ystore.path, delay, exc
+                )
+                continue
+            self.write_error = None
+            self.unsaved -= covered
+            self._discard(queued)
+            self._log.warning("Writing to %s works again; its room serves clients.", ystore.path)
+            return
+
+    def _queued(self) -> int:
+        receive = self._write_receive
+        return 0 if receive is None else receive.statistics().current_buffer_used
+
+    def _discard(self, count: int) -> None:
+        """Drop the first `count` queued changes (a whole-state write stored them)."""
+        assert self._write_receive is not None
+        for _ in range(count):
+            self._write_receive.receive_nowait()

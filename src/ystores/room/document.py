@@ -39,6 +39,10 @@ class RoomDocument:
         """The document's state vector (the body of a sync step 1)."""
         return crdt.encode_state_vector(self.ydoc)
 
+    def whole_state(self) -> bytes:
+        """The document's whole state as one update."""
+        return crdt.encode_state_as_update(self.ydoc)
+
     def diff(self, state_vector: bytes) -> bytes:
         """An update with everything the holder of `state_vector` lacks.
 

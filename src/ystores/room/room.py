@@ -52,6 +52,13 @@ class YRoom(Lifecycle):
     room writes everything queued before returning. Consecutive queued changes
     are merged into one write.
 
+    When a write to the store fails (disk full, database gone), the room logs
+    it, closes its clients with 4500 ("The document could not be saved.") and
+    refuses new ones; it keeps trying, backing off from `store_retry_delay` to
+    30 s, to store the document's whole state, and serves again once that
+    works. A change is never acknowledged as stored when it is not: it is
+    stored by that write, or its client was closed and resends it on reconnect.
+
     A client that sends a malformed message, an unknown message type, an update
     that does not decode or a message over `max_message_size` is closed (1002,
     1007 or 1009) with the reason logged; the room, the other clients and the
@@ -68,6 +75,7 @@ class YRoom(Lifecycle):
         log: Where lifecycle and client errors are logged.
         max_message_size: The largest message a client may send, in bytes.
         load_error: Why the document could not be loaded, when it could not.
+        store_retry_delay: Seconds before the first retry once the store fails.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class YRoom(Lifecycle):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         write_buffer: int = 64,
         client_buffer: int = 1024,
+        store_retry_delay: float = 0.5,
     ) -> None:
         """Make a room; it serves clients once started.
 
@@ -96,6 +105,8 @@ class YRoom(Lifecycle):
                 are slowed down.
             client_buffer: How many messages may wait for a client before it is
                 closed as too slow (4529).
+            store_retry_delay: Seconds before the first retry once the store fails
+                (doubling up to 30 s between tries).
         """
         self._document = RoomDocument(ydoc)
         self.ystore = ystore
@@ -107,6 +118,7 @@ class YRoom(Lifecycle):
         self._on_message: OnMessage | None = None
         self._members: list[RoomClient] = []
         self._write_buffer = write_buffer
+        self.store_retry_delay = store_retry_delay
         self._client_buffer = client_buffer
         self._ready = anyio.Event()
         if ready:
@@ -174,7 +186,13 @@ class YRoom(Lifecycle):
                 if own_store and self.ystore is not None:
                     await tg.start(self.ystore.start)
                 await self._load()
-                self._feed = feed = ChangeFeed(self._members, self.log, self._write_buffer)
+                self._feed = feed = ChangeFeed(
+                    self._members,
+                    self.log,
+                    self._write_buffer,
+                    state=self._document.whole_state,
+                    retry_delay=self.store_retry_delay,
+                )
                 await tg.start(feed.run, self.ystore if self.load_error is None else None)
                 self._document.observe(feed.record)
                 self.started.set()
