@@ -9,7 +9,13 @@ async with anyio.create_task_group() as tg:
     await tg.start(thing.start)        # or tg.start_soon(thing.start); await thing.started.wait()
     ...
     thing.stop()                       # start() returns once the thing has wound down
+    await thing.stop()                 # the same, and wait until it has wound down
 ```
+
+An exception raised inside `async with thing:` comes out as itself, on asyncio and
+trio: the task group the object runs in is closed without it, so it is never wrapped
+in an `ExceptionGroup`. `start_lock` is the lock pycrdt-websocket's rooms hold while
+they start a store they share.
 
 A subclass writes `start()` around `_begin()` and `_finish()`:
 
@@ -27,18 +33,44 @@ async def start(self, *, task_status=anyio.TASK_STATUS_IGNORED) -> None:
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Generator
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskStatus
 
 from .errors import StoreStateError
 
-__all__ = ["Lifecycle"]
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = ["Lifecycle", "Stopping", "unwrap_group"]
 
 _Self = TypeVar("_Self", bound="Lifecycle")
+
+
+def unwrap_group(exc: BaseException) -> BaseException:
+    """The one exception inside (nested) exception groups of one, else `exc` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+class Stopping:
+    """What `stop()` returns: the stop is already requested; awaiting it waits for the end.
+
+    So `thing.stop()` (ypy-websocket) and `await thing.stop()` (pycrdt-store) both work.
+    """
+
+    def __init__(self, stopped: anyio.Event | None) -> None:
+        self._stopped = stopped
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._stopped is not None:
+            yield from self._stopped.wait().__await__()
 
 
 class Lifecycle:
@@ -48,6 +80,7 @@ class Lifecycle:
     _stop_requested: anyio.Event | None = None
     _stopped: anyio.Event | None = None
     _exit_stack: AsyncExitStack | None = None
+    _start_lock_made: anyio.Lock | None = None
 
     async def start(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run until `stop()` (subclasses implement it with `_begin` and `_finish`)."""
@@ -59,6 +92,13 @@ class Lifecycle:
         if self._started is None:
             self._started = anyio.Event()
         return self._started
+
+    @property
+    def start_lock(self) -> anyio.Lock:
+        """A lock for whoever starts the object on demand (pycrdt-websocket's rooms)."""
+        if self._start_lock_made is None:
+            self._start_lock_made = anyio.Lock()
+        return self._start_lock_made
 
     @property
     def running(self) -> bool:
@@ -84,8 +124,12 @@ class Lifecycle:
         if self._stopped is not None:
             self._stopped.set()
 
-    def stop(self) -> None:
+    def stop(self) -> Stopping:
         """Ask a running object to stop; `start()` returns once it has wound down.
+
+        Returns:
+            An awaitable that waits until the object has wound down (awaiting it
+            is optional: the stop is requested either way).
 
         Raises:
             StoreStateError: Not running (also a RuntimeError, as in ypy-websocket).
@@ -93,6 +137,7 @@ class Lifecycle:
         if self._stop_requested is None:
             raise StoreStateError(f"{type(self).__name__} not running.")
         self._stop_requested.set()
+        return Stopping(self._stopped)
 
     async def aclose(self) -> None:
         """Stop the object if it runs and wait until it has wound down."""
@@ -122,4 +167,15 @@ class Lifecycle:
             raise StoreStateError(f"{type(self).__name__} not running.")
         if self._stop_requested is not None:
             self._stop_requested.set()
-        return await stack.__aexit__(exc_type, exc_value, exc_tb)
+        # The body's exception is not handed to the task group, which would wrap it in
+        # an ExceptionGroup: the group closes on its own and the exception goes on as is.
+        error: BaseException | None = None
+        try:
+            await stack.aclose()
+        except BaseExceptionGroup as group:
+            error = unwrap_group(group)
+            if error is group:
+                raise
+        if error is not None:
+            raise error  # outside the handler: no "during handling of the group" noise
+        return None

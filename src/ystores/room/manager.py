@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from ..base import BaseYStore
 from ..errors import StoreStateError, YStoreError
-from ..lifecycle import Lifecycle
+from ..lifecycle import Lifecycle, Stopping
 from .channel import Channel
 from .room import YRoom
 
@@ -324,13 +324,13 @@ class RoomManager(Lifecycle):
             self._task_group = None
             self._finish()
 
-    def stop(self) -> None:
+    def stop(self) -> Stopping:
         """Ask a running manager to stop; `start()` returns once every room has closed.
 
         Raises:
             StoreStateError: The manager is not running.
         """
-        super().stop()
+        return super().stop()
 
     @property
     def running(self) -> bool:

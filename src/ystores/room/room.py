@@ -13,7 +13,7 @@ from anyio.abc import TaskStatus
 
 from ..base import BaseYStore
 from ..errors import InvalidUpdateError, MessageTooLargeError, YDocNotFound
-from ..lifecycle import Lifecycle
+from ..lifecycle import Lifecycle, Stopping
 from .awareness import Awareness
 from .changes import ChangeFeed
 from .channel import Channel, CloseCode, close_quietly, short_reason
@@ -205,13 +205,13 @@ class YRoom(Lifecycle):
             self._document.unobserve()
             self._finish()
 
-    def stop(self) -> None:
+    def stop(self) -> Stopping:
         """Ask a running room to stop; `start()` returns once pending writes are stored.
 
         Raises:
             StoreStateError: The room is not running.
         """
-        super().stop()
+        return super().stop()
 
     async def _load(self) -> None:
         self.load_error = None

@@ -26,6 +26,7 @@ from ..errors import InvalidDocumentNameError, YDocNotFound
 from ..records import Record, RecordKind
 from .database import Database
 from .engines import running_loop, shared
+from .memory import is_memory, memory_url
 from .squashing import document_stats, squash_document
 from .urls import database_url, sqlite_url
 
@@ -127,6 +128,13 @@ class SQLYStore(BaseYStore):
             self.create_schema = create_schema
         self.validate = validate
         self._database: Database | None = None  # the last one `database()` returned
+
+    async def _open(self) -> None:
+        # A configuration framework may set document_ttl after __init__ (traitlets loads
+        # a Configurable's config once the base classes' __init__ has run).
+        if self.compaction is None and self.document_ttl is not None:
+            self.compaction = CompactionPolicy(ttl=self.document_ttl)
+        await super()._open()
 
     async def database(self) -> Database:
         """The shared `Database` of this store's URL in the running loop, schema checked.
@@ -262,6 +270,8 @@ class SQLiteYStore(SQLYStore):
         metadata_callback: Returns the metadata stored with each update.
         log: Logger for warnings.
         db_path: The database file (default: the class attribute, `ystore.db`).
+            `":memory:"` is an ephemeral database shared by the `":memory:"` stores of
+            the running event loop and deleted with it (see `ystores.sql.memory`).
         document_ttl: See `SQLYStore`.
         clock: The time source for timestamps.
         create_schema: Create the schema in an empty database on first use.
@@ -289,19 +299,38 @@ class SQLiteYStore(SQLYStore):
         compaction: CompactionPolicy | None = None,
         fsync: bool = True,
     ) -> None:
-        file = db_path if db_path is not None else type(self).db_path
+        # The instance attribute, not the class's: a configuration framework's descriptor
+        # (a traitlets trait) answers the configured value on the instance.
+        file = db_path if db_path is not None else self.db_path
+        self._synchronous = "full" if fsync else "normal"
+        url = (
+            sqlite_url(os.devnull)  # a stand-in: `database()` names the loop's database
+            if is_memory(file)
+            else sqlite_url(file, synchronous=self._synchronous)
+        )
         super().__init__(
             path,
             metadata_callback,
             log,
-            url=sqlite_url(file, synchronous="full" if fsync else "normal"),
+            url=url,
             document_ttl=document_ttl,
             create_schema=create_schema,
             validate=validate,
             clock=clock,
             compaction=compaction,
         )
-        self.db_path = file
+        self.db_path = self._url_path = os.fspath(file)
+
+    async def database(self) -> Database:
+        """The shared `Database` (see `SQLYStore.database`); for `":memory:"` the running
+        loop's ephemeral database."""
+        # db_path is read again: a configuration framework may set it after __init__.
+        if is_memory(self.db_path):
+            self.database_url = memory_url(synchronous=self._synchronous)
+        elif os.fspath(self.db_path) != self._url_path:
+            self.database_url = sqlite_url(self.db_path, synchronous=self._synchronous)
+        self._url_path = os.fspath(self.db_path)
+        return await super().database()
 
 
 class PostgresYStore(SQLYStore):
@@ -333,7 +362,7 @@ class PostgresYStore(SQLYStore):
         url: str | URL | None = None,
         **kwargs: Any,
     ) -> None:
-        chosen = url if url is not None else type(self).db_url
+        chosen = url if url is not None else self.db_url  # the instance's: see SQLiteYStore
         if chosen is None:
             from ..errors import InvalidStoreURLError
 
