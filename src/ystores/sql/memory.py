@@ -5,7 +5,8 @@ shared by many connections (readers, the group committer, the compactor). So
 `":memory:"` names a database file in a private temporary directory, in the
 memory file system (`/dev/shm`) where the system has one: every `:memory:` store
 of one event loop shares it, stores of other loops (and processes) never see it,
-and it is deleted when its loop is garbage-collected or the process exits.
+and it is deleted when its loop shuts down (`asyncio.run` cancels what is left),
+at the latest when the process exits.
 """
 
 from __future__ import annotations
@@ -27,9 +28,18 @@ __all__ = ["MEMORY", "is_memory", "memory_url"]
 MEMORY = ":memory:"
 """The `db_path` that asks for an ephemeral database."""
 
-_databases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Path] = (
-    weakref.WeakKeyDictionary()
-)
+_databases: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Path] = weakref.WeakKeyDictionary()
+
+
+_keepers: set[asyncio.Task[None]] = set()
+
+
+async def _remove_at_shutdown(directory: str) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        _keepers.discard(asyncio.current_task())
 
 
 def is_memory(path: str | os.PathLike[str]) -> bool:
@@ -52,7 +62,7 @@ def memory_url(*, synchronous: str) -> URL:
     file = _databases.get(loop)
     if file is None:
         directory = tempfile.mkdtemp(prefix="ystores-memory-", dir=_memory_dir())
-        # finalize also runs at interpreter exit for loops still alive then.
-        weakref.finalize(loop, shutil.rmtree, directory, True)
+        weakref.finalize(loop, shutil.rmtree, directory, True)  # also runs at exit
+        _keepers.add(loop.create_task(_remove_at_shutdown(directory), name="ystores :memory:"))
         file = _databases[loop] = Path(directory) / "memory.db"
     return sqlite_url(file, synchronous=synchronous)

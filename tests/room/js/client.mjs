@@ -10,6 +10,8 @@
 //                                                   user USER, then {"removed": id} once it is gone
 //
 // Every mode gives up after TIMEOUT_MS (exit 2) so a test never hangs on it.
+// CLIENT_TEXT names the shared text (default "text"); CLIENT_PARAMS is a JSON object of
+// query parameters for the room URL (a Jupyter server wants sessionId and token).
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import WebSocket from 'ws'
@@ -18,8 +20,9 @@ const TIMEOUT_MS = Number(process.env.CLIENT_TIMEOUT_MS || 30000)
 const [mode, url, room, ...rest] = process.argv.slice(2)
 
 const doc = new Y.Doc()
-const text = doc.getText('text')
-const provider = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true })
+const text = doc.getText(process.env.CLIENT_TEXT || 'text')
+const params = JSON.parse(process.env.CLIENT_PARAMS || '{}')
+const provider = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true, params })
 provider.on('connection-close', (event) => {
   if (event && event.code >= 4400) fail(`closed by the server: ${event.code} ${event.reason}`)
 })
