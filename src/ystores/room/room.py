@@ -11,6 +11,7 @@ import anyio
 import pycrdt
 from anyio.abc import TaskStatus
 
+from .. import crdt
 from ..base import BaseYStore
 from ..errors import InvalidUpdateError, MessageTooLargeError, YDocNotFound
 from ..lifecycle import Lifecycle, Stopping
@@ -185,6 +186,8 @@ class YRoom(Lifecycle):
                 own_store = self.ystore is not None and not self.ystore.running
                 if own_store and self.ystore is not None:
                     await tg.start(self.ystore.start)
+                # Content the document had before loading is not in the store yet.
+                given = crdt.encode_state_as_update(self.ydoc)
                 await self._load()
                 self._feed = feed = ChangeFeed(
                     self._members,
@@ -195,6 +198,8 @@ class YRoom(Lifecycle):
                 )
                 await tg.start(feed.run, self.ystore if self.load_error is None else None)
                 self._document.observe(feed.record)
+                if given != crdt.EMPTY_UPDATE:
+                    feed.record(given)
                 self.started.set()
                 task_status.started()
                 await stop_requested.wait()
