@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from .base import BaseYStore
 from .errors import InvalidStoreURLError
 from .filestore.store import FileYStore
+from .targets import SQLITE_SUFFIXES, resolve_target
 
 __all__ = ["open_store"]
 
-_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+def _unknown_path(url: str) -> bool:
+    """A bare path that exists not, and says neither directory (`/`) nor SQLite (`.db`)."""
+    if ":" in url or url.endswith(("/", "\\")) or url.lower().endswith(SQLITE_SUFFIXES):
+        return False
+    return not Path(url).exists()
 
 
 def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
@@ -19,12 +25,15 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
 
     | URL | store |
     |---|---|
-    | `file:///data/docs/` | `FileYStore(doc, root="/data/docs/")` |
-    | `sqlite:///ystore.db`, `sqlite:////abs/ystore.db`, or a bare `*.db` path | `SQLiteYStore` |
+    | `file:///data/docs/`, `file:docs/`, or a directory path | `FileYStore(doc, root=...)` |
+    | `sqlite:///ystore.db`, `sqlite:////abs/ystore.db`, or a `*.db` path | `SQLiteYStore` |
     | `postgresql://user:password@host:5432/dbname` (or `postgres://`) | `PostgresYStore` |
 
-    The SQL stores run on asyncio only. A SQLite URL ending in
-    `?synchronous=normal` opens the store with `fsync=False` (its fast setting).
+    Arguments are read by `ystores.targets.resolve_target`, the resolver every
+    `ystore` command uses; a path that does not exist must end in `/` (a
+    directory) or in `.db`, `.sqlite` or `.sqlite3` (a SQLite file). The SQL
+    stores run on asyncio only. A SQLite URL ending in `?synchronous=normal` opens
+    the store with `fsync=False` (its fast setting).
 
     Args:
         url: Where the documents live.
@@ -36,36 +45,31 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
     """
     if not isinstance(url, str) or not url:
         raise InvalidStoreURLError("A store URL must be a non-empty string.")
-    scheme = url.split(":", 1)[0].lower() if "://" in url else ""
-    if scheme == "file":
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise InvalidStoreURLError(
-                f"The file URL {url!r} names the host {parts.netloc!r}; write file:///path/to/dir/."
-            )
-        root = unquote(parts.path)
-        if not root:
-            raise InvalidStoreURLError(f"The file URL {url!r} names no directory.")
-        return FileYStore(doc, root=root, **kwargs)
+    if _unknown_path(url):
+        raise InvalidStoreURLError(
+            f"ystores does not know where to store documents for {url!r}: use a "
+            "directory (data/ or file:///dir/), a SQLite file (file.db or "
+            "sqlite:///file.db) or postgresql://user@host/dbname."
+        )
+    target = resolve_target(url)
+    if target.kind == "file":
+        raise InvalidStoreURLError(
+            f"{url} is a single store file, not a store of documents; name its directory "
+            "(file:///dir/), a SQLite file (sqlite:///file.db) or postgresql://user@host/dbname."
+        )
+    if target.kind == "directory":
+        return FileYStore(doc, root=target.path, **kwargs)
+    location = target.url
+    scheme = location.split(":", 1)[0].lower()
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         from .sql import SQLiteYStore
         from .sql.urls import database_url
 
-        parsed = database_url(url)
+        parsed = database_url(location)
         assert parsed.database is not None
         if parsed.query.get("synchronous") == "normal":
             kwargs.setdefault("fsync", False)
         return SQLiteYStore(doc, db_path=parsed.database, **kwargs)
-    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
-        from .sql import PostgresYStore
+    from .sql import PostgresYStore
 
-        return PostgresYStore(doc, url=url, **kwargs)
-    if not scheme and url.lower().endswith(_SQLITE_SUFFIXES):
-        from .sql import SQLiteYStore
-
-        return SQLiteYStore(doc, db_path=url, **kwargs)
-    shown = scheme or url
-    raise InvalidStoreURLError(
-        f"ystores does not know where to store documents for {shown!r}: use file:///dir/, "
-        "sqlite:///file.db (or a path ending in .db) or postgresql://user@host/dbname."
-    )
+    return PostgresYStore(doc, url=location, **kwargs)

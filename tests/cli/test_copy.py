@@ -56,7 +56,9 @@ def test_round_trip_directory_sqlite_postgres_and_back(legacy_db: Path, tmp_path
     for target in hops:
         result = ystore("copy", previous, target)
         assert result.exit_code == 0, result.output
-        assert result.stdout == ""  # quiet on success
+        lines = result.stdout.splitlines()  # one line per document, then a summary
+        assert len(lines) == 5, lines
+        assert lines[-1].startswith("Copied 4 of 4 documents"), lines
         assert records_of(target) == original, target
         previous = target
     assert contents(previous) == expected_content

@@ -62,12 +62,12 @@ def test_bad_targets(kind: str, expected: str, tmp_path: Path) -> None:
 
 def test_corrupt_store_file(tmp_path: Path) -> None:
     assert ystore("demo", "--store", str(tmp_path), "--text", "abc").exit_code == 0
-    path = tmp_path / "demo.y"
+    path = tmp_path / "demo"
     data = bytearray(path.read_bytes())
     data[len(b"VERSION:3\n") + 12] ^= 0xFF
     path.write_bytes(bytes(data))
     for args in (
-        ["export", str(path), "--doc", "demo.y", "-o", str(tmp_path / "o")],
+        ["export", str(path), "--doc", "demo", "-o", str(tmp_path / "o")],
         ["copy", str(path), str(tmp_path / "copy")],
     ):
         one_line_error(ystore(*args), "is damaged at byte")

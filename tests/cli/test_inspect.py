@@ -188,7 +188,7 @@ def test_reading_commands_see_a_live_wal_and_leave_the_database_and_wal_alone(
 
 def test_torn_tail_is_reported_without_touching_the_file(tmp_path: Path) -> None:
     assert ystore("demo", "--store", str(tmp_path), "--text", "abc").exit_code == 0
-    path = tmp_path / "demo.y"
+    path = tmp_path / "demo"
     with path.open("ab") as file:
         file.write(b"\x30\x00\x00\x00partial")
     before = hashes(tmp_path)

@@ -29,7 +29,7 @@ def test_every_backend_and_fixture_verifies_healthy(
 
 def _store_file(tmp_path: Path) -> Path:
     assert ystore("demo", "--store", str(tmp_path / "files"), "--text", "abcd").exit_code == 0
-    return tmp_path / "files" / "demo.y"
+    return tmp_path / "files" / "demo"
 
 
 def test_torn_tail_fails_then_repair_cuts_it_after_a_backup(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_torn_tail_fails_then_repair_cuts_it_after_a_backup(tmp_path: Path) -> N
     path.write_bytes(whole + b"\x40\x00\x00\x00torn")
     result = ystore("verify", str(tmp_path / "files"))
     assert result.exit_code == 1
-    assert "demo.y: torn-tail:" in result.stderr
+    assert "demo: torn-tail:" in result.stderr
     assert "--repair" in result.stderr
     assert path.read_bytes() == whole + b"\x40\x00\x00\x00torn"  # verify alone changes nothing
     repaired = ok_json("verify", str(tmp_path / "files"), "--repair")
@@ -61,7 +61,7 @@ def test_damage_in_the_middle_is_reported_then_cut_after_a_backup(tmp_path: Path
     path.write_bytes(bytes(data))
     result = ystore_process("verify", str(path))
     assert result.returncode == 1
-    assert "demo.y: damaged:" in result.stderr
+    assert "demo: damaged:" in result.stderr
     assert "Traceback" not in result.stderr
     assert path.read_bytes() == bytes(data)
     repaired = ystore("verify", str(path), "--repair", "--json")

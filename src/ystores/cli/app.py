@@ -1,34 +1,81 @@
 """The `ystore` application: global options and error handling.
 
 Each command parses its arguments, calls one library function and renders the
-result. Library errors become one line on stderr and exit code 1 (usage errors
-exit with 2, as usual); `--debug` shows the traceback instead.
+result. Library errors become one line on stderr and exit code 1; usage errors
+(a bad option value, a missing argument) one line and exit code 2; `--debug`
+shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, TypeVar
+import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from ..errors import YStoreError
+from .common import call, library_errors, settings
 
-__all__ = ["app", "library_errors", "main"]
+__all__ = ["app", "call", "library_errors", "main"]
 
-T = TypeVar("T")
+
+def _kinds(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+class _Group(TyperGroup):
+    """Usage errors as one line (`Error: ...`) instead of a usage block and a panel."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone = kwargs.pop("standalone_mode", True)
+        kwargs["standalone_mode"] = False
+        if not standalone:
+            return super().main(*args, **kwargs)
+        try:
+            result = super().main(*args, **kwargs)
+        except Exception as exc:  # typer's own copy of click's exceptions
+            kinds = _kinds(exc)
+            if "Abort" in kinds:
+                typer.echo("Aborted.", err=True)
+                sys.exit(1)
+            if "ClickException" not in kinds:
+                raise
+            code = int(getattr(exc, "exit_code", 1))
+            if "NoArgsIsHelpError" in kinds:
+                exc.show()  # type: ignore[attr-defined]
+                sys.exit(code)
+            message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+            if "UsageError" in kinds:
+                ctx = getattr(exc, "ctx", None)
+                path = ctx.command_path.split(" ", 1)[1:] if ctx is not None else []
+                command = " ".join(["ystore", *path])
+                message = message.rstrip(".") + f" (see `{command} --help`)."
+            typer.echo(f"Error: {message}", err=True)
+            sys.exit(code)
+        sys.exit(result if isinstance(result, int) else 0)
+
 
 app = typer.Typer(
     name="ystore",
+    cls=_Group,
     help="Serve, inspect, migrate, compact and copy Y-CRDT (Yjs) document stores.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
-_state = {"debug": False}
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("ystores")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            number = "unknown"
+        typer.echo(f"ystore (ystores) {number}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -37,33 +84,16 @@ def _global_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log warnings and progress.")
     ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    _state["debug"] = debug
+    settings["debug"] = debug
+    settings["verbose"] = verbose
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-
-
-@contextmanager
-def library_errors() -> Iterator[None]:
-    """Turn ystores and OS errors into one line on stderr and exit code 1."""
-    try:
-        yield
-    except (YStoreError, OSError) as exc:
-        if _state["debug"]:
-            raise
-        message = str(exc) if isinstance(exc, YStoreError) else _os_message(exc)
-        typer.echo(f"Error: {message}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _os_message(exc: OSError) -> str:
-    where = f" {exc.filename}" if exc.filename else ""
-    return f"{exc.strerror or exc}:{where}." if exc.strerror else f"{exc}."
-
-
-def call(function: Callable[[], T]) -> T:
-    """Run a library call under `library_errors`."""
-    with library_errors():
-        return function()
 
 
 def main() -> None:

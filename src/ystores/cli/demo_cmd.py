@@ -1,22 +1,26 @@
-"""`ystore demo`: write a document to a file store, read it back and inspect it."""
+"""`ystore demo`: type a text into the document `demo` of a store, read it back, inspect it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 import pycrdt
 import typer
 
-from ..filestore.store import FileYStore
-from .app import app, library_errors
-from .inspect_cmd import inspect_command
+from ..base import BaseYStore
+from ..operations import inspect_store
+from ..urls import open_store
+from .app import app
+from .common import resolve, run_operation
+from .render import print_json
+from .reports import print_report, report_as_dict
 
 DEMO_TEXT = "Hello from ystores: every keystroke is one durable update."
+DEMO_DOCUMENT = "demo"
+"""The document's name: the room a Yjs client joins at ws://HOST:PORT/demo."""
 
 
-async def _write_and_read(store: FileYStore, text: str) -> str:
+async def _write_and_read(store: BaseYStore, text: str) -> str:
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     root = doc.get("text", type=pycrdt.Text)
     updates: list[bytes] = []
@@ -34,14 +38,42 @@ async def _write_and_read(store: FileYStore, text: str) -> str:
 
 @app.command("demo")
 def demo_command(
-    store_dir: Annotated[
-        Path, typer.Option("--store", help="Directory of the demo file store.")
-    ] = Path("ystore-data"),
+    store: Annotated[
+        str,
+        typer.Option(
+            "--store",
+            help="The store to write to (made if missing): a directory, a SQLite file or "
+            "a database URL, named as for every other command.",
+        ),
+    ] = "ystore-data",
     text: Annotated[str, typer.Option(help="Text to type into the document.")] = DEMO_TEXT,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the text read back and the report as JSON.")
+    ] = False,
 ) -> None:
-    """Type a text into a document one update per keystroke, read it back, inspect the file."""
-    store = FileYStore("demo.y", root=store_dir, metadata_callback=lambda: b"demo")
-    with library_errors():
-        content = anyio.run(_write_and_read, store, text)
-    typer.echo(f"Read back from {store.path}: {content!r}")
-    inspect_command(store.file_path, as_json=False)
+    """Type a text into the document `demo`, one update per keystroke, read it back, inspect it.
+
+    The document is the one a Yjs client (or the browser page) edits in the room
+    `demo` of `ystore serve --store STORE`: the same name in the same store.
+    """
+    target = resolve(store, existing=False)
+
+    async def demo() -> str:
+        written = open_store(target.url, DEMO_DOCUMENT, metadata_callback=lambda: b"demo")
+        return await _write_and_read(written, text)
+
+    content = run_operation(demo)
+    report = run_operation(lambda: inspect_store(store, doc=DEMO_DOCUMENT))
+    if as_json:
+        print_json(
+            {
+                "store": store,
+                "document": DEMO_DOCUMENT,
+                "text": content,
+                "report": report_as_dict(report),
+            }
+        )
+        return
+    typer.echo(f"Read back document {DEMO_DOCUMENT!r} from {store}: {content!r}")
+    print_report(report)
+    typer.echo(f"Serve it with `ystore serve --store {store}`; its room is {DEMO_DOCUMENT!r}.")

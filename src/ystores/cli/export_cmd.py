@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from ..operations import export_document
-from .app import app, call
-from .inspect_cmd import run_operation
+from .app import app
+from .common import STORE_HELP, call, fail, resolve, run_operation
 
 
 class ExportFormat(str, enum.Enum):
@@ -23,37 +23,34 @@ class ExportFormat(str, enum.Enum):
 
 @app.command("export")
 def export_command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="The store: a store file, a file store directory, a SQLite file or a database URL."
-        ),
-    ],
+    target: Annotated[str, typer.Argument(help=STORE_HELP)],
     doc: Annotated[str, typer.Option("--doc", help="The document to export (its name).")],
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write to this file instead of stdout."),
     ] = None,
     format: Annotated[
-        ExportFormat,
+        ExportFormat | None,
         typer.Option(
             "--format",
-            help="update: one Yjs v1 update holding the whole state (load it with "
-            "Y.applyUpdate in any Yjs client); json: each root's type and value.",
+            help="update (the default): one Yjs v1 update holding the whole state (load it "
+            "with Y.applyUpdate in any Yjs client); json: each root's type and value.",
         ),
-    ] = ExportFormat.update,
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """Export a document: its merged state as one Yjs update, or its content as JSON.
 
     Reads without changing the store. Prints nothing else on success. A binary
     update is not written to a terminal: redirect stdout or use -o FILE.
     """
-    if output is None and format is ExportFormat.update and sys.stdout.isatty():
-        typer.echo(
-            "Error: a Yjs update is binary; write it with -o FILE or redirect stdout.", err=True
-        )
-        raise typer.Exit(2)
-    data = run_operation(lambda: export_document(target, doc, format=format.value))
+    if as_json and format is ExportFormat.update:
+        fail("--json asks for JSON, --format update for a binary update; give one.", code=2)
+    chosen = ExportFormat.json if as_json else (format or ExportFormat.update)
+    if output is None and chosen is ExportFormat.update and sys.stdout.isatty():
+        fail("a Yjs update is binary; write it with -o FILE or redirect stdout.", code=2)
+    resolve(target)
+    data = run_operation(lambda: export_document(target, doc, format=chosen.value))
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from ..operations import import_document
-from .app import app, call
-from .inspect_cmd import run_operation
+from .app import app
+from .common import call, resolve, run_operation
 from .render import print_json
 
 
@@ -28,8 +28,8 @@ def import_command(
         str,
         typer.Argument(
             help="The store to write to: a file store directory or file:///dir/ (made if "
-            "missing), an existing store file, a SQLite file or sqlite:///file.db, or "
-            "postgresql://user@host/dbname."
+            "missing), an existing store file, a SQLite file or sqlite:///file.db (made if "
+            "missing), or postgresql://user@host/dbname."
         ),
     ],
     doc: Annotated[str, typer.Option("--doc", help="The document to append to (its name).")],
@@ -44,6 +44,7 @@ def import_command(
     Y.Map and Y.Array roots map cleanly, XML does not; it is accepted only for a
     document with no records yet, since it would duplicate text and lists.
     """
+    resolve(target, existing=False)
     data = sys.stdin.buffer.read() if source == "-" else call(lambda: Path(source).read_bytes())
     from_json = run_operation(lambda: import_document(target, doc, data))
     if as_json:

@@ -2,60 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Column, Table
 
-from ..operations import list_store
+from ..operations.listing import list_side_files, list_store
 from .app import app
-from .inspect_cmd import document_progress, run_operation
-from .render import format_bytes, format_time, print_json
+from .common import STORE_HELP, call, progress_bar, resolve, run_operation, warn_strays
+from .render import Col, format_bytes, format_time, print_json, print_table
 
 
 @app.command("ls")
 def ls_command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="A file store directory or file:///dir/, a store file, a SQLite file or "
-            "sqlite:///file.db, or postgresql://user@host/dbname."
-        ),
-    ],
+    target: Annotated[str, typer.Argument(help=STORE_HELP)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List a store's documents: records, bytes of updates, last activity; never changes it.
 
-    Documents whose records do not read back whole (damage, a torn tail) are
-    marked; `ystore verify` checks them in depth.
+    Only documents are listed. Documents whose records do not read back whole
+    (damage, a torn tail) are marked; `ystore verify` checks them in depth. In a
+    file store, the store's own side files (a torn tail saved as NAME.torn-N, a
+    backup NAME.bak-TIME, a temporary file left by a crash) follow, marked as
+    such; files that are not store files are skipped with one warning line.
     """
-    with document_progress("Listing") as progress:
-        docs = run_operation(lambda: list_store(target, progress=progress))
+    resolve(target)
+    warn_strays(target)
+    with progress_bar("Listing") as bar:
+        docs = run_operation(lambda: list_store(target, progress=bar))
+    sides = call(lambda: list_side_files(target))
     if as_json:
-        print_json(
-            [
-                {
-                    "name": d.name,
-                    "records": d.records,
-                    "bytes": d.bytes,
-                    "last_activity": d.last_activity,
-                    "healthy": d.healthy,
-                }
-                for d in docs
-            ]
-        )
+        listed: list[dict[str, Any]] = [
+            {
+                "name": d.name,
+                "records": d.records,
+                "bytes": d.bytes,
+                "last_activity": d.last_activity,
+                "healthy": d.healthy,
+            }
+            for d in docs
+        ]
+        listed += [{"name": s.name, "side_file": s.kind, "bytes": s.size} for s in sides]
+        print_json(listed)
         return
-    table = Table(
-        Column("document", overflow="fold"), "records", "bytes", "last activity", "health"
-    )
-    for d in docs:
-        table.add_row(
+    columns = [
+        Col("document", keep=100, fold=True),
+        Col("records", keep=90, justify="right"),
+        Col("bytes", keep=80, justify="right"),
+        Col("last activity", keep=50),
+        Col("health", keep=95),
+    ]
+    rows = [
+        [
             escape(d.name),
             str(d.records),
             format_bytes(d.bytes),
             format_time(d.last_activity),
             "[green]ok[/green]" if d.healthy else "[yellow]see ystore verify[/yellow]",
-        )
-    Console(emoji=False).print(table)
+        ]
+        for d in docs
+    ]
+    rows += [
+        [escape(s.name), "-", format_bytes(s.size), "-", f"[dim]{s.kind} side file[/dim]"]
+        for s in sides
+    ]
+    print_table(columns, rows)

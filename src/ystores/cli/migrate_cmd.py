@@ -8,11 +8,14 @@ from typing import Annotated
 import anyio
 import typer
 
+from ..errors import YStoreError
 from ..filestore.inspection import upgrade_file
+from ..rootdir import walk_root
 from ..sql import migrate_database, schema_status
 from ..sql.migrate import SchemaReport
-from ..targets import Target, resolve_target
-from .app import app, call, library_errors
+from ..targets import Target
+from .app import app
+from .common import fail, library_errors, progress_bar, quiet_upgrade_log, resolve, warn
 from .render import print_json
 
 DEFAULT_DATABASE = "ystore.db"
@@ -49,7 +52,7 @@ def migrate_command(
         bool,
         typer.Option("--backup/--no-backup", help="Copy a SQLite file before changing it."),
     ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with --status).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as JSON.")] = False,
 ) -> None:
     """Upgrade a store to the current format or schema, atomically; never drops data.
 
@@ -58,35 +61,66 @@ def migrate_command(
     written by ypy-websocket or pycrdt-store is converted in one transaction,
     after a backup copy. A store file written by ypy-websocket (versions 0, 1, 2),
     or every such file in a directory, is rewritten in the current format: new file,
-    fsync, rename over the old one. Current stores are left as they are.
+    fsync, rename over the old one. Current stores are left as they are. In a
+    directory, the store's side files (NAME.torn-N, NAME.bak-TIME, temporary files)
+    and files that are not store files are skipped with one warning line each.
+    Prints one line per file upgraded and a summary line. Never creates a store:
+    a SQLite file must exist (`ystore copy` or `serve` make new ones).
     """
-    resolved = call(lambda: resolve_target(target))
+    resolved = resolve(target, existing=not sql)  # --sql prints, and changes nothing
     if resolved.kind == "database":
         _migrate_database(resolved, to, downgrade, sql, status, history, backup, as_json)
-    elif status or history or sql or downgrade is not None or to != "head":
-        typer.echo(
-            "Error: --to, --downgrade, --sql, --status and --history apply to databases only.",
-            err=True,
-        )
-        raise typer.Exit(2)
+        return
+    if status or history or sql or downgrade is not None or to != "head":
+        fail("--to, --downgrade, --sql, --status and --history apply to databases only.", code=2)
+    if resolved.kind == "file":
+        files, skipped_sides = [resolved.path], []
     else:
-        files = [resolved.path] if resolved.kind == "file" else _store_files(resolved.path)
-        for file in files:
-            _upgrade_one(file)
+        listing = walk_root(resolved.path)
+        files = [resolved.path / name for name in listing.documents]
+        skipped_sides = [side.name for side in listing.side_files]
+        if skipped_sides:
+            shown = ", ".join(skipped_sides[:5]) + (" and more" if len(skipped_sides) > 5 else "")
+            warn(f"Skipped {len(skipped_sides)} side files of the store (torn tails, backups, "
+                 f"temporary files), which are not documents: {shown}.")  # fmt: skip
+        strays = listing.strays_warning()
+        if strays is not None:
+            warn(strays)
+    _upgrade_files(target, files, single=resolved.kind == "file", as_json=as_json)
 
 
-def _store_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def _upgrade_one(path: Path) -> None:
-    before = call(lambda: upgrade_file(path))
-    if before is None:
-        typer.echo(f"{path} holds no record yet; nothing to do.")
-    elif before == 3:
-        typer.echo(f"{path} is already in the current format (version 3).")
-    else:
-        typer.echo(f"{path} upgraded from version {before} to version 3.")
+def _upgrade_files(target: str, files: list[Path], *, single: bool, as_json: bool) -> None:
+    results: list[dict[str, object]] = []
+    failures: list[str] = []
+    with quiet_upgrade_log(), progress_bar("Migrating") as bar:
+        for done, path in enumerate(files, 1):
+            try:
+                before = upgrade_file(path)
+            except (YStoreError, OSError) as exc:
+                failures.append(f"{path}: {exc}")
+                results.append({"path": str(path), "action": "failed", "error": str(exc)})
+            else:
+                action = "empty" if before is None else "current" if before == 3 else "upgraded"
+                results.append({"path": str(path), "action": action, "from_version": before})
+                if action == "upgraded" and not as_json:
+                    typer.echo(f"{path} upgraded from version {before} to version 3.")
+            bar(path.name, done, len(files))
+    if as_json:
+        print_json({"target": target, "files": results})
+    elif single and results and results[0]["action"] == "current":
+        typer.echo(f"{files[0]} is already in the current format (version 3).")
+    elif single and results and results[0]["action"] == "empty":
+        typer.echo(f"{files[0]} holds no record yet; nothing to do.")
+    elif not single:
+        upgraded = sum(r["action"] == "upgraded" for r in results)
+        current = sum(r["action"] in ("current", "empty") for r in results)
+        if upgraded:
+            typer.echo(f"Upgraded {upgraded} of {len(files)} files of {target} to version 3; "
+                       f"{current} already current.")  # fmt: skip
+        elif not failures:
+            typer.echo(f"Nothing to migrate: the {len(files)} files of {target} are current.")
+    if failures:
+        fail(f"{len(failures)} of {len(files)} files could not be upgraded: " + "; ".join(failures))
 
 
 def _migrate_database(
@@ -109,6 +143,18 @@ def _migrate_database(
                 target.location, to=to, downgrade=downgrade, sql=sql, backup=backup
             )
         )
+    if as_json:
+        print_json(
+            {
+                "url": result.url,
+                "action": result.action,
+                "from_revision": result.from_revision,
+                "to_revision": result.to_revision,
+                "backup": None if result.backup is None else str(result.backup),
+                "sql": result.sql,
+            }
+        )
+        return
     typer.echo(result.sql if sql and result.sql is not None else result.summary())
 
 

@@ -1,21 +1,35 @@
-"""Shared output helpers: times, sizes, JSON."""
+"""Shared output helpers: times, sizes, JSON, and tables that fit the terminal."""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-__all__ = ["format_bytes", "format_time", "print_json"]
+__all__ = [
+    "Col",
+    "format_bytes",
+    "format_time",
+    "print_json",
+    "print_table",
+    "show_bytes",
+    "stdout_console",
+]
 
 
 def format_time(timestamp: float | None) -> str:
-    """A UTC ISO time, or '-' when unknown."""
+    """A UTC time as `YYYY-MM-DD HH:MM:SS`, or '-' when unknown."""
     if not timestamp:
         return "-"
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_bytes(size: int) -> str:
@@ -28,6 +42,86 @@ def format_bytes(size: int) -> str:
     return f"{value:.1f} GiB"
 
 
+def show_bytes(value: bytes) -> str:
+    """Metadata as text when it is UTF-8, else `0x` and hex."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return "0x" + value.hex()
+
+
 def print_json(data: Any) -> None:
     """Print `data` as indented JSON on stdout."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def stdout_console() -> Console:
+    """The console tables are printed on (its width: the terminal's, or COLUMNS, or 80)."""
+    return Console(emoji=False, highlight=False)
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column.
+
+    Attributes:
+        header: Its title (wrapped at spaces, never cut inside a word).
+        keep: Priority when the terminal is narrow: columns with the lowest
+            `keep` are dropped first, until the rest fit.
+        fold: Long cell values may be cut anywhere (names); otherwise they wrap
+            at spaces only.
+        justify: Alignment of the cells.
+    """
+
+    header: str
+    keep: int = 10
+    fold: bool = False
+    justify: Literal["left", "right"] = "left"
+
+
+def _plain(cell: str | Text) -> str:
+    return cell.plain if isinstance(cell, Text) else Text.from_markup(cell).plain
+
+
+def _longest_word(text: str) -> int:
+    return max((len(word) for word in text.split()), default=0)
+
+
+def print_table(
+    columns: Sequence[Col],
+    rows: Sequence[Sequence[str | Text]],
+    *,
+    title: str | None = None,
+    show_header: bool = True,
+    console: Console | None = None,
+) -> None:
+    """Print a table no wider than the console: columns are dropped by priority if needed.
+
+    Each kept column is at least as wide as its header's longest word and (unless it
+    folds) its cells' longest word, so headers are never cut inside a word.
+    """
+    console = console or stdout_console()
+    needs = []
+    for index, column in enumerate(columns):
+        need = _longest_word(column.header) if show_header else 1
+        cells = [_plain(row[index]) for row in rows]
+        if column.fold:
+            need = max(need, min(8, max((len(c) for c in cells), default=0)))
+        else:
+            need = max([need, *(_longest_word(c) for c in cells)])
+        needs.append(need)
+    kept = list(range(len(columns)))
+    while len(kept) > 1 and sum(needs[i] for i in kept) + 3 * len(kept) + 1 > console.width:
+        kept.remove(min(kept, key=lambda i: (columns[i].keep, -i)))
+    table = Table(title=title, show_header=show_header, title_justify="left")
+    for i in kept:
+        column = columns[i]
+        table.add_column(column.header, min_width=needs[i], justify=column.justify, overflow="fold")
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    console.print(table)
+
+
+def stdout_is_terminal() -> bool:
+    """Whether stdout is a terminal (raw content is never wrapped when it is not)."""
+    return sys.stdout.isatty()

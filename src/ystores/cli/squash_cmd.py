@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 import typer
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
 from ..compaction import CompactionPolicy
 from ..compaction.sweep import SweepResult, squash_target
-from .app import app, library_errors
+from .app import app
+from .common import call, progress_bar, resolve, run_operation, warn_strays
 from .render import format_bytes, print_json
 
 
@@ -20,49 +17,45 @@ from .render import format_bytes, print_json
 def squash_command(
     target: Annotated[
         str,
-        typer.Argument(help="A store file, a directory of store files, or a database URL / file."),
+        typer.Argument(
+            help="An existing store: a store file, a file store directory, a SQLite file or "
+            "a database URL."
+        ),
     ] = "ystore.db",
     doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
     ttl: Annotated[
-        float | None, typer.Option("--ttl", help="Squash documents idle for this many seconds.")
+        float | None,
+        typer.Option("--ttl", min=0, help="Squash documents idle for this many seconds."),
     ] = None,
     max_updates: Annotated[
         int | None,
-        typer.Option("--max-updates", help="Squash documents with more records than this."),
+        typer.Option("--max-updates", min=0, help="Squash documents with more records than this."),
     ] = None,
     max_bytes: Annotated[
         int | None,
-        typer.Option("--max-bytes", help="Squash documents whose records hold more bytes."),
+        typer.Option("--max-bytes", min=0, help="Squash documents whose records hold more bytes."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be squashed; change nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Merge each due document's history into one snapshot; the content never changes.
 
     A document is due when any given condition holds (--ttl, --max-updates,
     --max-bytes); with none given, every document with more than one record is
     squashed. Safe while servers keep writing: records written meanwhile stay.
-    Files are replaced atomically; a SQLite file is vacuumed afterwards.
+    Files are replaced atomically; a SQLite file is vacuumed afterwards. Never
+    creates a store. Prints one line per document squashed, then a summary line
+    (only the summary when nothing was due); a progress bar shows on a terminal.
     """
-    policy = CompactionPolicy(ttl=ttl, max_updates=max_updates, max_bytes=max_bytes)
-    with library_errors():
-        if as_json:
-            result = anyio.run(lambda: squash_target(target, policy, doc=doc, dry_run=dry_run))
-        else:
-            console = Console(stderr=True)
-            with Progress(transient=True, console=console, disable=not console.is_terminal) as bar:
-                task = bar.add_task("Squashing", total=None)
-
-                def advance(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                result = anyio.run(
-                    lambda: squash_target(
-                        target, policy, doc=doc, dry_run=dry_run, progress=advance
-                    )
-                )
+    policy = call(lambda: CompactionPolicy(ttl=ttl, max_updates=max_updates, max_bytes=max_bytes))
+    resolve(target)
+    warn_strays(target)
+    with progress_bar("Squashing") as bar:
+        result = run_operation(
+            lambda: squash_target(target, policy, doc=doc, dry_run=dry_run, progress=bar.steps)
+        )
     if as_json:
         print_json(_as_dict(result, dry_run))
     else:
@@ -93,25 +86,23 @@ def _as_dict(result: SweepResult, dry_run: bool) -> dict[str, object]:
 
 
 def _print_summary(result: SweepResult, dry_run: bool) -> None:
-    reports = result.squashed
-    table = Table(title=f"{'Would squash' if dry_run else 'Squashed'}: {result.target}")
-    for column in (
-        "documents",
-        "squashed",
-        "records before",
-        "records after",
-        "bytes before",
-        "bytes after",
-        "time",
-    ):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(result.documents),
-        str(len(reports)),
-        str(sum(r.records_before for r in reports)),
-        str(sum(r.records_after for r in reports)),
-        format_bytes(sum(r.bytes_before for r in reports)),
-        format_bytes(sum(r.bytes_after for r in reports)),
-        f"{result.seconds:.2f} s",
+    verb = "would squash" if dry_run else "squashed"
+    for r in result.squashed:
+        typer.echo(
+            f"{verb} {r.doc}: {r.records_before} records -> {r.records_after}, "
+            f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
+        )
+    if not result.squashed:
+        typer.echo(
+            f"Nothing to squash: none of the {result.documents} documents of {result.target} "
+            "is due."
+        )
+        return
+    before = sum(r.bytes_before for r in result.squashed)
+    after = sum(r.bytes_after for r in result.squashed)
+    typer.echo(
+        f"{verb.capitalize()} {len(result.squashed)} of {result.documents} documents of "
+        f"{result.target} ({format_bytes(before)} -> {format_bytes(after)}) in "
+        f"{result.seconds:.2f} s; {len(result.skipped)} not due."
+        + (" The SQLite file was vacuumed." if result.vacuumed else "")
     )
-    Console().print(table)

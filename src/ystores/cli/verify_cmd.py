@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from ..operations import Problem, verify_store
+from ..operations.listing import list_side_files
 from .app import app
-from .inspect_cmd import document_progress, run_operation
-from .render import print_json
+from .common import STORE_HELP, call, progress_bar, resolve, run_operation, warn_strays
+from .render import format_bytes, print_json
 
 
 def _problem(problem: Problem) -> dict[str, str]:
@@ -18,13 +19,7 @@ def _problem(problem: Problem) -> dict[str, str]:
 
 @app.command("verify")
 def verify_command(
-    target: Annotated[
-        str,
-        typer.Argument(
-            help="A store file, a file store directory or file:///dir/, a SQLite file or "
-            "sqlite:///file.db, or postgresql://user@host/dbname."
-        ),
-    ],
+    target: Annotated[str, typer.Argument(help=STORE_HELP)],
     repair: Annotated[
         bool,
         typer.Option(
@@ -43,10 +38,14 @@ def verify_command(
     its end) is cut off, or damaged records in its middle (failing their checksum)
     are left out of a rewritten file; their updates are lost from the document
     (they stay in the backup). Undecodable updates and databases are only
-    reported: restore those from a backup.
+    reported: restore those from a backup. The store's side files (torn tails
+    saved as NAME.torn-N, backups, temporary files) are listed after the report.
     """
-    with document_progress("Verifying") as progress:
-        report = run_operation(lambda: verify_store(target, repair=repair, progress=progress))
+    resolve(target)
+    warn_strays(target)
+    with progress_bar("Verifying") as bar:
+        report = run_operation(lambda: verify_store(target, repair=repair, progress=bar))
+    sides = call(lambda: list_side_files(target))
     if as_json:
         print_json(
             {
@@ -67,6 +66,7 @@ def verify_command(
                     }
                     for r in report.repairs
                 ],
+                "side_files": [{"name": s.name, "kind": s.kind, "bytes": s.size} for s in sides],
             }
         )
     else:
@@ -82,5 +82,7 @@ def verify_command(
             typer.echo(
                 f"{target}: {report.documents} documents, {report.records} records, no problem."
             )
+        for s in sides:
+            typer.echo(f"{s.name}: {s.kind} side file of the store, {format_bytes(s.size)}.")
     if not report.healthy:
         raise typer.Exit(1)

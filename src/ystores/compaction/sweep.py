@@ -12,13 +12,12 @@ from pathlib import Path
 from ..base import BaseYStore
 from ..crdt import merge_updates
 from ..errors import YDocNotFound
+from ..rootdir import walk_root
 from ..targets import Target, resolve_target
 from ..threads import run_in_worker
 from .policy import CompactionPolicy, LogStats, SquashReport
 
 __all__ = ["SweepResult", "squash_target", "store_documents"]
-
-_NOT_STORE_FILES = (".torn-", ".bak-", ".tmp")
 
 
 @dataclass
@@ -48,15 +47,8 @@ async def store_documents(target: Target) -> list[str]:
         if not target.path.is_file():
             raise FileNotFoundError(2, "No such file", target.location)
         return [target.location]
-    if target.kind == "directory":
-        root = target.path
-        return sorted(
-            str(p.relative_to(root))
-            for p in root.rglob("*")
-            if p.is_file()
-            and not p.name.startswith(".")
-            and not any(marker in p.name for marker in _NOT_STORE_FILES)
-        )
+    if target.kind == "directory":  # the one rule of `ystores.rootdir`
+        return walk_root(target.path).documents
     from ..sql import list_documents
 
     return [info.name for info in await list_documents(_database_url(target))]
@@ -111,7 +103,7 @@ async def squash_target(
         SchemaOutdatedError: A database without the current ystores schema.
     """
     started = time.perf_counter()
-    resolved = resolve_target(target)
+    resolved = resolve_target(target, existing=True)
     names = [doc] if doc is not None else await store_documents(resolved)
     result = SweepResult(target, documents=len(names))
     when = time.time() if now is None else now

@@ -13,6 +13,10 @@ is compared with what would be written:
 - the first records only (a copy that was interrupted): the rest is appended (`resumed`);
 - anything else: the document is left alone (`conflict`), never overwritten or mixed.
 
+A document whose name the target cannot hold (a file store refuses hidden names
+and names that look like its side files, see `ystores.names`) is `refused`.
+Nothing is created at the target before the first record is written to it.
+
 From a pycrdt-store database, a document's checkpoint is copied as a last update
 when it holds what the history does not (as `ystore migrate` does).
 
@@ -34,7 +38,7 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import InvalidStoreURLError, YDocNotFound
+from ..errors import InvalidDocumentNameError, InvalidStoreURLError, YDocNotFound
 from ..filestore.log import FileLog
 from ..names import resolve_under
 from ..records import Record, RecordKind
@@ -55,14 +59,17 @@ class DocumentCopy:
 
     Attributes:
         name: The document's name.
-        action: `copied`, `resumed`, `skipped` (already identical) or `conflict`
-            (the target holds other records for it; nothing was written).
+        action: `copied`, `resumed`, `skipped` (already identical), `conflict`
+            (the target holds other records for it; nothing was written) or
+            `refused` (the target cannot hold a document of that name).
         written: Records written.
+        reason: Why it was refused.
     """
 
     name: str
     action: str
     written: int
+    reason: str | None = None
 
 
 @dataclass
@@ -83,6 +90,11 @@ class CopyReport:
     def conflicts(self) -> list[str]:
         """Documents left alone because the target holds other records for them."""
         return [d.name for d in self.documents if d.action == "conflict"]
+
+    @property
+    def refused(self) -> list[DocumentCopy]:
+        """Documents the target cannot hold (their names)."""
+        return [d for d in self.documents if d.action == "refused"]
 
     def count(self, action: str) -> int:
         """How many documents had this action."""
@@ -135,6 +147,9 @@ async def _with_trailing(reader: Source, name: str) -> Batches:
 
 
 class _Sink:
+    def check(self, name: str) -> None:
+        """Raise `InvalidDocumentNameError` when the target cannot hold this name."""
+
     def existing(self, name: str) -> Batches:
         raise NotImplementedError
 
@@ -154,6 +169,9 @@ class _FileSink(_Sink):
             return self.file
         assert self.root is not None
         return resolve_under(self.root, name)
+
+    def check(self, name: str) -> None:
+        self._path(name)
 
     async def existing(self, name: str) -> Batches:
         path = self._path(name)
@@ -213,6 +231,10 @@ class _DatabaseSink(_Sink):
 
 def _sink(target: str, source: Source, names: list[str]) -> _Sink:
     resolved = resolve_target(target)
+    if resolved.location == source.location or (
+        resolved.kind != "database" and Path(resolved.location).absolute() == _source_path(source)
+    ):
+        raise InvalidStoreURLError(f"{target} is the store being copied; name another target.")
     if resolved.kind == "database":
         return _DatabaseSink(resolved.location)
     path = Path(resolved.location)
@@ -223,8 +245,12 @@ def _sink(target: str, source: Source, names: list[str]) -> _Sink:
                 "documents; copy to a directory or a database instead."
             )
         return _FileSink(None, path)
-    path.mkdir(parents=True, exist_ok=True)
-    return _FileSink(path)
+    return _FileSink(path)  # its directories are made by the first write
+
+
+def _source_path(source: Source) -> Path | None:
+    location = getattr(source, "root", None) or getattr(source, "path", None)
+    return Path(location).absolute() if location is not None else None
 
 
 def _same(a: Record, b: Record) -> bool:
@@ -245,6 +271,10 @@ async def _copy_document(
     squash: bool,
     on_records: Callable[[int], None] | None = None,
 ) -> DocumentCopy:
+    try:
+        sink.check(name)
+    except InvalidDocumentNameError as exc:
+        return DocumentCopy(name, "refused", 0, str(exc))
     if squash:
         merged, last = await merged_state(reader, name)
         wanted = _Cursor(_one(Record(1, merged, b"", last, RecordKind.UPDATE)))

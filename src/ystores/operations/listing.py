@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..errors import UnknownFormatError
+from ..names import side_file_kind
+from ..rootdir import SideFile, walk_root
+from ..targets import resolve_target
 from .inspecting import Progress, scan_document
-from .sources import open_source
+from .sources import FileSource, open_source
 
-__all__ = ["DocumentSummary", "list_store"]
+__all__ = ["DocumentSummary", "list_side_files", "list_store"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,13 @@ async def list_store(target: str, *, progress: Progress | None = None) -> list[D
             done and how many there are.
 
     Raises:
+        UnknownFormatError: A file that is not a store file.
         YStoreError: The store cannot be opened (see `open_source`).
     """
     source = open_source(target)
+    if isinstance(source, FileSource) and source.problem is not None:
+        await source.aclose()
+        raise UnknownFormatError(source.problem, path=target)
     try:
         totals = await source.totals()
         if totals is not None:  # a database's index: no need to read every record
@@ -65,3 +74,23 @@ async def list_store(target: str, *, progress: Progress | None = None) -> list[D
         return summaries
     finally:
         await source.aclose()
+
+
+def list_side_files(target: str) -> list[SideFile]:
+    """The store's own side files (temporary, torn, backup) in a file store or beside a file.
+
+    Databases have none (a SQLite file's backups are named by `ystore migrate`).
+    """
+    resolved = resolve_target(target, existing=True)
+    if resolved.kind == "directory":
+        return walk_root(resolved.path, check_format=False).side_files
+    if resolved.kind != "file":
+        return []
+    path = Path(resolved.location)
+    found = []
+    for sibling in sorted(path.absolute().parent.iterdir()):
+        kind = side_file_kind(sibling.name)
+        own = sibling.name.startswith((path.name + ".", "." + path.name + "."))
+        if kind is not None and own and sibling.is_file():
+            found.append(SideFile(sibling.name, kind, sibling.stat().st_size))
+    return found

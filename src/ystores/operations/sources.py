@@ -9,7 +9,6 @@ WAL), Postgres without creating anything.
 from __future__ import annotations
 
 import os
-import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,12 +22,12 @@ from ..filestore.formats import FileFormat, detect_format
 from ..filestore.log import FileLog
 from ..filestore.scanning import TornTail
 from ..records import Record
+from ..rootdir import walk_root
 from ..targets import resolve_target
 
 __all__ = ["ScanState", "Source", "Totals", "open_source"]
 
 Totals = tuple[str, int, int, float]
-_SIDE_FILE = re.compile(r".*\.(torn-\d+|bak-[0-9TZ-]+|[0-9a-f]{8}\.tmp)$")
 
 
 @dataclass
@@ -171,13 +170,14 @@ class DirectorySource(Source):
             raise StoreIOError(
                 f"There is no directory at {location}; check the path of the file store."
             )
-        self.files = sorted(
-            p
-            for p in self.root.rglob("*")
-            if p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(self.root).parts)
-            and not _SIDE_FILE.fullmatch(p.name)
-        )
+        self.listing = walk_root(self.root)
+        self.files = [self.root / name for name in self.listing.documents]
+        if not self.files and self.listing.strays:
+            raise UnknownFormatError(
+                f"{location} is not a file store: none of its {len(self.listing.strays)} "
+                "files is a store file. Name a store directory, a store file or a database URL.",
+                path=location,
+            )
         self.size = sum(p.stat().st_size for p in self.files)
         versions = set()
         for path in self.files:
@@ -187,12 +187,6 @@ class DirectorySource(Source):
                 continue
             versions.add(fmt.version if fmt else None)
         known = {v for v in versions if v is not None}
-        if self.files and not versions:
-            raise UnknownFormatError(
-                f"{location} is not a file store: none of its {len(self.files)} files is a "
-                "store file. Name a store directory, a store file or a database URL.",
-                path=location,
-            )
         self.format = "file store directory"
         self.version = max(known) if len(known) == 1 else (None if not known else "mixed")
 
@@ -201,14 +195,6 @@ class DirectorySource(Source):
 
     def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
         return _in_thread(_file_batches(self.root / name, state))
-
-
-def _sqlite_path(location: str) -> Path:
-    if "://" in location:
-        from ..sql.urls import database_url
-
-        return Path(database_url(location).database or "")
-    return Path(location)
 
 
 def open_source(target: str) -> Source:
@@ -223,7 +209,7 @@ def open_source(target: str) -> Source:
     """
     from .databases import PostgresSource, SQLiteSource  # they build on this module
 
-    resolved = resolve_target(str(target))
+    resolved = resolve_target(str(target), existing=True)
     if resolved.kind == "file":
         return FileSource(resolved.location)
     if resolved.kind == "directory":
@@ -234,4 +220,5 @@ def open_source(target: str) -> Source:
 
         database_url(resolved.location)  # refuse a malformed URL up front
         return PostgresSource(resolved.location)
-    return SQLiteSource(resolved.location, _sqlite_path(resolved.location))
+    assert resolved.sqlite_path is not None
+    return SQLiteSource(resolved.location, resolved.sqlite_path)
