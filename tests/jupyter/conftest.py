@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from backends import new_postgres_database
+from room.conftest import node_clients  # noqa: F401  (the Node clients' packages)
 from ystores.jupyter import FileYStore, PostgresYStore, SQLiteYStore
 
 JupyterStoreFactory = Callable[[str], Any]

@@ -48,10 +48,18 @@ def wait_for_port(
     raise TimeoutError(f"Nothing listens on 127.0.0.1:{port} after {limit} s.")
 
 
-def node(*args: str, timeout: float = NODE_TIMEOUT) -> Any:
-    """Run a node script in tests/room/js and return the JSON of its last output line."""
+def node(*args: str, timeout: float = NODE_TIMEOUT, env: dict[str, str] | None = None) -> Any:
+    """Run a node script in tests/room/js and return the JSON of its last output line.
+
+    `env` adds variables to the script's environment (see client.mjs).
+    """
     result = subprocess.run(
-        ["node", *args], cwd=JS_DIR, capture_output=True, timeout=timeout, check=False
+        ["node", *args],
+        cwd=JS_DIR,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **env} if env else None,
     )
     if result.returncode != 0:
         raise AssertionError(
