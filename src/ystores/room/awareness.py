@@ -1,9 +1,17 @@
 """The awareness states a room relays: who is here, their cursors, their names.
 
 Awareness is not part of the document and is never stored. The room keeps the
-latest state of every Yjs client so a newcomer sees everyone at once, and knows
-which client ids arrived over which connection so it can announce their removal
-when that connection ends.
+latest state of every present Yjs client so a newcomer sees everyone at once,
+and knows which client ids arrived over which connection so it can announce
+their removal when that connection ends.
+
+Memory is bounded: a client that leaves (its connection ends, or it announces
+its own removal) is forgotten once its removal is broadcast, so the room holds
+only present clients; each connection may bring at most `max_clients` ids and
+each state is at most `max_state_size` bytes of JSON. (Forgetting a removed
+client means a stale state for it, relayed late, would show it again until the
+connection that relayed it ends: a short glitch, where remembering every id
+ever seen let hostile clients grow the server without bound.)
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import MessageTooLargeError
 from .protocol import (
     AwarenessEntry,
     ProtocolError,
@@ -20,7 +29,12 @@ from .protocol import (
     encode_awareness_update,
 )
 
-__all__ = ["Awareness", "AwarenessChange"]
+__all__ = ["DEFAULT_MAX_CLIENTS", "DEFAULT_MAX_STATE_SIZE", "Awareness", "AwarenessChange"]
+
+DEFAULT_MAX_CLIENTS = 64
+"""How many awareness client ids one connection may bring, by default."""
+DEFAULT_MAX_STATE_SIZE = 64 * 1024
+"""The largest awareness state (JSON bytes) a client may set, by default."""
 
 
 @dataclass
@@ -37,66 +51,88 @@ class AwarenessChange:
 
 
 class Awareness:
-    """The latest awareness state of each Yjs client in a room.
+    """The latest awareness state of each present Yjs client in a room.
 
     Attributes:
-        entries: The latest entry of each client id, removals included (their
-            clocks must keep increasing).
+        entries: The latest entry of each present client id.
+        max_clients: How many client ids one connection may bring.
+        max_state_size: The largest state, in bytes of JSON.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        max_state_size: int = DEFAULT_MAX_STATE_SIZE,
+    ) -> None:
         self.entries: dict[int, AwarenessEntry] = {}
+        self.max_clients = max_clients
+        self.max_state_size = max_state_size
 
     @property
     def states(self) -> dict[int, Any]:
         """The present clients' states, decoded from JSON, by client id."""
-        return {
-            client_id: json.loads(entry.state)
-            for client_id, entry in self.entries.items()
-            if not entry.removed
-        }
+        return {client_id: json.loads(entry.state) for client_id, entry in self.entries.items()}
 
-    def apply(self, update: bytes) -> AwarenessChange:
+    def apply(self, update: bytes, owned: set[int] | None = None) -> AwarenessChange:
         """Record the entries of an awareness update that are newer than what is known.
 
         Args:
             update: An encoded awareness update.
+            owned: The client ids the sending connection brought so far; the
+                update may not take it over `max_clients`. Updated in place.
 
         Returns:
             Which clients appeared and which left with this update.
 
         Raises:
-            ProtocolError: The update is malformed or a state is not JSON.
+            MessageTooLargeError: A state is over `max_state_size`.
+            ProtocolError: The update is malformed, a state is not JSON, or it
+                would take the connection over `max_clients` ids. Nothing is
+                recorded then.
         """
         entries = decode_awareness_update(update)
         for entry in entries:
+            if len(entry.state) > self.max_state_size:
+                raise MessageTooLargeError(
+                    f"An awareness state of {len(entry.state)} bytes is over the limit of "
+                    f"{self.max_state_size}."
+                )
             try:
                 json.loads(entry.state)
             except ValueError as exc:
                 raise ProtocolError(
                     f"The awareness state of client {entry.client_id} is not JSON."
                 ) from exc
+        if owned is not None:
+            arriving = {e.client_id for e in entries if not e.removed} - self.entries.keys()
+            if len(owned | arriving) > self.max_clients:
+                raise ProtocolError(
+                    f"A connection may bring at most {self.max_clients} awareness clients."
+                )
         change = AwarenessChange()
         for entry in entries:
             known = self.entries.get(entry.client_id)
-            # Same rule as y-protocols: a newer clock wins, and at equal clocks a
-            # removal wins so a "gone" message is never undone by a stale state.
-            if known is None or entry.clock > known.clock or (entry.removed and not known.removed):
-                self.entries[entry.client_id] = entry
-                was_present = known is not None and not known.removed
-                if entry.removed and was_present:
+            if entry.removed:
+                # A removal wins at an equal or newer clock; the client is forgotten.
+                if known is not None and entry.clock >= known.clock:
+                    del self.entries[entry.client_id]
                     change.removed.add(entry.client_id)
-                elif not entry.removed and not was_present:
+            elif known is None or entry.clock > known.clock:
+                self.entries[entry.client_id] = entry
+                if known is None:
                     change.added.add(entry.client_id)
+        if owned is not None:
+            owned |= change.added
+            owned -= change.removed
         return change
 
     def encode_present(self) -> bytes | None:
         """An awareness update with every present client's state, or None when nobody is here."""
-        present = [entry for entry in self.entries.values() if not entry.removed]
-        return encode_awareness_update(present) if present else None
+        return encode_awareness_update(self.entries.values()) if self.entries else None
 
     def remove(self, client_ids: Iterable[int]) -> bytes | None:
-        """Mark clients as gone.
+        """Forget clients (their connection ended).
 
         Returns:
             The awareness update announcing their removal, or None when none of
@@ -104,10 +140,7 @@ class Awareness:
         """
         removed: list[AwarenessEntry] = []
         for client_id in client_ids:
-            known = self.entries.get(client_id)
-            if known is None or known.removed:
-                continue
-            entry = AwarenessEntry(client_id, known.clock + 1, "null")
-            self.entries[client_id] = entry
-            removed.append(entry)
+            known = self.entries.pop(client_id, None)
+            if known is not None:
+                removed.append(AwarenessEntry(client_id, known.clock + 1, "null"))
         return encode_awareness_update(removed) if removed else None

@@ -15,7 +15,7 @@ from .. import crdt
 from ..base import BaseYStore
 from ..errors import InvalidUpdateError, MessageTooLargeError, YDocNotFound
 from ..lifecycle import Lifecycle, Stopping
-from .awareness import Awareness
+from .awareness import DEFAULT_MAX_CLIENTS, DEFAULT_MAX_STATE_SIZE, Awareness
 from .changes import ChangeFeed
 from .channel import Channel, CloseCode, close_quietly, short_reason
 from .client import RoomClient
@@ -64,7 +64,10 @@ class YRoom(Lifecycle):
     that does not decode or a message over `max_message_size` is closed (1002,
     1007 or 1009) with the reason logged; the room, the other clients and the
     store carry on. Awareness is relayed to every client, and a client's states
-    are cleared, with a removal broadcast, when its connection ends.
+    are cleared, with a removal broadcast, when its connection ends; the room
+    then forgets them, so its awareness memory holds only present clients. A
+    connection may bring at most `max_awareness_clients` client ids, each state
+    at most `max_awareness_state` bytes.
 
     Use it as `async with room:` or with `await task_group.start(room.start)` and
     `room.stop()`.
@@ -90,6 +93,8 @@ class YRoom(Lifecycle):
         write_buffer: int = 64,
         client_buffer: int = 1024,
         store_retry_delay: float = 0.5,
+        max_awareness_clients: int = DEFAULT_MAX_CLIENTS,
+        max_awareness_state: int = DEFAULT_MAX_STATE_SIZE,
     ) -> None:
         """Make a room; it serves clients once started.
 
@@ -108,11 +113,17 @@ class YRoom(Lifecycle):
                 closed as too slow (4529).
             store_retry_delay: Seconds before the first retry once the store fails
                 (doubling up to 30 s between tries).
+            max_awareness_clients: How many awareness client ids one connection
+                may bring; more closes it (1002).
+            max_awareness_state: The largest awareness state, in bytes of JSON; a
+                larger one closes its connection (1009).
         """
         self._document = RoomDocument(ydoc)
         self.ystore = ystore
         self.log = log or getLogger("ystores.room")
-        self.awareness = Awareness()
+        self.awareness = Awareness(
+            max_clients=max_awareness_clients, max_state_size=max_awareness_state
+        )
         self.clients: list[Channel] = []
         self.max_message_size = max_message_size
         self.load_error: BaseException | None = None
@@ -336,11 +347,9 @@ class YRoom(Lifecycle):
                 assert self._feed is not None
                 await self._feed.dispatch()
         elif decoded.type is MessageType.AWARENESS:
-            change = self.awareness.apply(decoded.payload)
             # Clients relay each other's states too (y-websocket does): a client id
             # belongs to the connection that brought it first, as in y-websocket's server.
-            member.awareness_ids |= change.added
-            member.awareness_ids -= change.removed
+            self.awareness.apply(decoded.payload, member.awareness_ids)
             # Back to the sender too: y-websocket clients count it as a keep-alive.
             for other in list(self._members):
                 other.queue(message)
