@@ -47,8 +47,8 @@ class _Scan:
     inode: int
 
 
-def _scan(path: Path, log: Logger, *, keep_updates: bool) -> _Scan | None:
-    reader = FileLog(path, fsync=False, upgrade=False, log=log)
+def _scan(path: Path, log: Logger, *, keep_updates: bool, root: Path | None) -> _Scan | None:
+    reader = FileLog(path, fsync=False, upgrade=False, log=log, root=root)
     try:
         file, fmt, size = reader.open_reader()
     except FileNotFoundError:
@@ -85,13 +85,15 @@ def _scan(path: Path, log: Logger, *, keep_updates: bool) -> _Scan | None:
         )
 
 
-def file_stats(path: Path, log: Logger) -> LogStats | None:
+def file_stats(path: Path, log: Logger, *, root: Path | None = None) -> LogStats | None:
     """The shape of a document file's log (None if there is no file or no record)."""
-    scan = _scan(path, log, keep_updates=False)
+    scan = _scan(path, log, keep_updates=False, root=root)
     return None if scan is None else scan.stats
 
 
-def squash_file(path: Path, doc: str, log: Logger) -> SquashReport | None:
+def squash_file(
+    path: Path, doc: str, log: Logger, *, root: Path | None = None
+) -> SquashReport | None:
     """Replace a document file's history by one snapshot with the same content.
 
     The snapshot's metadata is empty and its timestamp is that of the last
@@ -106,7 +108,7 @@ def squash_file(path: Path, doc: str, log: Logger) -> SquashReport | None:
         CorruptStoreError: The file is damaged before its end.
     """
     started = time.perf_counter()
-    scan = _scan(path, log, keep_updates=True)
+    scan = _scan(path, log, keep_updates=True, root=root)
     if scan is None or not scan.stats.squashable:
         return None
     snapshot = Record(
@@ -117,7 +119,7 @@ def squash_file(path: Path, doc: str, log: Logger) -> SquashReport | None:
         RecordKind.SNAPSHOT,
     )
     scan.updates.clear()
-    writer = FileLog(path, fsync=True, upgrade=False, log=log)
+    writer = FileLog(path, fsync=True, upgrade=False, log=log, root=root)
     try:
         with writer.locked() as file:
             fd = file.fileno()
@@ -126,7 +128,7 @@ def squash_file(path: Path, doc: str, log: Logger) -> SquashReport | None:
             size = os.fstat(fd).st_size
             tail = _records_since(writer, file, scan, size)
             frame = encode_frame(snapshot)
-            replace_file(path, _chunks(fd, frame, scan.end, tail.good_end))
+            replace_file(path, _chunks(fd, frame, scan.end, tail.good_end), root=root)
             if tail.tail is not None:
                 writer._save_tail(file, tail.tail)
     finally:

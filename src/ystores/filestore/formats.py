@@ -8,6 +8,11 @@
 | 0 | ypy-websocket 0.2-0.6 | none | update, metadata |
 
 Legacy fields are each a var-uint length followed by the bytes.
+
+The header has no checksum of its own; the first frame's checksum vouches for it.
+Whatever a header says, a whole, checksummed v3 frame right after its 10 bytes
+means a damaged version-3 header (`CorruptStoreError`), never another format:
+ypy-websocket's records would pass that check by chance once in 2**32.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..crdt import validate_update
-from ..errors import InvalidUpdateError, UnknownFormatError
+from ..errors import CorruptStoreError, InvalidUpdateError, UnknownFormatError
 from ..records import decode_varuint
+from .damage import frame_at
 from .scanning import LegacyScanner, Scanner, V3Scanner
 
 __all__ = ["CURRENT_VERSION", "HEADER", "FileFormat", "detect_format", "open_scanner"]
@@ -58,7 +64,7 @@ class FileFormat:
 
 
 def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
-    """Read a file's header.
+    """Read a file's header, checked against the first record.
 
     Returns:
         Its format, or None for an empty file or a header cut short while the file
@@ -66,7 +72,33 @@ def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
 
     Raises:
         UnknownFormatError: The file is in none of the known formats.
+        CorruptStoreError: The header is damaged (checksummed version-3 records
+            follow a header that is not version 3's); its `offset` is 0.
     """
+    try:
+        fmt = _read_header(file, size, path)
+    except UnknownFormatError:
+        _refuse_damaged_header(file, size, path, None)
+        raise
+    if fmt is not None and fmt.version != CURRENT_VERSION:
+        _refuse_damaged_header(file, size, path, fmt)
+    return fmt
+
+
+def _refuse_damaged_header(file: BinaryIO, size: int, path: str, fmt: FileFormat | None) -> None:
+    if size > len(HEADER) and frame_at(file.fileno(), len(HEADER), size):
+        head = os.pread(file.fileno(), len(HEADER), 0)
+        said = f"reads as {fmt.description}" if fmt is not None else "is in no known format"
+        raise CorruptStoreError(
+            f"{path} is damaged at byte 0: its header {head!r} {said}, but version-3 "
+            "records with valid checksums follow it. Nothing was changed; "
+            "`ystore verify --repair` rewrites the header (after a backup copy).",
+            path=path,
+            offset=0,
+        )
+
+
+def _read_header(file: BinaryIO, size: int, path: str) -> FileFormat | None:
     if size == 0:
         return None
     head = os.pread(file.fileno(), min(size, 64), 0)

@@ -10,13 +10,35 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from ..records import Record, encode_varuint
-from .scanning import frame_checksum
+import crc32c
 
-__all__ = ["encode_frame", "encode_frames"]
+from ..records import Record, RecordKind, encode_varuint
+
+__all__ = [
+    "CHUNK",
+    "FRAME_HEAD",
+    "KINDS",
+    "MAX_BODY",
+    "MIN_BODY",
+    "encode_frame",
+    "encode_frames",
+    "frame_checksum",
+]
+
+CHUNK = 1 << 20
+"""How much of a file a scan reads at a time."""
+FRAME_HEAD = struct.Struct("<II")  # body length, CRC32C of (length bytes + body)
+MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint meta length (1)
+MAX_BODY = 1 << 31
+KINDS = frozenset(int(kind) for kind in RecordKind)
 
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
+
+
+def frame_checksum(length_bytes: bytes | memoryview, body: bytes | memoryview) -> int:
+    """CRC32C over a frame's 4 length bytes and its body."""
+    return int(crc32c.crc32c(body, crc32c.crc32c(length_bytes)))
 
 
 def encode_frame(record: Record) -> bytes:

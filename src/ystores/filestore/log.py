@@ -5,6 +5,8 @@ an exclusive `flock` for each batch, so processes appending to one file never
 interleave; readers take a shared lock just long enough to learn the file's size.
 A file is only ever replaced by rename, under the exclusive lock of the file it
 replaces; a writer that finds the path pointing at another inode reopens it.
+With a root, every open, rename and side file is checked to stay under it (see
+`paths`), and the directories a first write creates are fsynced with it.
 """
 
 from __future__ import annotations
@@ -22,20 +24,13 @@ from typing import BinaryIO
 
 from ..errors import LegacyFormatError, StoreIOError
 from ..records import Record
+from .damage import all_zero
 from .formats import HEADER, FileFormat, detect_format, open_scanner
 from .frames import encode_frame, encode_frames
+from .paths import fsync_directory, inside_root, make_directories, open_inside
 from .scanning import Scanner, TornTail
 
 __all__ = ["FileLog", "fsync_directory", "replace_file"]
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or a new file in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_stale_temporaries(path: Path) -> None:
@@ -50,28 +45,38 @@ def _remove_stale_temporaries(path: Path) -> None:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def replace_file(path: Path, frames: Iterable[bytes]) -> int:
+def replace_file(path: Path, frames: Iterable[bytes], *, root: Path | None = None) -> int:
     """Atomically replace `path` by a v3 file holding `frames` (encoded records).
 
     Writes a temporary file beside it, fsyncs it, renames it over `path` and
     fsyncs the directory: a crash at any point leaves the old file or the new one.
     The caller holds the exclusive lock of the file being replaced.
 
+    Args:
+        path: The file to replace.
+        frames: The encoded records.
+        root: The store's root (resolved), which `path` must still be under.
+
     Returns:
         The size of the new file.
+
+    Raises:
+        StoreIOError: `path` now leads outside `root`.
     """
+    path = inside_root(path, root)
     _remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     size = 0
     try:
-        with open(tmp, "wb") as out:
+        fd, _ = open_inside(tmp, root, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "wb") as out:
             out.write(HEADER)
             size += len(HEADER)
             for frame in frames:
                 size += out.write(frame)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, inside_root(path, root))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -87,10 +92,15 @@ class FileLog:
         fsync: Whether each batch is fdatasync'ed before `append` returns.
         upgrade: Whether an older-format file may be rewritten in the current format.
         log: Where torn-tail warnings go.
+        root: The store's root (resolved): every open is checked to stay under it.
     """
 
-    def __init__(self, path: Path, *, fsync: bool, upgrade: bool, log: Logger) -> None:
+    def __init__(
+        self, path: Path, *, fsync: bool, upgrade: bool, log: Logger, root: Path | None = None
+    ) -> None:
         self.path = path
+        self.root = root
+        self._unsynced_directories: list[Path] = []  # made for the file, not yet fsynced
         self.fsync = fsync
         self.upgrade = upgrade
         self.log = log
@@ -118,6 +128,9 @@ class FileLog:
                     size = os.fstat(file.fileno()).st_size
                     if self._end == size or self._catch_up(file, size):
                         return self._append_locked(file, entries, sync=self.fsync)
+        except StoreIOError:
+            self.close()
+            raise
         except OSError as exc:
             self.close()
             raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
@@ -154,6 +167,9 @@ class FileLog:
             return seqs, (os.dup(fd) if self.fsync else None)
         except FileNotFoundError:
             return None
+        except StoreIOError:
+            self.close()
+            raise
         except OSError as exc:
             self.close()
             raise StoreIOError(f"Could not append to {self.path}: {exc.strerror or exc}.") from exc
@@ -187,11 +203,18 @@ class FileLog:
         if sync:
             os.fdatasync(fd)
             if end == 0:
-                fsync_directory(self.path.parent)
+                self._sync_new_entries()
         self._end = end + len(data)
         if records:
             self._last_seq = records[-1].seq
         return [record.seq for record in records]
+
+    def _sync_new_entries(self) -> None:
+        """Make the file's entry durable, and those of the directories made for it."""
+        pending = [self.path.parent, *self._unsynced_directories]
+        for directory in dict.fromkeys(pending):  # innermost first, up to the root
+            fsync_directory(directory)
+        self._unsynced_directories = []
 
     def _write_at(self, fd: int, data: bytes, offset: int) -> None:
         view = memoryview(data)
@@ -218,9 +241,7 @@ class FileLog:
         """The open file, locked exclusively, reopened if it was replaced meanwhile."""
         while True:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-                self._file = os.fdopen(fd, "r+b", buffering=0)
+                self._file = os.fdopen(self._open_for_writing(), "r+b", buffering=0)
                 # A store that is never closed still releases its file when collected.
                 self._finalizer = weakref.finalize(self, self._file.close)
                 self._end = None
@@ -239,6 +260,14 @@ class FileLog:
         finally:
             if self._file is file:
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+    def _open_for_writing(self) -> int:
+        """Open (or create) the file, making its directories; each step checked under the root."""
+        created = make_directories(self.path.parent, self.root)
+        # the entry of each new directory lives in its parent: fsync those, up to the root
+        self._unsynced_directories += [d.parent for d in reversed(created)]
+        fd, _ = open_inside(self.path, self.root, os.O_RDWR | os.O_CREAT)
+        return fd
 
     def _catch_up(self, file: BinaryIO, size: int) -> bool:
         """Verify what other writers (or a crash) left since our last append; cut a torn tail.
@@ -278,11 +307,27 @@ class FileLog:
         self._end, self._last_seq = scanner.good_end, scanner.last_seq
         return True
 
-    def _save_tail(self, file: BinaryIO, tail: TornTail) -> Path:
-        """Copy a torn tail's bytes to `<file>.torn-<offset>` before they are dropped."""
+    def _save_tail(self, file: BinaryIO, tail: TornTail) -> str:
+        """Copy a torn tail's bytes to `<file>.torn-<offset>` before they are dropped.
+
+        Returns:
+            Where they went, in words ("to PATH"; zeros, which hold nothing, are not copied).
+        """
+        fd = file.fileno()
+        end = tail.offset + tail.size
+        if all_zero(fd, tail.offset, end):
+            return "nowhere (they were all zeros)"
         saved = self.path.with_name(f"{self.path.name}.torn-{tail.offset}")
-        saved.write_bytes(os.pread(file.fileno(), tail.size, tail.offset))
-        return saved
+        out, _ = open_inside(saved, self.root, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(out, "wb") as copy:
+            offset = tail.offset
+            while offset < end:  # a chunk at a time: a torn tail may be large
+                chunk = os.pread(fd, min(1 << 20, end - offset), offset)
+                if not chunk:
+                    break
+                copy.write(chunk)
+                offset += len(chunk)
+        return f"to {saved}"
 
     def _cut_tail(self, file: BinaryIO, tail: TornTail) -> None:
         fd = file.fileno()
@@ -292,7 +337,7 @@ class FileLog:
         self.last_torn_tail = tail
         self.log.warning(
             "%s ended in %d bytes that are not a complete record (a write cut short); "
-            "they were moved to %s and the file was cut back to its last complete record.",
+            "they were moved %s and the file was cut back to its last complete record.",
             self.path,
             tail.size,
             saved,
@@ -300,14 +345,16 @@ class FileLog:
 
     def _upgrade(self, file: BinaryIO, fmt: FileFormat, size: int) -> None:
         scanner = open_scanner(file, fmt, size, path=str(self.path))
-        replace_file(self.path, (encode_frame(r) for batch in scanner for r in batch))
+        replace_file(
+            self.path, (encode_frame(r) for batch in scanner for r in batch), root=self.root
+        )
         if scanner.tail is not None:
             # the old file is still open: keep its torn bytes, as a cut in place does
             saved = self._save_tail(file, scanner.tail)
             self.last_torn_tail = scanner.tail
             self.log.warning(
-                "%s ended in %d bytes that are not a complete record; they were moved "
-                "to %s and left out of the upgraded file.",
+                "%s ended in %d bytes that are not a complete record; they were copied "
+                "%s and left out of the upgraded file.",
                 self.path,
                 scanner.tail.size,
                 saved,
@@ -331,6 +378,8 @@ class FileLog:
                 if before is not None and before.legacy:
                     self._upgrade(file, before, size)
                 return before
+        except StoreIOError:
+            raise
         except OSError as exc:
             self.close()
             raise StoreIOError(f"Could not upgrade {self.path}: {exc.strerror or exc}.") from exc
@@ -349,7 +398,8 @@ class FileLog:
         Raises:
             FileNotFoundError: There is no file.
         """
-        file = open(self.path, "rb")  # noqa: SIM115 - returned to the caller
+        fd, _ = open_inside(self.path, self.root, os.O_RDONLY)
+        file = os.fdopen(fd, "rb")
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_SH)
             try:

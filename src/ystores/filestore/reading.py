@@ -92,6 +92,8 @@ class RecordReader(Generic[T]):
                 self._batches = self._shape(self._scanner)
             batches = self._batches
             batch = await run_in_worker(lambda: next(batches, None))
+        except StoreIOError:
+            raise
         except OSError as exc:
             raise StoreIOError(f"Could not read {path}: {exc.strerror or exc}.") from exc
         if batch is None:

@@ -3,16 +3,19 @@
 A scanner reads a byte range of an open file in chunks and yields lists of
 `Record`s. When the bytes stop making records it decides between two cases:
 
-- a *torn tail*: nothing valid follows (a crash mid-append, chopped bytes);
-  the scan ends normally and `tail` describes what was left over;
-- *corruption*: valid records follow the bad bytes, so something in the middle
-  was damaged; `CorruptStoreError` is raised, since skipping would hide data.
+- a *torn tail*: only what a write cut short can leave (the last record,
+  incomplete; see `damage`); the scan ends normally and `tail` describes it;
+- *corruption*: anything else, such as a complete record failing its checksum;
+  `CorruptStoreError` is raised, since skipping would hide data.
+
+A record is read into memory only once the file is known to hold all of it, and
+a large one only once its checksum was verified on disk: a damaged length never
+makes a scan allocate what it claims.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -23,20 +26,21 @@ import crc32c
 
 from ..errors import CorruptStoreError
 from ..records import Record, RecordKind, decode_varuint
+from .damage import (
+    all_zero,
+    checksum_on_disk,
+    corrupt,
+    frame_start_candidates,
+    v3_torn_or_corrupt,
+)
+from .frames import CHUNK, FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
 
 __all__ = ["FRAME_HEAD", "LegacyScanner", "Scanner", "TornTail", "V3Scanner", "frame_checksum"]
 
-# Legacy records carry no checksum, so damage in their middle cannot be told from a
-# torn tail: everything after the last parseable legacy record counts as a tail.
-
-CHUNK = 1 << 20
-FRAME_HEAD = struct.Struct("<II")  # body length, CRC32C of (length bytes + body)
-MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint meta length (1)
-MAX_BODY = 1 << 31
+_frame_start_candidates = frame_start_candidates  # the name the tests know
 _F64 = struct.Struct("<d")
-_KINDS = frozenset(int(kind) for kind in RecordKind)
 _KIND_BY_VALUE = {int(kind): kind for kind in RecordKind}
-_BODY_PEEK = 10 + 1 + 8 + 10  # var-uint seq, kind, float64 time, var-uint metadata length
+_MIN_UPDATE = 2  # the smallest Yjs v1 update, b"\x00\x00"
 
 
 T = TypeVar("T")
@@ -71,11 +75,6 @@ class TornTail:
 
     offset: int
     size: int
-
-
-def frame_checksum(length_bytes: bytes | memoryview, body: bytes | memoryview) -> int:
-    """CRC32C over a frame's 4 length bytes and its body."""
-    return int(crc32c.crc32c(body, crc32c.crc32c(length_bytes)))
 
 
 class Scanner(ABC):
@@ -123,6 +122,8 @@ class Scanner(ABC):
             need = self._needed(buf)
             if need is None or need <= len(buf) or read_pos >= self.end:
                 break  # a bad record, or the end of the range
+            if not self._worth_reading(pos, need):
+                break  # a record that cannot be whole: judged below, never read
             more = self.file.read(min(max(CHUNK, need - len(buf)), self.end - read_pos))
             if not more:
                 break
@@ -140,22 +141,20 @@ class Scanner(ABC):
         """Parse whole records from `buf` (at file offset `pos`); return them, each
         built by `make`, and the bytes used."""
 
-    def _next_valid_record(self, offset: int) -> int | None:
-        """The first offset after `offset` where a valid record starts, if any."""
-        return None
+    def _worth_reading(self, pos: int, need: int) -> bool:
+        """Whether to read on for the record at `pos`, which needs `need` bytes."""
+        return pos + need - 1 <= self.end  # (a legacy scan asks one byte ahead)
+
+    @abstractmethod
+    def _torn_tail_size(self, offset: int) -> int:
+        """The size of the torn tail at `offset` (where records stopped).
+
+        Raises:
+            CorruptStoreError: The bytes there are damage, not a torn tail.
+        """
 
     def _bad_bytes_at(self, offset: int) -> None:
-        found = self._next_valid_record(offset)
-        if found is not None:
-            raise CorruptStoreError(
-                f"{self.path or 'The file'} is damaged at byte {offset}: the record there "
-                f"fails its framing or checksum but valid records follow at byte "
-                f"{found}. Nothing was changed; restore it from a backup or cut the "
-                "damaged part with `ystore verify --repair`.",
-                path=self.path or None,
-                offset=offset,
-            )
-        self.tail = TornTail(offset, self.end - offset)
+        self.tail = TornTail(offset, self._torn_tail_size(offset))
 
 
 class V3Scanner(Scanner):
@@ -230,94 +229,19 @@ class V3Scanner(Scanner):
         self.last_seq = last_seq
         return records, i
 
-    def _next_valid_record(self, offset: int) -> int | None:
-        """The first offset after `offset` where a record with a valid checksum starts.
-
-        Before paying for the checksum of a long body, a candidate must look like a
-        record written after the last good one (its seq, kind and metadata length
-        decode) and be followed by the end of the file, a torn frame or another such
-        record. Random bytes (a large torn tail of binary data) almost never pass, so
-        the search stays about linear instead of checksumming megabytes per offset.
-        """
+    def _worth_reading(self, pos: int, need: int) -> bool:
+        if pos + need > self.end:
+            return False  # the frame runs past the end of the file
+        if need <= CHUNK:
+            return True
+        # a large frame: verify its checksum on disk before holding it in memory
         fd = self.file.fileno()
-        head = FRAME_HEAD.size
-        window_start = offset + 1
-        while window_start < self.end - head:
-            # windows overlap by a frame head and a body's first fields, which the
-            # candidate pattern looks at; offsets from CHUNK on belong to the next window
-            want = min(CHUNK + head + _BODY_PEEK, self.end - window_start)
-            window = os.pread(fd, want, window_start)
-            for k in _frame_start_candidates(window, self.end - window_start - head):
-                if k >= CHUNK or k > len(window) - head:
-                    break
-                length, crc = FRAME_HEAD.unpack_from(window, k)
-                at = window_start + k
-                if length < MIN_BODY or at + head + length > self.end:
-                    continue
-                seq = self._plausible_body(fd, window, k + head, at + head, length)
-                if seq is None or not self._plausible_successor(fd, at + head + length, seq):
-                    continue
-                if k + head + length <= len(window):
-                    body: bytes | memoryview = memoryview(window)[k + head : k + head + length]
-                else:
-                    body = os.pread(fd, length, at + head)
-                if frame_checksum(window[k : k + 4], body) == crc:
-                    return at
-            window_start += CHUNK
-        return None
+        head = os.pread(fd, FRAME_HEAD.size, pos)
+        length, check = FRAME_HEAD.unpack(head)
+        return bool(checksum_on_disk(fd, head[:4], pos + FRAME_HEAD.size, length) == check)
 
-    def _plausible_body(
-        self, fd: int, window: bytes, k: int, start: int, length: int
-    ) -> int | None:
-        """The seq of the body at file offset `start` (`window[k:]`), if its fields decode."""
-        want = min(length, _BODY_PEEK)
-        peek = window[k : k + want] if k + want <= len(window) else os.pread(fd, want, start)
-        try:
-            seq, j = decode_varuint(peek)
-            kind = peek[j]
-            meta_len, j = decode_varuint(peek, j + 9)
-        except (IndexError, ValueError):
-            return None
-        if kind not in _KINDS or seq <= self.last_seq or j + meta_len > length:
-            return None
-        return seq
-
-    def _plausible_successor(self, fd: int, offset: int, seq: int) -> bool:
-        """Whether what follows a candidate record at `offset` could follow a real one."""
-        peek = os.pread(fd, min(self.end - offset, FRAME_HEAD.size + 11), offset)
-        if len(peek) < 4:
-            return True  # the end of the file, or a frame head cut short
-        (length,) = struct.unpack_from("<I", peek)
-        if length < MIN_BODY or length > MAX_BODY:
-            return False
-        try:
-            next_seq, j = decode_varuint(peek, FRAME_HEAD.size)
-            kind = peek[j]
-        except IndexError:
-            return True  # a frame torn before its seq and kind
-        except ValueError:
-            return False
-        return kind in _KINDS and next_seq > seq
-
-
-def _frame_start_candidates(window: bytes, room: int) -> Iterator[int]:
-    """Offsets in `window` where a frame whose body fits in `room` bytes could start.
-
-    A C-speed regex keeps the offsets whose u32 length could be at most `room`
-    (which bounds its top byte and zeroes the bytes above) and whose body starts
-    with a var-uint seq then a known kind byte: far fewer than every byte of a
-    large torn tail, each of which Python would otherwise unpack.
-    """
-    kinds = b"".join(b"\\x%02x" % kind for kind in sorted(_KINDS))
-    body = b".{4}[\\x80-\\xff]{0,9}[\\x00-\\x7f][%s]" % kinds
-    if room >= 1 << 32:
-        length = b".{4}"
-    else:
-        size = max(1, (room.bit_length() + 7) // 8)  # bytes the largest length takes
-        top = room >> (8 * (size - 1))
-        length = b".{%d}[\\x00-\\x%02x]\\x00{%d}" % (size - 1, top, 4 - size)
-    pattern = b"(?=" + length + body + b")"
-    return (match.start() for match in re.finditer(pattern, window, re.DOTALL))
+    def _torn_tail_size(self, offset: int) -> int:
+        return v3_torn_or_corrupt(self.file.fileno(), offset, self.end, self.last_seq, self.path)
 
 
 class LegacyScanner(Scanner):
@@ -360,9 +284,33 @@ class LegacyScanner(Scanner):
                 return None
             parts.append(bytes(buf[j : j + length]))
             i = j + length
-        if self.fields == 3 and len(parts[2]) != 8:
+        if len(parts[0]) < _MIN_UPDATE or (self.fields == 3 and len(parts[2]) != 8):
             return None
         return parts, i
+
+    def _torn_tail_size(self, offset: int) -> int:
+        # Legacy records carry no checksum: only a record whose fields run past the
+        # end (or zeros, blocks a crash never wrote) can be a torn tail.
+        fd = self.file.fileno()
+        if all_zero(fd, offset, self.end):
+            return self.end - offset
+        cursor = offset
+        for _ in range(self.fields):
+            prefix = os.pread(fd, 10, cursor)
+            try:
+                length, used = decode_varuint(prefix)
+            except IndexError:
+                return self.end - offset  # a length prefix cut short by the end
+            except ValueError:
+                break
+            cursor += used + length
+            if cursor > self.end:
+                return self.end - offset
+        raise corrupt(
+            self.path,
+            offset,
+            "the record there is complete but is not a valid record of its format",
+        )
 
     def _parse(self, buf: bytes, pos: int, make: Make[T]) -> tuple[list[T], int]:
         records: list[T] = []

@@ -43,7 +43,8 @@ class FileYStore(BaseYStore):
         path: The file, or with `root` the document's name relative to `root`.
         metadata_callback: Returns the metadata stored with each update.
         log: Logger for warnings (torn tails, upgrades).
-        root: A directory holding many documents; `path` may then not escape it.
+        root: A directory holding many documents; `path` may then not escape it,
+            and every open checks again that no symbolic link leads it outside.
         fsync: Whether `write()` returns only once the update is on disk (the
             default). False leaves flushing to the operating system: much faster,
             but a power loss may drop the last writes (a process crash does not).
@@ -67,6 +68,7 @@ class FileYStore(BaseYStore):
         clock: Clock | None = None,
         compaction: CompactionPolicy | None = None,
     ) -> None:
+        self._root = Path(root).resolve() if root is not None else None
         if root is not None:
             file = resolve_under(root, path)
         else:
@@ -77,7 +79,7 @@ class FileYStore(BaseYStore):
         self.name = str(path)
         self.file_path = file
         self.validate = validate
-        self._file_log = FileLog(file, fsync=fsync, upgrade=upgrade, log=self.log)
+        self._file_log = FileLog(file, fsync=fsync, upgrade=upgrade, log=self.log, root=self._root)
         self._committer: GroupCommitter[tuple[bytes, bytes, float], int] = GroupCommitter(
             self._flush
         )
@@ -111,7 +113,7 @@ class FileYStore(BaseYStore):
 
     async def log_stats(self) -> LogStats | None:
         """The shape of the file's log (reads it through, streaming; None without records)."""
-        return await run_in_worker(lambda: file_stats(self.file_path, self.log))
+        return await run_in_worker(lambda: file_stats(self.file_path, self.log, root=self._root))
 
     async def squash(self) -> SquashReport | None:
         """Merge the file's history into one snapshot record, atomically (see `BaseYStore`).
@@ -126,7 +128,9 @@ class FileYStore(BaseYStore):
                 full...); the old file is left as it was.
         """
         try:
-            return await run_in_worker(lambda: squash_file(self.file_path, self.name, self.log))
+            return await run_in_worker(
+                lambda: squash_file(self.file_path, self.name, self.log, root=self._root)
+            )
         except StoreIOError:
             raise
         except OSError as exc:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import StoreFormatError, StoreIOError, UnknownFormatError
-from ..filestore.formats import FileFormat, detect_format
+from ..errors import CorruptStoreError, StoreFormatError, StoreIOError, UnknownFormatError
+from ..filestore.formats import CURRENT_VERSION, FileFormat, detect_format
 from ..filestore.log import FileLog
 from ..filestore.scanning import TornTail
 from ..records import Record
@@ -179,10 +179,13 @@ class DirectorySource(Source):
                 path=location,
             )
         self.size = sum(p.stat().st_size for p in self.files)
-        versions = set()
+        versions: set[int | None] = set()
         for path in self.files:
             try:
                 fmt = _file_format(path)
+            except CorruptStoreError:
+                versions.add(CURRENT_VERSION)  # a store file with a damaged header
+                continue
             except StoreFormatError:
                 continue
             versions.add(fmt.version if fmt else None)

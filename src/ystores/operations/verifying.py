@@ -7,7 +7,9 @@ short) is a problem too. `repair=True` copies a damaged store file to
 `<file>.bak-<UTC time>`, then cuts its torn tail off, or rewrites it without its
 damaged records (those in the middle that fail their checksum or framing).
 Undecodable updates, disorder, and databases are reported, never "repaired":
-restore those from a backup.
+restore those from a backup. In a file store directory, a document that a
+symbolic link leads outside the root is reported (`outside-root`) and neither
+read nor repaired.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import StoreFormatError
+from ..errors import StoreFormatError, StoreIOError
+from ..filestore.paths import inside_root
 from .inspecting import DocumentReport, Progress, scan_document
 from .repairing import cut_damaged_records, cut_torn_tail
 from .sources import DirectorySource, FileSource, Source, open_source
@@ -31,7 +34,8 @@ class Problem:
 
     Attributes:
         document: The document's name.
-        kind: `damaged`, `torn-tail`, `undecodable`, `unappliable` or `out-of-order`.
+        kind: `damaged`, `torn-tail`, `undecodable`, `unappliable`, `out-of-order` or
+            `outside-root` (a symbolic link leading out of a store directory).
         message: What is wrong, in a sentence.
     """
 
@@ -135,12 +139,12 @@ def _repairable(document: DocumentReport) -> bool:
     )
 
 
-def _repair(name: str, file: Path, document: DocumentReport) -> Repair:
+def _repair(name: str, file: Path, root: Path | None, document: DocumentReport) -> Repair:
     if document.problem is None and document.torn_tail is not None:
-        cut = cut_torn_tail(file, document.torn_tail)
+        cut = cut_torn_tail(file, document.torn_tail, root=root)
         kind = "torn-tail"
     else:
-        found = cut_damaged_records(file)
+        found = cut_damaged_records(file, root=root)
         if found is None:
             raise StoreFormatError(
                 f"{file} changed while it was verified; nothing was cut. Run "
@@ -151,11 +155,29 @@ def _repair(name: str, file: Path, document: DocumentReport) -> Repair:
     return Repair(name, kind, str(file), str(cut.backup), cut.offset, cut.removed)
 
 
-def _file_of(source: Source, name: str) -> Path | None:
+def _file_of(source: Source, name: str) -> tuple[Path, Path | None] | None:
+    """The store file of a document and the root it must stay under, if it is a file."""
     if isinstance(source, FileSource):
-        return source.path
+        return source.path, None
     if isinstance(source, DirectorySource):
-        return source.root / name
+        root = source.root.resolve()
+        return root / name, root
+    return None
+
+
+def _outside_root(source: Source, name: str) -> Problem | None:
+    located = _file_of(source, name)
+    if located is None or located[1] is None:
+        return None
+    try:
+        inside_root(*located)
+    except StoreIOError:
+        return Problem(
+            name,
+            "outside-root",
+            "a symbolic link leads this document outside the store root; it was neither "
+            "read nor repaired. Replace the link by the file it points to, or remove it.",
+        )
     return None
 
 
@@ -180,21 +202,33 @@ async def verify_store(
     source = open_source(target)
     report = VerifyReport(target)
     try:
-        if isinstance(source, FileSource) and source.problem is not None:
+        if (
+            isinstance(source, FileSource)
+            and source.problem is not None
+            and not (repair and "is damaged at byte" in source.problem)
+        ):
             report.documents = 1
             report.problems.append(Problem(source.path.name, "damaged", source.problem))
             report.remaining = list(report.problems)
             return report
         names = await source.names()
         for done, name in enumerate(names, 1):
-            document = await scan_document(source, name, decode=True)
             report.documents += 1
+            outside = _outside_root(source, name)
+            if outside is not None:
+                report.problems.append(outside)
+                report.remaining.append(outside)
+                continue
+            document = await scan_document(source, name, decode=True)
             report.records += document.records
             found = _problems(document)
             report.problems.extend(found)
-            file = _file_of(source, name)
-            if repair and file is not None and _repairable(document):
-                report.repairs.append(await anyio.to_thread.run_sync(_repair, name, file, document))
+            located = _file_of(source, name)
+            if repair and located is not None and _repairable(document):
+                file, root = located
+                report.repairs.append(
+                    await anyio.to_thread.run_sync(_repair, name, file, root, document)
+                )
                 found = _problems(await scan_document(source, name, decode=True))
             report.remaining.extend(found)
             if progress is not None:
