@@ -24,7 +24,9 @@ stopped at three places (see the Failure modes page of the docs):
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
@@ -50,6 +52,7 @@ __all__ = [
     "merge_updates",
     "new_doc",
     "observe_updates",
+    "quiet_engine_panics",
     "validate_update",
 ]
 
@@ -71,6 +74,38 @@ def engine_failure(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException" and type(exc).__module__ == "pyo3_runtime"
 
 
+_quiet: tuple[int, int] | None = None  # (saved stderr, /dev/null) while panics are quiet
+
+
+def quiet_engine_panics() -> None:
+    """Keep the engine's own panic report (and Rust backtrace) off standard error.
+
+    Rust prints a panic's message, and a backtrace when `RUST_BACKTRACE` is set,
+    straight to file descriptor 2 before ystores turns the panic into an error.
+    The `ystore` command calls this so a poisoned record gives one line of
+    error, not pages of backtrace. From then on, engine calls made on the main
+    thread point descriptor 2 at /dev/null for their duration (two `dup2`
+    calls, about a microsecond); calls from other threads are left alone.
+    """
+    global _quiet
+    if _quiet is None:
+        _quiet = (os.dup(2), os.open(os.devnull, os.O_WRONLY))
+
+
+@contextmanager
+def _silenced() -> Iterator[None]:
+    quiet = _quiet
+    if quiet is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sys.stderr.flush()
+    os.dup2(quiet[1], 2)
+    try:
+        yield
+    finally:
+        os.dup2(quiet[0], 2)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if not isinstance(exc, Exception):
@@ -90,7 +125,8 @@ def engine_call(message: str) -> Iterator[None]:
         InvalidUpdateError: The engine raised or panicked.
     """
     try:
-        yield
+        with _silenced():
+            yield
     except (TypeError, InvalidUpdateError):
         raise
     except BaseException as exc:
@@ -175,7 +211,7 @@ def apply_updates(doc: object, updates: Iterable[bytes]) -> None:
         raise _unsupported(doc)
     position = 0
     try:
-        with transaction:
+        with _silenced(), transaction:
             for update in updates:
                 position += 1
                 apply(update)
@@ -240,7 +276,7 @@ def merge_updates(updates: Iterable[bytes]) -> bytes:
     check = CoverageCheck()
     applied: list[bytes] = []
     try:
-        with doc.transaction():
+        with _silenced(), doc.transaction():
             for update in updates:
                 check.add(update)
                 doc.apply_update(update)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +137,29 @@ def test_sqlite_export_names_the_poisoned_record(tmp_path: Path) -> None:
     result = ystore("verify", path)
     assert result.exit_code == 1, result.output
     assert "seqs 2" in result.output, result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["export", "--doc", "bad", "-o", "out.bin"], ["inspect", "--doc", "bad", "--content"]],
+    ids=["export", "inspect-content"],
+)
+def test_the_command_prints_one_line_not_the_engines_backtrace(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The engine prints its panic (and a Rust backtrace with RUST_BACKTRACE=1) on fd 2
+    itself; `ystore` keeps that off its stderr: one line of error, exit 1."""
+    _poisoned_directory(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "ystores", command[0], str(tmp_path), *command[1:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "RUST_BACKTRACE": "1"},
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: "), result.stderr
+    assert "seq 2" in result.stderr
+    assert "backtrace" not in result.stderr

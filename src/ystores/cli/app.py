@@ -98,6 +98,9 @@ def _global_options(
 
 def main() -> None:
     """Entry point of the `ystore` console script."""
+    from ..crdt import quiet_engine_panics
     from . import commands  # noqa: F401 - registers the commands on `app`
+
+    quiet_engine_panics()  # a poisoned record is one line of error, not a Rust backtrace
 
     app()
