@@ -5,10 +5,14 @@ Real sockets, real Yjs clients (y-websocket in Node), real files.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
+import pycrdt
 
+from faults.disk import fill, release, small_disk
 from faults.poison import ISSUE_UPDATE, POISON, victim_state
 from ystores import FileYStore
 from ystores.room.protocol import encode_update
@@ -72,3 +76,42 @@ def test_a_stored_poisoned_record_closes_only_its_room(node_clients: None, tmp_p
     logged = log.read_text()
     assert "Exception in 'lifespan'" not in logged
     assert "could not be loaded" in logged
+
+
+def test_serve_on_a_full_disk_closes_clients_with_4500_and_recovers(
+    node_clients: None, tmp_path: Path
+) -> None:
+    """`ystore serve` over a store on a real tmpfs: once the disk is full, a client whose
+    change cannot be stored is closed with 4500, newcomers are refused, and the room serves
+    again (with the change stored) once space is back."""
+    with small_disk(tmp_path / "disk") as disk:
+        root = disk / "store"
+        root.mkdir()
+        log = tmp_path / "serve.log"
+        with serve_cli(f"file://{root}/", log) as ws:
+            text = node("client.mjs", "edit", ws, "doc", "ana", "2", "ana")["text"]
+            fill(disk)
+            kept = "+kept" * 4000  # more than a page: it cannot fit in the file's last page
+            change = encode_update(edit_from_elsewhere(kept))
+            closed = node("raw.mjs", f"{ws}/doc", change.hex())
+            assert closed["code"] == 4500, closed
+            assert "could not be saved" in closed["reason"], closed
+            refused = node("raw.mjs", f"{ws}/doc", "0000")
+            assert refused["code"] == 4500, refused
+            release(disk)
+            deadline = time.monotonic() + 30
+            while node("raw.mjs", "--expect=1", f"{ws}/doc", "0000")["code"] != 1000:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            served = node("client.mjs", "read", ws, "doc")["text"]
+            assert sorted(served) == sorted(text + kept)
+        assert "works again" in log.read_text()
+        assert anyio.run(stored_text, FileYStore("doc", root=root)) == served
+
+
+def edit_from_elsewhere(suffix: str) -> bytes:
+    """An update appending to the shared text from a client that joined earlier (a Python one)."""
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("text", type=pycrdt.Text)
+    text += suffix
+    return doc.get_update()
