@@ -163,3 +163,24 @@ def test_the_command_prints_one_line_not_the_engines_backtrace(
     assert result.stderr.startswith("Error: "), result.stderr
     assert "seq 2" in result.stderr
     assert "backtrace" not in result.stderr
+
+
+def test_import_refuses_an_update_that_fails_against_the_content(tmp_path: Path) -> None:
+    """`ystore import` checks the update against the document it joins: the poison that
+    passes a scratch check is refused there, and nothing is written."""
+    store = tmp_path / "store"
+
+    async def seed() -> None:
+        async with FileYStore("doc", root=store) as victim:
+            await victim.write(victim_state())
+
+    anyio.run(seed)
+    before = (store / "doc").read_bytes()
+    (tmp_path / "poison.bin").write_bytes(POISON)
+    one_line_error(
+        ystore("import", str(tmp_path / "poison.bin"), str(store), "--doc", "doc"),
+        "nothing was written",
+    )
+    assert (store / "doc").read_bytes() == before
+    fresh = ystore("import", str(tmp_path / "poison.bin"), str(store), "--doc", "new")
+    assert fresh.exit_code == 0, fresh.output  # alone it is a valid (pending) update

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..base import BaseYStore
-from ..crdt import validate_update
-from ..errors import InvalidUpdateError, StoreStateError, YStoreError
+from ..crdt import Replay, validate_update
+from ..errors import InvalidUpdateError, StoreStateError, YDocNotFound, YStoreError
 from ..filestore.store import FileYStore
 from ..targets import resolve_target
 from ..urls import open_store
@@ -52,6 +52,33 @@ def _decode_input(data: bytes) -> tuple[bytes, bool]:
                 "nothing was written."
             ) from not_update
         return content_from_json(data.decode("utf-8", "replace")), True
+
+
+async def _check_against_content(target: str, doc: str, update: bytes) -> None:
+    """Refuse an update the CRDT engine fails on once applied after the document's content.
+
+    `write()` checks an update against an empty document only; some updates fail
+    (even panic the engine) only against content. Importing is rare enough to
+    afford loading the document first.
+    """
+    try:
+        state = await document_state(target, doc)
+    except (YDocNotFound, StoreStateError):
+        return
+    except YStoreError as exc:
+        if not await _has_records(target, doc):
+            return
+        raise InvalidUpdateError(
+            f"The document {doc!r} cannot be loaded ({exc}); nothing was written."
+        ) from exc
+    replay = Replay()
+    replay.apply(state)
+    failure = replay.apply(update)
+    if failure is not None:
+        raise InvalidUpdateError(
+            f"The update makes the CRDT engine fail against the content of {doc!r} "
+            f"({failure}); nothing was written."
+        )
 
 
 async def _has_records(target: str, doc: str) -> bool:
@@ -107,6 +134,8 @@ async def import_document(target: str, doc: str, data: bytes) -> bool:
             f"The document {doc!r} already has records: JSON content would duplicate its "
             "text and lists. Import a Yjs update instead (`ystore export --format update`)."
         )
+    if not from_json:
+        await _check_against_content(target, doc, update)
     store = _store_for(target, doc)
     try:
         await store.write(update)
