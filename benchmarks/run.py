@@ -38,7 +38,7 @@ def ensure_environment() -> None:
         print(f"Making {VENV} with ystores and the peers (once)...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[bench]"], check=True
+            [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[all,bench]"], check=True
         )
     os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
 
@@ -54,6 +54,7 @@ SIZES = {
         "restore": [5000, 50000],
         "squash": 50000,
         "megabytes": 100,
+        "startup": 15,
     },
     "smoke": {
         "seq": 100,
@@ -65,6 +66,7 @@ SIZES = {
         "restore": [200],
         "squash": 200,
         "megabytes": 1,
+        "startup": 3,
     },
 }
 
@@ -86,6 +88,10 @@ async def run_all(size: dict[str, object], backends: set[str], only: set[str]) -
         rows += await s.squash(size["squash"], backends)
     if not only or "memory" in only:
         rows += await s.memory(size["megabytes"], backends)
+    if not only or "startup" in only:
+        from startup import startup
+
+        rows += await startup(size["startup"])
     await s.drop_bench_database()
     return rows
 
@@ -157,7 +163,15 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        choices=["sequential", "concurrent", "multiprocess", "restore", "squash", "memory"],
+        choices=[
+            "sequential",
+            "concurrent",
+            "multiprocess",
+            "restore",
+            "squash",
+            "memory",
+            "startup",
+        ],
         help="only these scenarios (repeatable; default all)",
     )
     args = parser.parse_args()

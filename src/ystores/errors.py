@@ -38,6 +38,7 @@ __all__ = [
     "InvalidUpdateError",
     "LegacyFormatError",
     "MessageTooLargeError",
+    "MissingExtraError",
     "ProtocolError",
     "SchemaError",
     "SchemaOutdatedError",
@@ -110,6 +111,20 @@ class CorruptStoreError(StoreFormatError):
 
 class LegacyFormatError(StoreFormatError):
     """A store in an older format: readable, but it must be migrated before writing."""
+
+
+class MissingExtraError(YStoreError, ImportError):
+    """A feature needs packages of an extra that is not installed.
+
+    The message names the extra and the `pip install` that adds it.
+
+    Attributes:
+        extra: The extra's name, such as `sqlite` or `server`.
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class InvalidStoreURLError(YStoreError, ValueError):

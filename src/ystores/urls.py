@@ -7,6 +7,7 @@ from typing import Any
 
 from .base import BaseYStore
 from .errors import InvalidStoreURLError
+from .extras import require
 from .filestore.store import FileYStore
 from .targets import SQLITE_SUFFIXES, resolve_target
 
@@ -62,6 +63,7 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
     location = target.url
     scheme = location.split(":", 1)[0].lower()
     if scheme in ("sqlite", "sqlite+aiosqlite"):
+        require("sqlite", "SQLite stores")
         from .sql import SQLiteYStore
         from .sql.urls import database_url
 
@@ -70,6 +72,7 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
         if parsed.query.get("synchronous") == "normal":
             kwargs.setdefault("fsync", False)
         return SQLiteYStore(doc, db_path=parsed.database, **kwargs)
+    require("postgres", "Postgres stores")
     from .sql import PostgresYStore
 
     return PostgresYStore(doc, url=location, **kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio
 import typer
@@ -11,12 +11,13 @@ import typer
 from ..errors import YStoreError
 from ..filestore.inspection import upgrade_file
 from ..rootdir import walk_root
-from ..sql import migrate_database, schema_status
-from ..sql.migrate import SchemaReport
 from ..targets import Target
 from .app import app
 from .common import fail, library_errors, progress_bar, quiet_upgrade_log, resolve, warn
 from .render import print_json
+
+if TYPE_CHECKING:
+    from ..sql.migrate import SchemaReport
 
 DEFAULT_DATABASE = "ystore.db"
 
@@ -134,6 +135,8 @@ def _migrate_database(
     as_json: bool,
 ) -> None:
     with library_errors():
+        from ..sql import migrate_database, schema_status  # the SQL extra, checked here
+
         if status or history:
             report = anyio.run(schema_status, target.location)
             _print_status(report, history, as_json)

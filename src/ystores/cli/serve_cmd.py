@@ -71,6 +71,10 @@ def serve_command(
     """
     import anyio
 
+    from ..extras import require
+
+    with library_errors():
+        require("server", "ystore serve")
     from ..compaction.policy import CompactionPolicy
     from ..room.serving import LOG_LEVELS, ServerOptions, check_store, make_app, run_server
 

@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from logging import getLogger
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -42,11 +43,13 @@ from ..errors import InvalidDocumentNameError, InvalidStoreURLError, YDocNotFoun
 from ..filestore.log import FileLog
 from ..names import resolve_under
 from ..records import Record, RecordKind
-from ..sql.store import SQLYStore
 from ..targets import resolve_target
 from ..urls import open_store
 from .content import merged_state
 from .sources import ScanState, Source, _file_batches, _in_thread, open_source
+
+if TYPE_CHECKING:
+    from ..sql.store import SQLYStore
 
 __all__ = ["CopyReport", "DocumentCopy", "copy_store"]
 
@@ -200,6 +203,8 @@ class _DatabaseSink(_Sink):
 
     def _store(self, name: str) -> SQLYStore:
         store = open_store(self.url, name)
+        from ..sql.store import SQLYStore  # imported here: file copies need no SQL extra
+
         assert isinstance(store, SQLYStore)  # resolve_target named a database
         return store
 

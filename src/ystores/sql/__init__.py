@@ -5,10 +5,14 @@ asyncio only: aiosqlite, asyncpg and SQLAlchemy's async layer do not run on trio
 
 from __future__ import annotations
 
-from .documents import DocumentInfo, list_documents
-from .engines import dispose_databases
-from .migrate import MigrationReport, SchemaReport, migrate_database, schema_status
-from .store import PostgresYStore, SQLiteYStore, SQLYStore
+from ..extras import require
+
+require("sql", "SQL stores")  # a clear error naming the extra, not an ImportError
+
+from .documents import DocumentInfo, list_documents  # noqa: E402
+from .engines import dispose_databases  # noqa: E402
+from .migrate import MigrationReport, SchemaReport, migrate_database, schema_status  # noqa: E402
+from .store import PostgresYStore, SQLiteYStore, SQLYStore  # noqa: E402
 
 __all__ = [
     "DocumentInfo",

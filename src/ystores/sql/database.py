@@ -18,13 +18,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 
 from ..errors import StoreConnectionError, StoreStateError
 from ..groupcommit import GroupCommitter
 from ..records import RecordKind
 from ..threads import run_in_worker
+from . import pg_errors as asyncpg
 from .engines import create_engine
 from .errors import translate_errors
 from .schema import ensure_schema

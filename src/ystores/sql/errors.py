@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 
 from ..errors import StoreConnectionError, StoreDatabaseError, YStoreError
+from . import pg_errors as asyncpg
 
 __all__ = ["translate_errors"]
 

@@ -23,6 +23,7 @@ from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..errors import InvalidDocumentNameError, YDocNotFound
+from ..extras import require
 from ..records import Record, RecordKind
 from .database import Database
 from .engines import running_loop, shared
@@ -299,6 +300,7 @@ class SQLiteYStore(SQLYStore):
         compaction: CompactionPolicy | None = None,
         fsync: bool = True,
     ) -> None:
+        require("sqlite", "SQLite stores")
         # The instance attribute, not the class's: a configuration framework's descriptor
         # (a traitlets trait) answers the configured value on the instance.
         file = db_path if db_path is not None else self.db_path
@@ -362,6 +364,7 @@ class PostgresYStore(SQLYStore):
         url: str | URL | None = None,
         **kwargs: Any,
     ) -> None:
+        require("postgres", "Postgres stores")
         chosen = url if url is not None else self.db_url  # the instance's: see SQLiteYStore
         if chosen is None:
             from ..errors import InvalidStoreURLError
