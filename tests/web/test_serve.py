@@ -41,7 +41,7 @@ def run_serve(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ("sqlite:///{tmp}/no/such/dir/docs.db", "the directory '{tmp}/no/such/dir' does not exist"),
         ("sqlite:///{tmp}", "unable to open database file"),
         ("file://{tmp}/no/such/", "does not exist, nor does its parent {tmp}/no"),
-        ("file://{tmp}/a-file/", "{tmp}/a-file is not a directory"),
+        ("file://{tmp}/a-file/", "is a single store file, not a store of documents"),
         ("nosuch://place", "does not know where to store documents"),
     ],
 )
