@@ -14,6 +14,9 @@ class DocConsumer(YjsConsumer):
     async def connect(self) -> None:
         token = parse_qs(self.scope["query_string"].decode()).get("token", [""])[0]
         if token != "let-me-in":  # check a session or a token of your own here
+            # Accept, then close with a 44xx code: y-websocket does not retry those.
+            # (Closing before accepting refuses the handshake; clients keep retrying.)
+            await self.accept()
             await self.close(code=4403)
             return
         await super().connect()

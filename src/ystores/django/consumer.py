@@ -23,7 +23,7 @@ from ..room.protocol import (
     encode_sync_step2,
     encode_update,
 )
-from .updates import DOC_UPDATE, group_name, settings_store
+from .updates import DOC_REQUEST, DOC_UPDATE, group_name, settings_store
 
 __all__ = ["YjsConsumer"]
 
@@ -40,7 +40,8 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     changes to the store and then sends it through the channel layer to every
     other consumer of the room, in every process behind the layer. A consumer
     that joins later loads what was written before it joined and receives what
-    is sent after, so nothing falls between the two.
+    is sent after, so nothing falls between the two. Without a store, a joining
+    consumer gets the document from the room's other consumers instead.
 
     Override points (as in ypy-websocket):
 
@@ -114,9 +115,11 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CloseCode.UNAVAILABLE, reason=short_reason(refusal))
             return
         await self.send(bytes_data=encode_sync_step1(self._document.state_vector()))
-        present = self._awareness_of_room()
-        if present is not None:
-            await self.send(bytes_data=present)
+        if self.ystore is None:
+            # No store to load from: the room's other consumers send what they hold.
+            await self.channel_layer.group_send(
+                self.group_name, {"type": DOC_REQUEST, "reply_to": self.channel_name}
+            )
 
     async def _load(self) -> str | None:
         if self.ystore is None:
@@ -130,9 +133,6 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._stop_store()
             return f"The document could not be loaded: {exc}"
         return None
-
-    def _awareness_of_room(self) -> bytes | None:
-        return None  # each consumer knows only its client; peers announce themselves
 
     async def disconnect(self, code: int) -> None:
         """Leave the group, announce the client's awareness removal, close the store."""
@@ -197,9 +197,24 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self._document is None:
             return
         update = bytes(event["update"])
-        self._document.apply(update)
+        try:
+            self._document.apply(update)
+        except InvalidUpdateError as exc:  # refused here; the client is not sent it either
+            log.error("An update sent to room %s was refused: %s", self.room_name, exc)
+            return
         if event.get("sender") != self.channel_name:
             await self.send(bytes_data=encode_update(update))
+
+    async def doc_request(self, event: dict[str, Any]) -> None:
+        """Send this consumer's document to a consumer that joined a room without a store."""
+        if self._document is None or event["reply_to"] == self.channel_name:
+            return
+        update = crdt.encode_state_as_update(self.ydoc)
+        if update != crdt.EMPTY_UPDATE:
+            await self.channel_layer.send(
+                event["reply_to"],
+                {"type": DOC_UPDATE, "update": update, "sender": self.channel_name},
+            )
 
     async def send_message(self, message_wrapper: WrappedMessage) -> None:
         """Send a raw message to this consumer's client."""

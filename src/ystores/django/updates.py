@@ -16,6 +16,7 @@ from ..base import BaseYStore
 from ..errors import StoreStateError, YDocNotFound
 
 __all__ = [
+    "DOC_REQUEST",
     "DOC_UPDATE",
     "asend_doc_update",
     "edit_document",
@@ -26,6 +27,9 @@ __all__ = [
 
 DOC_UPDATE = "doc_update"
 """The channel-layer event type that carries a document update to every consumer of a room."""
+
+DOC_REQUEST = "doc_request"
+"""The channel-layer event a consumer without a store sends to get the room's document."""
 
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9\-_.]{1,90}$")
 
