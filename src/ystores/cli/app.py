@@ -13,7 +13,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from .common import call, library_errors, settings
 
@@ -24,8 +24,51 @@ def _kinds(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
+def _command(exc: Exception) -> str:
+    """`ystore SUBCOMMAND` for the context an error was raised in."""
+    names: list[str] = []
+    ctx = getattr(exc, "ctx", None)
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["ystore", *names])
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown as `TARGET` (or `[TARGET]`), without `{...}` or a `<str>` label."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _rich_display_name(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def _usage_display_name(self) -> str:
+        name = self._rich_display_name()
+        return name if self.required else f"[{name}]"
+
+
+class _PlainOption(TyperOption):
+    """An option's value shown as its metavar or its name (`--port PORT`), not `<int>`."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return self.metavar or (self.name or "").upper()
+
+
 class _Group(TyperGroup):
-    """Usage errors as one line (`Error: ...`) instead of a usage block and a panel."""
+    """Usage errors as one line (`Error: ...`) instead of a usage block and a panel;
+    parameters in help without type labels (`TARGET`, `--port PORT`)."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        for param in getattr(command, "params", ()):
+            if type(param) is TyperArgument:
+                param.__class__ = _PlainArgument
+            elif type(param) is TyperOption:
+                param.__class__ = _PlainOption
+        return command
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
@@ -47,10 +90,7 @@ class _Group(TyperGroup):
                 sys.exit(code)
             message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
             if "UsageError" in kinds:
-                ctx = getattr(exc, "ctx", None)
-                path = ctx.command_path.split(" ", 1)[1:] if ctx is not None else []
-                command = " ".join(["ystore", *path])
-                message = message.rstrip(".") + f" (see `{command} --help`)."
+                message = message.rstrip(".") + f" (see `{_command(exc)} --help`)."
             typer.echo(f"Error: {message}", err=True)
             sys.exit(code)
         sys.exit(result if isinstance(result, int) else 0)
@@ -63,6 +103,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no <bool>/<str> type labels, no boxes
 )
 
 

@@ -20,9 +20,10 @@ def copy_command(
     target: Annotated[
         str,
         typer.Argument(
+            metavar="TARGET",
             help="The store to write: a directory (made when the first document is written), "
             "a SQLite file or URL, or a Postgres URL (the schema is created in an empty "
-            "database)."
+            "database).",
         ),
     ],
     squash: Annotated[

@@ -42,11 +42,14 @@ def demo_command(
         str,
         typer.Option(
             "--store",
+            metavar="STORE",
             help="The store to write to (made if missing): a directory, a SQLite file or "
             "a database URL, named as for every other command.",
         ),
     ] = "ystore-data",
-    text: Annotated[str, typer.Option(help="Text to type into the document.")] = DEMO_TEXT,
+    text: Annotated[
+        str, typer.Option(metavar="TEXT", help="Text to type into the document.")
+    ] = DEMO_TEXT,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the text read back and the report as JSON.")
     ] = False,

@@ -23,16 +23,21 @@ class ExportFormat(str, enum.Enum):
 
 @app.command("export")
 def export_command(
-    target: Annotated[str, typer.Argument(help=STORE_HELP)],
-    doc: Annotated[str, typer.Option("--doc", help="The document to export (its name).")],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help=STORE_HELP)],
+    doc: Annotated[
+        str, typer.Option("--doc", metavar="NAME", help="The document to export (its name).")
+    ],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write to this file instead of stdout."
+        ),
     ] = None,
     format: Annotated[
         ExportFormat | None,
         typer.Option(
             "--format",
+            metavar="update|json",
             help="update (the default): one Yjs v1 update holding the whole state (load it "
             "with Y.applyUpdate in any Yjs client); json: each root's type and value.",
         ),

@@ -19,20 +19,24 @@ def import_command(
     source: Annotated[
         str,
         typer.Argument(
+            metavar="SOURCE",
             help="A file holding one Yjs v1 update (as `ystore export` writes), or JSON "
             "content ({root: {type, value}}, as `ystore export --format json` writes); "
-            "- reads stdin."
+            "- reads stdin.",
         ),
     ],
     target: Annotated[
         str,
         typer.Argument(
+            metavar="TARGET",
             help="The store to write to: a file store directory or file:///dir/ (made if "
             "missing), an existing store file, a SQLite file or sqlite:///file.db (made if "
-            "missing), or postgresql://user@host/dbname."
+            "missing), or postgresql://user@host/dbname.",
         ),
     ],
-    doc: Annotated[str, typer.Option("--doc", help="The document to append to (its name).")],
+    doc: Annotated[
+        str, typer.Option("--doc", metavar="NAME", help="The document to append to (its name).")
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print what was imported as JSON.")
     ] = False,

@@ -19,12 +19,15 @@ def inspect_cli(
     target: Annotated[
         str,
         typer.Argument(
+            metavar="TARGET",
             help="A store file (any format version, ypy-websocket's too), a file store "
             "directory or file:///dir/, a SQLite file or sqlite:///file.db (ystores, "
-            "ypy-websocket or pycrdt-store), or postgresql://user@host/dbname."
+            "ypy-websocket or pycrdt-store), or postgresql://user@host/dbname.",
         ),
     ],
-    doc: Annotated[str | None, typer.Option("--doc", help="Only this document (its name).")] = None,
+    doc: Annotated[
+        str | None, typer.Option("--doc", metavar="NAME", help="Only this document (its name).")
+    ] = None,
     content: Annotated[
         bool,
         typer.Option(

@@ -15,7 +15,7 @@ from .render import Col, format_bytes, format_time, print_json, print_table
 
 @app.command("ls")
 def ls_command(
-    target: Annotated[str, typer.Argument(help=STORE_HELP)],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help=STORE_HELP)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List a store's documents: records, bytes of updates, last activity; never changes it.

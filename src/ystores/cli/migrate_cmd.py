@@ -27,14 +27,19 @@ def migrate_command(
     target: Annotated[
         str,
         typer.Argument(
-            help="A database URL or SQLite file, a store file, or a directory of store files."
+            metavar="TARGET",
+            help="A database URL or SQLite file, a store file, or a directory of store files.",
         ),
     ] = DEFAULT_DATABASE,
-    to: Annotated[str, typer.Option("--to", help="Schema revision to upgrade to.")] = "head",
+    to: Annotated[
+        str, typer.Option("--to", metavar="REVISION", help="Schema revision to upgrade to.")
+    ] = "head",
     downgrade: Annotated[
         str | None,
         typer.Option(
-            "--downgrade", help="Downgrade the schema to this revision ('base' drops it)."
+            "--downgrade",
+            metavar="REVISION",
+            help="Downgrade the schema to this revision ('base' drops it).",
         ),
     ] = None,
     sql: Annotated[

@@ -18,22 +18,37 @@ def squash_command(
     target: Annotated[
         str,
         typer.Argument(
+            metavar="TARGET",
             help="An existing store: a store file, a file store directory, a SQLite file or "
-            "a database URL."
+            "a database URL.",
         ),
     ] = "ystore.db",
-    doc: Annotated[str | None, typer.Option("--doc", help="Only this document.")] = None,
+    doc: Annotated[
+        str | None, typer.Option("--doc", metavar="NAME", help="Only this document.")
+    ] = None,
     ttl: Annotated[
         float | None,
-        typer.Option("--ttl", min=0, help="Squash documents idle for this many seconds."),
+        typer.Option(
+            "--ttl", min=0, metavar="SECONDS", help="Squash documents idle for this many seconds."
+        ),
     ] = None,
     max_updates: Annotated[
         int | None,
-        typer.Option("--max-updates", min=0, help="Squash documents with more records than this."),
+        typer.Option(
+            "--max-updates",
+            min=0,
+            metavar="COUNT",
+            help="Squash documents with more records than this.",
+        ),
     ] = None,
     max_bytes: Annotated[
         int | None,
-        typer.Option("--max-bytes", min=0, help="Squash documents whose records hold more bytes."),
+        typer.Option(
+            "--max-bytes",
+            min=0,
+            metavar="BYTES",
+            help="Squash documents whose records hold more bytes.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be squashed; change nothing.")

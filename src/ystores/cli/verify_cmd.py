@@ -19,7 +19,7 @@ def _problem(problem: Problem) -> dict[str, str]:
 
 @app.command("verify")
 def verify_command(
-    target: Annotated[str, typer.Argument(help=STORE_HELP)],
+    target: Annotated[str, typer.Argument(metavar="TARGET", help=STORE_HELP)],
     repair: Annotated[
         bool,
         typer.Option(
