@@ -159,8 +159,12 @@ def v3_torn_or_corrupt(fd: int, offset: int, end: int, last_seq: int, path: str)
     return remaining
 
 
-def next_valid_frame(fd: int, offset: int, end: int, last_seq: int) -> int | None:
+def next_valid_frame(
+    fd: int, offset: int, end: int, last_seq: int, *, within: int | None = None
+) -> int | None:
     """The first offset after `offset` where a record with a valid checksum starts.
+
+    With `within`, only offsets below it are looked at (the records may run past it).
 
     Before paying for the checksum of a long body, a candidate must look like a
     record written after seq `last_seq` (its seq, kind and metadata length decode)
@@ -169,12 +173,13 @@ def next_valid_frame(fd: int, offset: int, end: int, last_seq: int) -> int | Non
     """
     head = FRAME_HEAD.size
     window_start = offset + 1
-    while window_start < end - head:
+    stop = end - head if within is None else min(end - head, within)
+    while window_start < stop:
         # windows overlap by a frame head and a body's first fields, which the
         # candidate pattern looks at; offsets from CHUNK on belong to the next window
         window = os.pread(fd, min(CHUNK + head + BODY_PEEK, end - window_start), window_start)
         for k in frame_start_candidates(window, end - window_start - head):
-            if k >= CHUNK or k > len(window) - head:
+            if k >= CHUNK or k > len(window) - head or window_start + k >= stop:
                 break
             length, crc = FRAME_HEAD.unpack_from(window, k)
             at = window_start + k

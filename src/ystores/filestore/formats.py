@@ -10,9 +10,10 @@
 Legacy fields are each a var-uint length followed by the bytes.
 
 The header has no checksum of its own; the first frame's checksum vouches for it.
-Whatever a header says, a whole, checksummed v3 frame right after its 10 bytes
-means a damaged version-3 header (`CorruptStoreError`), never another format:
-ypy-websocket's records would pass that check by chance once in 2**32.
+Whatever a file's first bytes say, a whole, checksummed v3 frame starting within
+its first 64 KiB means a damaged (or missing) version-3 header
+(`CorruptStoreError`), never another format: ypy-websocket's records would pass
+that check by chance far less than once in a million files.
 """
 
 from __future__ import annotations
@@ -24,14 +25,24 @@ from typing import BinaryIO
 from ..crdt import validate_update
 from ..errors import CorruptStoreError, InvalidUpdateError, UnknownFormatError
 from ..records import decode_varuint
-from .damage import frame_at
+from ..yupdate import parse_update
+from .damage import frame_at, next_valid_frame
 from .scanning import LegacyScanner, Scanner, V3Scanner
 
-__all__ = ["CURRENT_VERSION", "HEADER", "FileFormat", "detect_format", "open_scanner"]
+__all__ = [
+    "CURRENT_VERSION",
+    "HEADER",
+    "FileFormat",
+    "detect_format",
+    "open_scanner",
+    "v3_records_start",
+]
 
 CURRENT_VERSION = 3
 HEADER = b"VERSION:3\n"
 _HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER)
+_HEADER_SEARCH = 2 * len(HEADER) + 1
+_FRAME_SEARCH = 1 << 16
 _DESCRIPTIONS = {
     3: "ystores file format version 3 (checksummed)",
     2: "ypy-websocket file format version 2",
@@ -85,13 +96,28 @@ def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
     return fmt
 
 
+def v3_records_start(file: BinaryIO, size: int) -> int | None:
+    """Where checksummed version-3 records start near the top of a file, if they do.
+
+    Looks at every offset up to twice a header's length, so a header flipped,
+    cut, grown or missing is seen, then for any valid frame starting in the first
+    64 KiB, so a damaged header over a damaged first record is seen too.
+    """
+    fd = file.fileno()
+    for offset in range(min(size, _HEADER_SEARCH)):
+        if frame_at(fd, offset, size):
+            return offset
+    return next_valid_frame(fd, _HEADER_SEARCH - 1, size, 0, within=_FRAME_SEARCH)
+
+
 def _refuse_damaged_header(file: BinaryIO, size: int, path: str, fmt: FileFormat | None) -> None:
-    if size > len(HEADER) and frame_at(file.fileno(), len(HEADER), size):
-        head = os.pread(file.fileno(), len(HEADER), 0)
+    start = v3_records_start(file, size)
+    if start is not None:
+        head = os.pread(file.fileno(), min(start, 16), 0)
         said = f"reads as {fmt.description}" if fmt is not None else "is in no known format"
         raise CorruptStoreError(
             f"{path} is damaged at byte 0: its header {head!r} {said}, but version-3 "
-            "records with valid checksums follow it. Nothing was changed; "
+            f"records with valid checksums start at byte {start}. Nothing was changed; "
             "`ystore verify --repair` rewrites the header (after a backup copy).",
             path=path,
             offset=0,
@@ -131,7 +157,7 @@ def _read_header(file: BinaryIO, size: int, path: str) -> FileFormat | None:
 
 
 def _looks_like_v0(file: BinaryIO, size: int) -> bool:
-    """Whether the file starts with a whole (update, metadata) pair holding a Yjs update."""
+    """Whether the file starts with a whole (update, metadata) pair holding exactly a Yjs update."""
     fd = file.fileno()
     end = 0
     for _field in range(2):  # find where the first record ends, however large it is
@@ -148,8 +174,9 @@ def _looks_like_v0(file: BinaryIO, size: int) -> bool:
     if parsed is None:
         return False
     try:
+        parse_update(parsed[0][0])  # whole: a v0 writer never left bytes after an update
         validate_update(parsed[0][0])
-    except InvalidUpdateError:
+    except (InvalidUpdateError, ValueError):
         return False
     return True
 

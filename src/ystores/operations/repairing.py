@@ -18,7 +18,14 @@ from typing import BinaryIO
 
 from ..errors import CorruptStoreError, StoreFormatError
 from ..filestore.damage import next_valid_frame
-from ..filestore.formats import CURRENT_VERSION, HEADER, FileFormat, detect_format, open_scanner
+from ..filestore.formats import (
+    CURRENT_VERSION,
+    HEADER,
+    FileFormat,
+    detect_format,
+    open_scanner,
+    v3_records_start,
+)
 from ..filestore.frames import encode_frame
 from ..filestore.log import replace_file
 from ..filestore.paths import open_inside
@@ -107,9 +114,10 @@ def _format_for_repair(file: BinaryIO, path: Path, size: int) -> FileFormat | No
     try:
         return detect_format(file, size, str(path))
     except CorruptStoreError as exc:
-        if exc.offset != 0:
+        start = v3_records_start(file, size) if exc.offset == 0 else None
+        if start is None:
             raise
-        return FileFormat(CURRENT_VERSION, len(HEADER))  # the records vouch for it
+        return FileFormat(CURRENT_VERSION, start)  # the records vouch for the version
 
 
 def _good_records(
@@ -117,7 +125,8 @@ def _good_records(
 ) -> tuple[list[Record], list[tuple[int, int]]]:
     """The records that pass their checks, and the byte ranges `(start, end)` that do not.
 
-    A damaged header is a bad range `(0, 0)`: nothing of a record is cut for it.
+    A damaged header is a bad range at 0 (as long as the bytes it had beyond a
+    header's 10): nothing of a record is cut for it.
     """
     try:
         fmt = _format_for_repair(file, path, size)
@@ -126,8 +135,9 @@ def _good_records(
     if fmt is None or fmt.version != CURRENT_VERSION:
         return [], []
     bad: list[tuple[int, int]] = []
-    if os.pread(file.fileno(), len(HEADER), 0) != HEADER:
-        bad.append((0, 0))
+    header = os.pread(file.fileno(), fmt.data_offset, 0)
+    if header != HEADER:  # damaged, cut, grown or missing: written anew
+        bad.append((0, max(0, len(header) - len(HEADER))))
     records: list[Record] = []
     start, last_seq = fmt.data_offset, 0
     while True:
