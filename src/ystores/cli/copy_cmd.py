@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..operations import CopyReport, copy_store
 from .app import app
 from .common import STORE_HELP, fail, progress_bar, resolve, run_operation, warn_strays
 from .render import print_json
+
+if TYPE_CHECKING:
+    from ..operations import CopyReport
 
 
 @app.command("copy")
@@ -45,6 +47,8 @@ def copy_command(
     summary when nothing was copied); a progress bar shows on a terminal. Files
     in a SOURCE directory that are not store files are skipped with one warning.
     """
+    from ..operations import copy_store
+
     resolve(source)
     resolve(target, existing=False)
     warn_strays(source)

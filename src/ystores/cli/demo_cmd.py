@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pycrdt
 import typer
 
-from ..base import BaseYStore
-from ..operations import inspect_store
-from ..urls import open_store
 from .app import app
 from .common import resolve, run_operation
 from .render import print_json
 from .reports import print_report, report_as_dict
+
+if TYPE_CHECKING:
+    from ..base import BaseYStore
 
 DEMO_TEXT = "Hello from ystores: every keystroke is one durable update."
 DEMO_DOCUMENT = "demo"
@@ -21,6 +20,8 @@ DEMO_DOCUMENT = "demo"
 
 
 async def _write_and_read(store: BaseYStore, text: str) -> str:
+    import pycrdt
+
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     root = doc.get("text", type=pycrdt.Text)
     updates: list[bytes] = []
@@ -59,6 +60,9 @@ def demo_command(
     The document is the one a Yjs client (or the browser page) edits in the room
     `demo` of `ystore serve --store STORE`: the same name in the same store.
     """
+    from ..operations import inspect_store
+    from ..urls import open_store
+
     target = resolve(store, existing=False)
 
     async def demo() -> str:

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from ..operations import export_document
 from .app import app
 from .common import STORE_HELP, call, fail, resolve, run_operation
 
@@ -49,6 +48,8 @@ def export_command(
     Reads without changing the store. Prints nothing else on success. A binary
     update is not written to a terminal: redirect stdout or use -o FILE.
     """
+    from ..operations import export_document
+
     if as_json and format is ExportFormat.update:
         fail("--json asks for JSON, --format update for a binary update; give one.", code=2)
     chosen = ExportFormat.json if as_json else (format or ExportFormat.update)

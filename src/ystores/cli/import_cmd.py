@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from ..operations import import_document
 from .app import app
 from .common import call, resolve, run_operation
 from .render import print_json
@@ -48,6 +47,8 @@ def import_command(
     Y.Map and Y.Array roots map cleanly, XML does not; it is accepted only for a
     document with no records yet, since it would duplicate text and lists.
     """
+    from ..operations import import_document
+
     resolve(target, existing=False)
     data = sys.stdin.buffer.read() if source == "-" else call(lambda: Path(source).read_bytes())
     from_json = run_operation(lambda: import_document(target, doc, data))

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..operations import content_as_json, document_content, inspect_store, list_store
 from .app import app
 from .common import fail, progress_bar, resolve, run_operation, warn_strays
 from .render import print_json
@@ -56,6 +55,8 @@ def inspect_cli(
     Exits with 1 when the store, or a document in it, cannot be read (damage,
     unknown format); a torn tail alone is reported but exits with 0.
     """
+    from ..operations import inspect_store
+
     resolve(target)
     warn_strays(target)
     if content:
@@ -74,6 +75,8 @@ def inspect_cli(
 
 
 def _content(target: str, doc: str | None, as_json: bool) -> None:
+    from ..operations import content_as_json, document_content, list_store
+
     if doc is None:
         names = [d.name for d in run_operation(lambda: list_store(target))]
         if len(names) != 1:

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ..operations.listing import list_side_files, list_store
 from .app import app
 from .common import STORE_HELP, call, progress_bar, resolve, run_operation, warn_strays
 from .render import Col, format_bytes, format_time, print_json, print_table
@@ -26,6 +25,8 @@ def ls_command(
     backup NAME.bak-TIME, a temporary file left by a crash) follow, marked as
     such; files that are not store files are skipped with one warning line.
     """
+    from ..operations.listing import list_side_files, list_store
+
     resolve(target)
     warn_strays(target)
     with progress_bar("Listing") as bar:

@@ -9,8 +9,6 @@ import anyio
 import typer
 
 from ..errors import YStoreError
-from ..filestore.inspection import upgrade_file
-from ..rootdir import walk_root
 from ..targets import Target
 from .app import app
 from .common import fail, library_errors, progress_bar, quiet_upgrade_log, resolve, warn
@@ -73,6 +71,8 @@ def migrate_command(
     Prints one line per file upgraded and a summary line. Never creates a store:
     a SQLite file must exist (`ystore copy` or `serve` make new ones).
     """
+    from ..rootdir import walk_root
+
     resolved = resolve(target, existing=not sql)  # --sql prints, and changes nothing
     if resolved.kind == "database":
         _migrate_database(resolved, to, downgrade, sql, status, history, backup, as_json)
@@ -96,6 +96,8 @@ def migrate_command(
 
 
 def _upgrade_files(target: str, files: list[Path], *, single: bool, as_json: bool) -> None:
+    from ..filestore.inspection import upgrade_file
+
     results: list[dict[str, object]] = []
     failures: list[str] = []
     with quiet_upgrade_log(), progress_bar("Migrating") as bar:

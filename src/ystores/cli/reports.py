@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..operations.inspecting import DocumentReport, RecordInfo, StoreReport
 from .render import Col, format_bytes, format_time, print_table, show_bytes, stdout_console
+
+if TYPE_CHECKING:
+    from ..operations.inspecting import DocumentReport, RecordInfo, StoreReport
 
 __all__ = ["document_as_dict", "print_report", "record_as_dict", "report_as_dict"]
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..compaction import CompactionPolicy
-from ..compaction.sweep import SweepResult, squash_target
 from .app import app
 from .common import call, progress_bar, resolve, run_operation, warn_strays
 from .render import format_bytes, print_json
+
+if TYPE_CHECKING:
+    from ..compaction.sweep import SweepResult
 
 
 @app.command("squash")
@@ -64,6 +66,8 @@ def squash_command(
     creates a store. Prints one line per document squashed, then a summary line
     (only the summary when nothing was due); a progress bar shows on a terminal.
     """
+    from ..compaction.sweep import squash_target
+
     policy = call(lambda: CompactionPolicy(ttl=ttl, max_updates=max_updates, max_bytes=max_bytes))
     resolve(target)
     warn_strays(target)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..operations import Problem, verify_store
-from ..operations.listing import list_side_files
 from .app import app
 from .common import STORE_HELP, call, progress_bar, resolve, run_operation, warn_strays
 from .render import format_bytes, print_json
+
+if TYPE_CHECKING:
+    from ..operations import Problem
 
 
 def _problem(problem: Problem) -> dict[str, str]:
@@ -41,6 +42,9 @@ def verify_command(
     reported: restore those from a backup. The store's side files (torn tails
     saved as NAME.torn-N, backups, temporary files) are listed after the report.
     """
+    from ..operations import verify_store
+    from ..operations.listing import list_side_files
+
     resolve(target)
     warn_strays(target)
     with progress_bar("Verifying") as bar:
