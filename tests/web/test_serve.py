@@ -4,6 +4,7 @@ prints where to point a browser, and stores every relayed change on SIGTERM."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import subprocess
@@ -18,7 +19,8 @@ import pytest
 
 from backends import new_postgres_database
 from room.kit import node, read_json_line, start_node, stop_process
-from ystores import YDocNotFound
+from ystores import FileYStore, YDocNotFound
+from ystores.compaction.policy import LogStats
 from ystores.urls import open_store
 
 from .kit import get, serve
@@ -137,3 +139,48 @@ def test_sigterm_while_clients_write_stores_every_relayed_change(
     stored = anyio.run(stored_text, url, room)
     missing = [marker for marker in markers if marker not in stored]
     assert missing == [], (len(markers), len(missing))
+
+
+NO_LOG = LogStats(tail_records=0, tail_bytes=0, has_snapshot=False, last_write=None, last_seq=0)
+
+
+async def log_shape(root: Path, name: str) -> LogStats | None:
+    return await FileYStore(name, root=root).log_stats()
+
+
+@pytest.mark.parametrize("compaction", [True, False])
+def test_background_compaction_is_on_by_default_and_can_be_turned_off(
+    node_clients: None, tmp_path: Path, compaction: bool
+) -> None:
+    root = tmp_path / "docs"
+    options = ["--compact-records", "5"] if compaction else ["--no-compaction"]
+    with serve(
+        "--store", f"file://{root}/", *options, cwd=tmp_path, log=tmp_path / "serve.log"
+    ) as served:
+        text = node("client.mjs", "edit", served.ws, "notes/a", "ana", "60", "ana")["text"]
+        if compaction:  # squashed while the room is open, once more than 5 records follow
+            deadline = time.monotonic() + 60
+            while not (anyio.run(log_shape, root, "notes/a") or NO_LOG).has_snapshot:
+                assert time.monotonic() < deadline, "the document was never squashed"
+                time.sleep(0.2)
+    shape = anyio.run(log_shape, root, "notes/a")
+    assert shape is not None
+    assert shape.has_snapshot is compaction
+    assert anyio.run(stored_text, f"file://{root}/", "notes/a") == text
+
+
+def test_message_size_grace_period_and_log_level_reach_the_server(
+    node_clients: None, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    args = ["--max-message-size", "64", "--grace-period", "600", "--log-level", "warning"]
+    with serve("--store", f"file://{tmp_path}/docs/", *args, cwd=tmp_path, log=log) as served:
+        oversized = node("raw.mjs", served.ws + "/notes/a", "03" + "00" * 100)
+        assert oversized["code"] == 1009
+        assert "over the limit of 64" in oversized["reason"]
+        assert node("client.mjs", "read", served.ws, "notes/b") == {"text": ""}
+        # The client has left; the room stays open for its grace period.
+        status = json.loads(get(served.http + "/.ystores/status/notes/b")[2])
+        assert status["open"] is True
+    assert "INFO" not in log.read_text()
+    assert "Closing client" in log.read_text()  # a warning: logged at this level
