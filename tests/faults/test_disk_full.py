@@ -13,10 +13,11 @@ import pycrdt
 import pytest
 
 from room.kit import MemoryChannel
-from ystores import FileYStore, StoreIOError
+from ystores import FileYStore, StoreIOError, YStoreError
 from ystores.compaction.policy import CompactionPolicy
 from ystores.room import YRoom
 from ystores.room.protocol import encode_sync_step2, encode_update
+from ystores.sql import SQLiteYStore
 
 from .disk import fill, release, small_disk
 
@@ -170,3 +171,37 @@ async def _fill_the_disk_under_a_room(
         await until(lambda: str(room.ydoc.get("text", type=pycrdt.Text)) == str(text))
         await until(lambda: room.unsaved == 0)
         again.hang_up()
+
+
+async def test_sqlite_background_compaction_on_a_full_disk_never_ends_the_store(
+    disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Writes until the disk refuses them; the compactor's squash fails too, is logged and
+    retried, and the store keeps running; with space back, writes and squashes resume."""
+    caplog.set_level(logging.INFO)
+    updates = big_updates(400, size=2048)
+    policy = CompactionPolicy(max_updates=5)
+    store = SQLiteYStore("doc", db_path=str(disk / "s.db"), compaction=policy)
+    store.compaction_interval = 0.2
+    async with store:
+        fill(disk, leave=512 * 1024)
+        written = 0
+        for update in updates:
+            try:
+                await store.write(update)
+            except YStoreError:
+                break  # the disk is full for appends too: the write says so
+            written += 1
+        assert 0 < written < len(updates)
+        await until(lambda: "Compaction of" in caplog.text and "failed" in caplog.text)
+        assert store.running
+        caplog.clear()
+        release(disk)
+        for update in updates[written : written + 10]:
+            await store.write(update)
+        await until(lambda: "Squashed" in caplog.text)
+        assert store.running
+    async with SQLiteYStore("doc", db_path=str(disk / "s.db")) as again:
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        await again.apply_updates(doc)
+        assert len(str(doc.get("text", type=pycrdt.Text))) == (written + 10) * 2048
