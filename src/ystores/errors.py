@@ -134,13 +134,22 @@ class InvalidStoreURLError(YStoreError, ValueError):
 class StoreConnectionError(YStoreError, ConnectionError):
     """The database cannot be reached, or refuses the login (server down, bad password).
 
+    Also raised when a database operation did not finish within its timeout.
+
     Attributes:
         url: The database URL, its password hidden.
+        commit_unknown: A write's statement was sent but no answer came (a timeout
+            or a connection lost mid-commit): whether it committed is not known
+            yet. The store resolves it (see the SQL stores' "write outcomes").
+            False means nothing of the failed write was stored.
     """
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, url: str | None = None, commit_unknown: bool = False
+    ) -> None:
         super().__init__(message)
         self.url = url
+        self.commit_unknown = commit_unknown
 
 
 class StoreDatabaseError(YStoreError):

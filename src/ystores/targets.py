@@ -79,7 +79,8 @@ class Target:
             )
         sqlite = self.sqlite_path
         if sqlite is not None and "://" not in self.location:
-            return f"sqlite:///{sqlite.absolute()}"
+            # escaped: a `#`, `?` or `%` in the path is part of the file's name
+            return "sqlite:///" + quote(str(sqlite.absolute()))
         return self.location
 
 

@@ -65,12 +65,16 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         require("sqlite", "SQLite stores")
         from .sql import SQLiteYStore
+        from .sql.timeouts import TIMEOUT_PARAMETERS
         from .sql.urls import database_url
 
         parsed = database_url(location)
         assert parsed.database is not None
         if parsed.query.get("synchronous") == "normal":
             kwargs.setdefault("fsync", False)
+        for name in TIMEOUT_PARAMETERS:  # ?write_timeout=5 and the like
+            if name in parsed.query:
+                kwargs.setdefault(name, float(str(parsed.query[name])))
         return SQLiteYStore(doc, db_path=parsed.database, **kwargs)
     require("postgres", "Postgres stores")
     from .sql import PostgresYStore

@@ -12,7 +12,7 @@ asyncio only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,10 +27,23 @@ from ..threads import run_in_worker
 from . import pg_errors as asyncpg
 from .engines import create_engine
 from .errors import translate_errors
+from .outcomes import (
+    Fence,
+    Identity,
+    InDoubt,
+    fence_postgres,
+    identity,
+    lookup_postgres,
+    lookup_sqlite,
+)
+from .postgres_writer import BROKEN, PostgresWriter, connect_deadline, known_closed
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteReaders, SQLiteWriter
 from .statements import statements_for
+from .timeouts import Timeouts
 from .urls import safe_url, sqlite_synchronous
+
+log = logging.getLogger("ystores.sql")
 
 __all__ = ["Database", "Entry"]
 
@@ -39,28 +52,6 @@ Entry = tuple[str, int, bytes, bytes, float]
 
 Row = tuple[int, int, bytes, bytes, float]
 """A record read back: `(seq, kind, update, metadata, timestamp)`."""
-
-_BROKEN = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
-
-
-def _closed_while_idle(exc: StoreConnectionError) -> bool:
-    """Whether a pooled or held connection turned out closed by the server before
-    anything was sent on it (asyncpg then fails to start the operation): safe to
-    retry on a new connection."""
-    return isinstance(exc.__cause__, asyncpg.InternalClientError)
-
-
-def _known_closed(driver_connection: Any) -> bool:
-    """Whether asyncpg already knows the server closed this connection."""
-    is_closed = getattr(driver_connection, "is_closed", None)  # aiosqlite has none
-    return bool(is_closed()) if is_closed is not None else False
 
 
 class Database:
@@ -76,20 +67,32 @@ class Database:
         self.backend = url.get_backend_name()
         self.engine = create_engine(url)
         self.statements = statements_for(self.backend)
+        self.timeouts = Timeouts.from_url(url)
         self.committer: GroupCommitter[Entry, int] = GroupCommitter(self._flush)
         self.closed = asyncio.Event()
         self.loop = asyncio.get_running_loop()
+        self.in_doubt = InDoubt()
+        self._flush_lock = asyncio.Lock()  # flushes and resolutions, one at a time
+        self._resolver: asyncio.Task[None] | None = None
+        self._detached: set[asyncio.Task[int]] = set()
+        self._sent_on: Fence | None = None  # the connection the current flush sent on
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
         self._disposed = False
-        self._write_conn: tuple[Any, Any] | None = None  # Postgres: (pooled, driver) held
+        self._pg: PostgresWriter | None = None
         self._writer: SQLiteWriter | None = None
         self._readers: SQLiteReaders | None = None
-        if self.backend == "sqlite":
+        if self.backend != "sqlite":
+            self._pg = PostgresWriter(self.engine, self.statements, self.safe_url, self.timeouts)
+        else:
             self._writer = SQLiteWriter(
-                url.database or "", self.statements, self.safe_url, sqlite_synchronous(url)
+                url.database or "",
+                self.statements,
+                self.safe_url,
+                sqlite_synchronous(url),
+                self.timeouts,
             )
-            self._readers = SQLiteReaders(url.database or "", self.safe_url)
+            self._readers = SQLiteReaders(url.database or "", self.safe_url, timeouts=self.timeouts)
 
     async def ensure_schema(self, *, create: bool) -> None:
         """Check the schema once per `Database` (see `schema.ensure_schema`)."""
@@ -97,18 +100,29 @@ class Database:
             return
         async with self._schema_lock:
             if not self._schema_ready:
-                await ensure_schema(self.engine, create=create, url=self.safe_url)
-                self._schema_ready = True
+                # Bounded too: Alembic's statements run without a statement timeout
+                # (a migration may be long), the check itself is a few round trips.
+                bound = self.timeouts.connect + 3 * self.timeouts.write
+                with anyio.move_on_after(bound) as scope:
+                    await ensure_schema(self.engine, create=create, url=self.safe_url)
+                    self._schema_ready = True
+                if scope.cancelled_caught:
+                    raise StoreConnectionError(
+                        f"The database {self.safe_url} did not answer the schema check "
+                        f"within {bound:g} s; check the network and the server.",
+                        url=self.safe_url,
+                    )
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
         """A driver connection (aiosqlite or asyncpg) from the pool, errors translated."""
         if self.closed.is_set():
             raise StoreStateError(f"The connection pool of {self.safe_url} is closed.")
-        with translate_errors(self.safe_url, connecting=True):
+        connecting = connect_deadline(self.timeouts, self.safe_url)
+        with translate_errors(self.safe_url, connecting=True), connecting:
             conn = await self.engine.connect()
             raw = await conn.get_raw_connection()
-            if _known_closed(raw.driver_connection):  # the server ended it while pooled
+            if known_closed(raw.driver_connection):  # the server ended it while pooled
                 await conn.invalidate()
                 conn = await self.engine.connect()
                 raw = await conn.get_raw_connection()
@@ -116,134 +130,179 @@ class Database:
             with translate_errors(self.safe_url):
                 yield raw.driver_connection
         except BaseException as exc:
-            if isinstance(exc, _BROKEN) or isinstance(exc.__cause__, _BROKEN):
+            if isinstance(exc, BROKEN) or isinstance(exc.__cause__, BROKEN):
                 await conn.invalidate()
             raise
         finally:
             with translate_errors(self.safe_url):
                 await conn.close()
 
-    @asynccontextmanager
-    async def _write_connection(self) -> AsyncIterator[Any]:
-        """The asyncpg connection flushes write through, checked out once and held.
-
-        Flushes never overlap (the group committer runs one at a time), so one
-        connection serves them all, without a pool checkout per flush. A
-        connection that breaks is discarded and the next flush opens another.
-        """
-        if self.closed.is_set():
-            raise StoreStateError(f"The connection pool of {self.safe_url} is closed.")
-        if self._write_conn is not None and _known_closed(self._write_conn[1]):
-            await self._drop_write_connection(invalidate=True)
-        if self._write_conn is None:
-            with translate_errors(self.safe_url, connecting=True):
-                conn = await self.engine.connect()
-                raw = await conn.get_raw_connection()
-            self._write_conn = (conn, raw.driver_connection)
-        try:
-            with translate_errors(self.safe_url):
-                yield self._write_conn[1]
-        except Exception as exc:
-            if isinstance(exc, _BROKEN) or isinstance(exc.__cause__, _BROKEN):
-                await self._drop_write_connection(invalidate=True)
-            raise
-        except BaseException:  # interrupted mid-statement: the connection's state is unknown
-            await self._drop_write_connection(invalidate=True)
-            raise
-
-    async def _drop_write_connection(self, *, invalidate: bool) -> None:
-        held, self._write_conn = self._write_conn, None
-        if held is not None:
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                if invalidate:
-                    await held[0].invalidate()
-                await held[0].close()
-
     # -- writing -------------------------------------------------------------
 
     async def write(self, doc: str, kind: RecordKind, update: bytes, meta: bytes, ts: float) -> int:
-        """Write one record, group-committed with concurrent writes; return its seq."""
-        return await self.committer.submit((doc, int(kind), update, meta, ts))
+        """Write one record, group-committed with concurrent writes; return its seq.
+
+        The flush runs in a task of its own: a caller cancelled meanwhile leaves at
+        once, and its record is still stored exactly once (see `outcomes`). The
+        same bytes for the same document as a record in doubt join that record.
+
+        Raises:
+            StoreConnectionError: The database did not answer within the timeouts
+                (`commit_unknown` says whether the record may have been stored:
+                the store then resolves it), or cannot be reached.
+            StoreDatabaseError: The database refused the write.
+        """
+        entry = self.in_doubt.match(doc, update) or (doc, int(kind), update, meta, ts)
+        task = self.loop.create_task(self.committer.submit(entry))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._detached.add(task)
+                task.add_done_callback(lambda done: self._detached_done(done, entry))
+            raise
+
+    def _detached_done(self, task: asyncio.Task[int], entry: Entry) -> None:
+        """A cancelled caller's write ended: if it failed, its record goes in doubt."""
+        self._detached.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        if identity(entry) not in {identity(e) for e in self.in_doubt.entries()}:
+            self.in_doubt.add([entry], None)
+        self._start_resolver()
 
     async def _flush(self, entries: Sequence[Entry]) -> list[int]:
+        # Runs shielded (the group committer's flush); bounded here by write_timeout.
+        async with self._flush_lock:
+            self._sent_on = None
+            with anyio.move_on_after(self.timeouts.write) as scope:
+                try:
+                    return await self._flush_bounded(entries)
+                except StoreConnectionError as exc:
+                    if self._sent_on is None and not exc.commit_unknown:
+                        raise
+                    self.in_doubt.add(entries, self._sent_on)
+                    self._start_resolver()
+                    raise StoreConnectionError(
+                        f"{exc} Whether the write committed is unknown: the store resolves "
+                        "it once the database answers (see the docs' write outcomes).",
+                        url=self.safe_url,
+                        commit_unknown=True,
+                    ) from exc
+            assert scope.cancelled_caught
+            if self._pg is not None:
+                await self._pg.drop(invalidate=True)
+            self.in_doubt.add(entries, self._sent_on)
+            self._start_resolver()
+            raise StoreConnectionError(
+                f"The database {self.safe_url} did not commit the write within "
+                f"{self.timeouts.write:g} s (write_timeout). Whether it committed is unknown: "
+                "the store resolves it once the database answers (see the docs' write outcomes).",
+                url=self.safe_url,
+                commit_unknown=True,
+            )
+
+    async def _flush_bounded(self, entries: Sequence[Entry]) -> list[int]:
+        resolved = await self._resolve() if self.in_doubt else {}
+        fresh = [e for e in entries if identity(e) not in resolved]
+        written = iter(await self._store(fresh) if fresh else [])
+        return [
+            resolved[identity(e)] if identity(e) in resolved else next(written) for e in entries
+        ]
+
+    async def _store(self, entries: Sequence[Entry]) -> list[int]:
         by_doc: dict[str, list[int]] = {}
         for index, entry in enumerate(entries):
             by_doc.setdefault(entry[0], []).append(index)
         # Sorted documents: every writer locks counter rows in one order (no deadlock).
         plan = sorted(by_doc.items())
-        if self.backend == "sqlite":
+        if self._pg is None:
             return await self._flush_sqlite(entries, plan)
-        return await self._flush_postgres(entries, plan)
+        try:
+            return await self._pg.flush(entries, plan)
+        finally:
+            self._sent_on = self._pg.sent_on
 
     async def _flush_sqlite(
         self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
     ) -> list[int]:
         assert self._writer is not None
         writer = self._writer
-        return await run_in_worker(lambda: writer.flush(entries, plan))
+        # Outcome unknown from here until the worker thread returns.
+        self._sent_on = (0, None)
+        try:
+            seqs = await run_in_worker(lambda: writer.flush(entries, plan))
+        except Exception:
+            self._sent_on = None  # the thread returned: its transaction rolled back
+            raise
+        self._sent_on = None
+        return seqs
 
-    async def _flush_postgres(
-        self, entries: Sequence[Entry], plan: list[tuple[str, list[int]]]
-    ) -> list[int]:
-        seqs = [0] * len(entries)
-        for attempt in (1, 2):
-            try:
-                async with self._write_connection() as conn:
-                    if len(plan) == 1:  # one document: its own statement, one round trip
-                        await self._append(conn, entries, *plan[0], seqs)
-                    else:  # several: one statement for all, one round trip
-                        await self._append_many(conn, entries, plan, seqs)
-                return seqs
-            except StoreConnectionError as exc:
-                # after a server restart or failover: retry once on a new connection
-                if attempt == 2 or not _closed_while_idle(exc):
-                    raise
-        raise AssertionError("unreachable")
+    # -- resolving writes whose outcome is unknown ----------------------------
 
-    async def _append_many(
-        self,
-        conn: Any,
-        entries: Sequence[Entry],
-        plan: list[tuple[str, list[int]]],
-        seqs: list[int],
-    ) -> None:
-        append = self.statements.append_many
-        assert append is not None
-        ordered = [entries[i] for _doc, indexes in plan for i in indexes]
-        args = append.args(
-            docs=[e[0] for e in ordered],
-            kinds=[e[1] for e in ordered],
-            updates=[e[2] for e in ordered],
-            metas=[e[3] for e in ordered],
-            stamps=[e[4] for e in ordered],
+    async def _resolve(self) -> dict[Identity, int]:
+        """Look up every record in doubt and write those not stored (see `outcomes`)."""
+        entries = self.in_doubt.entries()
+        if self._writer is not None:
+            writer = self._writer
+            found: dict[Identity, int] = await run_in_worker(
+                lambda: writer.transaction(lambda conn: lookup_sqlite(conn, entries))
+            )
+        else:
+            assert self._pg is not None
+            async with self._pg.connection() as conn:
+                fences = self.in_doubt.fences - {self._pg.who}
+                try:
+                    await fence_postgres(conn, fences, self.timeouts.statement)
+                except TimeoutError:
+                    raise StoreConnectionError(
+                        f"A connection to {self.safe_url} that carried a write whose outcome "
+                        "is unknown has not ended yet; the write stays in doubt.",
+                        url=self.safe_url,
+                    ) from None
+                found = await lookup_postgres(conn, entries, self.timeouts.statement)
+        missing = [e for e in entries if identity(e) not in found]
+        if missing:
+            found.update(zip(map(identity, missing), await self._store(missing), strict=True))
+        self.in_doubt.settle(entries)
+        log.info(
+            "Resolved %d writes to %s whose outcome was unknown: %d had committed, %d written now.",
+            len(entries),
+            self.safe_url,
+            len(entries) - len(missing),
+            len(missing),
         )
-        last = {row[0]: int(row[1]) for row in await conn.fetch(append.sql, *args)}
-        for doc, indexes in plan:
-            first = last[doc] - len(indexes) + 1
-            for offset, index in enumerate(indexes):
-                seqs[index] = first + offset
+        return found
 
-    async def _append(
-        self, conn: Any, entries: Sequence[Entry], doc: str, indexes: list[int], seqs: list[int]
-    ) -> None:
-        append = self.statements.append
-        assert append is not None
-        mine = [entries[i] for i in indexes]
-        args = append.args(
-            doc=doc,
-            doc_=doc,
-            n=len(mine),
-            n_=len(mine),
-            ts=mine[-1][4],
-            kinds=[e[1] for e in mine],
-            updates=[e[2] for e in mine],
-            metas=[e[3] for e in mine],
-            stamps=[e[4] for e in mine],
-        )
-        rows = await conn.fetch(append.sql, *args)
-        first = min(int(row[0]) for row in rows)
-        for offset, index in enumerate(indexes):
-            seqs[index] = first + offset
+    def _start_resolver(self) -> None:
+        if (self._resolver is None or self._resolver.done()) and not self.closed.is_set():
+            self._resolver = self.loop.create_task(self._resolve_in_background())
+
+    async def _resolve_in_background(self) -> None:
+        """Resolve the records in doubt when no write comes to do it, with backoff."""
+        delay = 0.1
+        while self.in_doubt and not self.closed.is_set():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            await self._resolve_once()
+
+    async def _resolve_once(self) -> None:
+        async with self._flush_lock:
+            if not self.in_doubt:
+                return
+            self._sent_on = None
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeouts.write):
+                try:
+                    await self._resolve()
+                except StoreConnectionError as exc:
+                    log.debug("Writes to %s stay in doubt: %s", self.safe_url, exc)
+                except Exception:
+                    log.exception("Resolving writes to %s failed", self.safe_url)
+            if self._sent_on is not None and self.in_doubt:
+                # the records it was writing may have reached the server meanwhile
+                self.in_doubt.fences.add(self._sent_on)
+                if self._pg is not None:
+                    await self._pg.drop(invalidate=True)
 
     # -- reading -------------------------------------------------------------
 
@@ -259,7 +318,8 @@ class Database:
         for attempt in (1, 2):
             try:
                 async with self.connection() as conn:
-                    return [tuple(row) for row in await conn.fetch(sql, *args)]
+                    rows = await conn.fetch(sql, *args, timeout=self.timeouts.statement)
+                    return [tuple(row) for row in rows]
             except StoreConnectionError:
                 if attempt == 2:
                     raise
@@ -292,12 +352,32 @@ class Database:
 
     async def aclose(self) -> None:
         """Close the pool; stores of this database open a new `Database` on next use."""
+        if not self._disposed and (self._detached or self.in_doubt):
+            await self._settle_before_closing()
         self.closed.set()
         if not self._disposed:
             self._disposed = True
+            if self._resolver is not None:
+                self._resolver.cancel()
             if self._writer is not None:
                 await run_in_worker(self._writer.close)
             if self._readers is not None:
                 await run_in_worker(self._readers.close)
-            await self._drop_write_connection(invalidate=False)
+            if self._pg is not None:
+                await self._pg.drop(invalidate=False)
             await self.engine.dispose()
+
+    async def _settle_before_closing(self) -> None:
+        """Let cancelled callers' writes finish and resolve what is in doubt, bounded."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self.timeouts.write):
+            if self._detached:
+                await asyncio.wait(set(self._detached))
+            if self.in_doubt:
+                await self._resolve_once()
+        if self.in_doubt:
+            log.warning(
+                "Closing %s with %d writes whose outcome is unknown: each was stored once "
+                "or not at all; look for them by document, timestamp and bytes.",
+                self.safe_url,
+                len(self.in_doubt),
+            )

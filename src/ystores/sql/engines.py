@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..errors import StoreConnectionError, StoreStateError
+from .timeouts import Timeouts, without_timeouts
 from .urls import safe_url
 
 __all__ = [
@@ -46,30 +47,33 @@ AUTO_VACUUM = "PRAGMA auto_vacuum = INCREMENTAL"
 them so), and lets `PRAGMA incremental_vacuum` give a squash's free pages back."""
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # The connection runs with sqlite3's autocommit (isolation_level None): ystores
-    # opens transactions itself, with BEGIN IMMEDIATE, so that a writer takes the
-    # write lock up front (waiting on busy_timeout) instead of failing to upgrade
-    # a read lock half-way ("database is locked").
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-        cursor.execute(AUTO_VACUUM)
-        enable_wal(cursor)
-        cursor.execute("PRAGMA synchronous = FULL")
-    finally:
-        cursor.close()
+def _sqlite_on_connect(timeouts: Timeouts) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The connection runs with sqlite3's autocommit (isolation_level None): ystores
+        # opens transactions itself, with BEGIN IMMEDIATE, so that a writer takes the
+        # write lock up front (waiting on busy_timeout) instead of failing to upgrade
+        # a read lock half-way ("database is locked").
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(timeouts.statement * 1000)}")
+            cursor.execute(AUTO_VACUUM)
+            enable_wal(cursor, timeouts.connect)
+            cursor.execute("PRAGMA synchronous = FULL")
+        finally:
+            cursor.close()
+
+    return on_connect
 
 
-def enable_wal(cursor: Any) -> None:
+def enable_wal(cursor: Any, within: float = SQLITE_BUSY_TIMEOUT) -> None:
     """Put a SQLite database in WAL mode (a no-op when it is already).
 
     Switching a new database to WAL needs its exclusive lock, and SQLite answers
     "database is locked" at once, without its busy handler, when another process
-    is switching it at the same moment; that is retried here for up to
-    `SQLITE_BUSY_TIMEOUT` seconds.
+    is switching it at the same moment; that is retried here for up to `within`
+    seconds.
     """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    deadline = time.monotonic() + within
     while True:
         cursor.execute("PRAGMA journal_mode")
         if str(cursor.fetchone()[0]).lower() == "wal":
@@ -104,23 +108,33 @@ def create_engine(url: URL) -> AsyncEngine:
     """A new async engine for a URL made by `database_url` (the caller disposes of it).
 
     SQLite connections use WAL, `busy_timeout` and `BEGIN IMMEDIATE` for every
-    transaction SQLAlchemy opens, so several processes can share one file.
+    transaction SQLAlchemy opens, so several processes can share one file. The
+    URL's timeouts (see `ystores.sql.timeouts`) bound connecting and, on SQLite,
+    waiting for locks.
 
     Raises:
         StoreConnectionError: The SQLite file's directory does not exist.
     """
+    timeouts = Timeouts.from_url(url)
     if url.get_backend_name() == "sqlite":
         _check_sqlite_directory(url)
         engine = create_async_engine(
             url.set(query={}),  # ystores' own options are not the driver's
-            connect_args={"isolation_level": None, "timeout": SQLITE_BUSY_TIMEOUT},
+            connect_args={"isolation_level": None, "timeout": timeouts.statement},
             pool_size=4,
             max_overflow=16,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect(timeouts))
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=20, pool_pre_ping=False)
+    return create_async_engine(
+        without_timeouts(url),
+        connect_args={"timeout": timeouts.connect},
+        pool_size=5,
+        max_overflow=20,
+        pool_pre_ping=False,
+        pool_timeout=timeouts.connect,
+    )
 
 
 def running_loop() -> asyncio.AbstractEventLoop:

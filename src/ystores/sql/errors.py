@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from asyncio import CancelledError
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,6 +33,9 @@ _DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.Error,
     asyncpg.PostgresError,
 )
+
+
+_LOCKED = "database is locked"
 
 
 def _root(exc: BaseException) -> BaseException:
@@ -67,6 +71,18 @@ def translate_errors(url: str, *, connecting: bool = False) -> Iterator[None]:
         raise
     except (*_CONNECTION_ERRORS, *_DATABASE_ERRORS) as exc:
         root = _root(exc)
+        if isinstance(exc, TimeoutError) or isinstance(root, TimeoutError | CancelledError):
+            raise StoreConnectionError(
+                f"The database {url} did not answer in time (a network partition, or a "
+                "server too busy to answer); check the network and the server.",
+                url=url,
+            ) from exc
+        if isinstance(root, sqlite3.OperationalError) and _LOCKED in str(root):
+            raise StoreConnectionError(
+                f"The database {url} stayed locked by another connection longer than the "
+                "statement timeout (another process holds its write lock).",
+                url=url,
+            ) from exc
         if connecting or isinstance(root, _CONNECTION_ERRORS):
             hint = (
                 "Check that the file is a SQLite database this process may read and write."

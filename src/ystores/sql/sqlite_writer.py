@@ -17,29 +17,39 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .engines import AUTO_VACUUM, SQLITE_BUSY_TIMEOUT, enable_wal
+from .engines import AUTO_VACUUM, enable_wal
 from .errors import translate_errors
 from .statements import Statements, number_rows
+from .timeouts import Timeouts
 
 __all__ = ["SQLiteReaders", "SQLiteWriter", "open_sqlite"]
 
 Plan = list[tuple[str, list[int]]]
 
 
-def open_sqlite(path: str, url: str, synchronous: str = "FULL") -> sqlite3.Connection:
+def open_sqlite(
+    path: str, url: str, synchronous: str = "FULL", timeouts: Timeouts | None = None
+) -> sqlite3.Connection:
     """A stdlib connection in autocommit mode, with WAL, busy_timeout and `synchronous`.
+
+    Args:
+        path: The database file.
+        url: The database URL for messages.
+        synchronous: The `PRAGMA synchronous` setting.
+        timeouts: `statement` is the busy timeout, `connect` bounds the switch to WAL.
 
     Raises:
         StoreConnectionError: The file cannot be opened as a SQLite database.
     """
+    timeouts = timeouts or Timeouts()
     with translate_errors(url, connecting=True):
         conn = sqlite3.connect(
-            path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT, check_same_thread=False
+            path, isolation_level=None, timeout=timeouts.statement, check_same_thread=False
         )
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(timeouts.statement * 1000)}")
             conn.execute(AUTO_VACUUM)
-            enable_wal(conn.cursor())
+            enable_wal(conn.cursor(), timeouts.connect)
             conn.execute(f"PRAGMA synchronous = {synchronous}")
         except BaseException:
             conn.close()
@@ -59,10 +69,13 @@ class SQLiteReaders:
         keep: Idle connections kept open.
     """
 
-    def __init__(self, path: str, url: str, keep: int = 4) -> None:
+    def __init__(
+        self, path: str, url: str, keep: int = 4, timeouts: Timeouts | None = None
+    ) -> None:
         self._path = path
         self._url = url
         self._keep = keep
+        self._timeouts = timeouts
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -72,7 +85,7 @@ class SQLiteReaders:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = open_sqlite(self._path, self._url)
+            conn = open_sqlite(self._path, self._url, timeouts=self._timeouts)
         try:
             with translate_errors(self._url):
                 return conn.execute(sql, args).fetchall()
@@ -102,8 +115,14 @@ class SQLiteWriter:
     """
 
     def __init__(
-        self, path: str, statements: Statements, url: str, synchronous: str = "FULL"
+        self,
+        path: str,
+        statements: Statements,
+        url: str,
+        synchronous: str = "FULL",
+        timeouts: Timeouts | None = None,
     ) -> None:
+        self._timeouts = timeouts
         self._path = path
         self._statements = statements
         self._url = url
@@ -113,7 +132,7 @@ class SQLiteWriter:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = open_sqlite(self._path, self._url, self._synchronous)
+            self._conn = open_sqlite(self._path, self._url, self._synchronous, self._timeouts)
         return self._conn
 
     def transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:

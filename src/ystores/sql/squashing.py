@@ -144,13 +144,16 @@ async def squash_document(db: Database, doc: str) -> SquashReport | None:
         done = await run_in_worker(lambda: writer.transaction(swap))
     else:
         lock = compile_for(_LOCK, db.backend)
+        wait = db.timeouts.statement
         async with db.connection() as conn, conn.transaction():
-            await conn.execute(lock.sql, *lock.args(doc=doc))
-            found = await conn.fetchrow(check.sql, *check.args(doc=doc, cut=merged.cut))
+            await conn.execute(lock.sql, *lock.args(doc=doc), timeout=wait)
+            found = await conn.fetchrow(
+                check.sql, *check.args(doc=doc, cut=merged.cut), timeout=wait
+            )
             done = tuple(found) == (merged.base, merged.count)
             if done:
-                await conn.execute(delete.sql, *delete.args(doc=doc, cut=merged.cut))
-                await conn.execute(insert.sql, *insert.args(**values))
+                await conn.execute(delete.sql, *delete.args(doc=doc, cut=merged.cut), timeout=wait)
+                await conn.execute(insert.sql, *insert.args(**values), timeout=wait)
     if not done:
         return None
     if writer is not None:

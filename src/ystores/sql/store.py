@@ -29,6 +29,7 @@ from .database import Database
 from .engines import running_loop, shared
 from .memory import is_memory, memory_url
 from .squashing import document_stats, squash_document
+from .timeouts import with_timeouts
 from .urls import database_url, sqlite_url
 
 __all__ = ["PostgresYStore", "SQLYStore", "SQLiteYStore"]
@@ -99,6 +100,14 @@ class SQLYStore(BaseYStore):
         validate: Check that each update decodes as a Yjs update before writing it.
         clock: The time source for timestamps.
         compaction: When a running store squashes the document in the background.
+        connect_timeout: Seconds to open a database connection (default 10, or
+            the URL's `connect_timeout`).
+        statement_timeout: Seconds for one statement's round trip; on SQLite,
+            how long to wait for another process's lock (default 10, or the
+            URL's `statement_timeout`).
+        write_timeout: Seconds a `write()` may take in all, after which it raises
+            `StoreConnectionError` (default 15, or the URL's `write_timeout`).
+            See `ystores.sql.outcomes` for a write whose commit is then unknown.
     """
 
     document_ttl: int | float | None = None
@@ -116,11 +125,21 @@ class SQLYStore(BaseYStore):
         validate: bool = True,
         clock: Clock | None = None,
         compaction: CompactionPolicy | None = None,
+        connect_timeout: float | None = None,
+        statement_timeout: float | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         super().__init__(
             _check_name(path), metadata_callback, log, clock=clock, compaction=compaction
         )
-        self.database_url = database_url(url)
+        self.database_url = with_timeouts(
+            database_url(url),
+            {
+                "connect_timeout": connect_timeout,
+                "statement_timeout": statement_timeout,
+                "write_timeout": write_timeout,
+            },
+        )
         if document_ttl is not None:
             self.document_ttl = document_ttl
         if self.compaction is None and self.document_ttl is not None:
@@ -158,7 +177,10 @@ class SQLYStore(BaseYStore):
         Raises:
             InvalidUpdateError: `data` is not a Yjs v1 update (nothing is written).
             SchemaOutdatedError: The database's schema is behind; run `ystore migrate URL`.
-            StoreConnectionError: The database cannot be reached.
+            StoreConnectionError: The database cannot be reached, or did not
+                commit within `write_timeout`; its `commit_unknown` says whether the
+                update may have been stored (the store then resolves it: it ends up
+                stored exactly once).
             StoreDatabaseError: The database refused the write.
         """
         if self.validate:
@@ -282,6 +304,10 @@ class SQLiteYStore(SQLYStore):
             FULL`, the default). False is the fast setting (`synchronous = NORMAL`
             in WAL mode): a process crash loses nothing, a power loss may drop the
             last commits. The same as `sqlite:///file.db?synchronous=normal`.
+        connect_timeout: See `SQLYStore`.
+        statement_timeout: How long a statement waits for another process's
+            lock (SQLite's busy timeout; default 10 s).
+        write_timeout: See `SQLYStore`.
     """
 
     db_path: str | os.PathLike[str] = "ystore.db"
@@ -299,6 +325,9 @@ class SQLiteYStore(SQLYStore):
         validate: bool = True,
         compaction: CompactionPolicy | None = None,
         fsync: bool = True,
+        connect_timeout: float | None = None,
+        statement_timeout: float | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         require("sqlite", "SQLite stores")
         # The instance attribute, not the class's: a configuration framework's descriptor
@@ -320,6 +349,9 @@ class SQLiteYStore(SQLYStore):
             validate=validate,
             clock=clock,
             compaction=compaction,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+            write_timeout=write_timeout,
         )
         self.db_path = self._url_path = os.fspath(file)
 
@@ -349,8 +381,8 @@ class PostgresYStore(SQLYStore):
         metadata_callback: Returns the metadata stored with each update.
         log: Logger for warnings.
         url: The database URL (default: the class attribute `db_url`).
-        **kwargs: `document_ttl`, `create_schema`, `validate`, `clock`, `compaction`
-            (see `SQLYStore`).
+        **kwargs: `document_ttl`, `create_schema`, `validate`, `clock`, `compaction`,
+            `connect_timeout`, `statement_timeout`, `write_timeout` (see `SQLYStore`).
     """
 
     db_url: str | None = None

@@ -10,6 +10,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ..errors import InvalidStoreURLError
 from ..sqlite_uris import sqlite_uri
+from .timeouts import TIMEOUT_PARAMETERS, Timeouts
 
 __all__ = ["database_url", "safe_url", "sqlite_uri", "sqlite_url"]
 
@@ -76,19 +77,25 @@ def database_url(url: str | URL) -> URL:
             raise InvalidStoreURLError(
                 f"The SQLite URL {str(url)!r} names no database file; write sqlite:///path.db."
             )
-        unknown = set(parsed.query) - {"synchronous"}
+        unknown = set(parsed.query) - {"synchronous", *TIMEOUT_PARAMETERS}
         if unknown:
             raise InvalidStoreURLError(
                 f"The SQLite URL {str(url)!r} has options ystores does not know: "
-                f"{', '.join(sorted(unknown))} (only synchronous=full|normal)."
+                f"{', '.join(sorted(unknown))} (only synchronous=full|normal and "
+                f"{', '.join(TIMEOUT_PARAMETERS)})."
             )
-        return sqlite_url(parsed.database, synchronous=str(parsed.query.get("synchronous", "full")))
+        made = sqlite_url(parsed.database, synchronous=str(parsed.query.get("synchronous", "full")))
+        timeouts = {k: v for k, v in parsed.query.items() if k in TIMEOUT_PARAMETERS}
+        made = made.update_query_dict(timeouts) if timeouts else made
+        Timeouts.from_url(made)
+        return made
     if scheme in _POSTGRES_SCHEMES:
         if not parsed.database:
             raise InvalidStoreURLError(
                 f"The Postgres URL {safe_url(parsed)!r} names no database; "
                 "write postgresql://user@host:5432/dbname."
             )
+        Timeouts.from_url(parsed)
         return parsed.set(drivername="postgresql+asyncpg")
     raise InvalidStoreURLError(
         f"ystores cannot store documents in {safe_url(parsed)!r}: the scheme {scheme!r} is "

@@ -1,0 +1,253 @@
+"""Network partitions to Postgres, through a real TCP proxy: bounded writes, exactly once.
+
+Regression (issue: "a network partition to Postgres hangs writes"): with traffic
+blackholed, `await write()` blocked for the whole outage, past the caller's
+deadline. Now every write ends within `write_timeout` with `StoreConnectionError`,
+the store recovers once the network heals, nothing acknowledged is lost, and a
+record whose commit was unknown is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pycrdt
+import pytest
+from sqlalchemy.engine import make_url
+
+from backends import new_postgres_database
+from ystores import StoreConnectionError
+from ystores.sql import PostgresYStore
+from ystores.sql.database import Database
+
+from .proxy import PartitionProxy
+
+pytestmark = pytest.mark.anyio
+
+WRITE_TIMEOUT = 2.0
+BOUND = WRITE_TIMEOUT + 5.0  # the write's bound, with room for a loaded machine
+
+
+def short(url: str) -> PostgresYStore:
+    """A store of the document "doc" with short timeouts."""
+    return PostgresYStore(
+        "doc", url=url, connect_timeout=1.0, statement_timeout=1.0, write_timeout=WRITE_TIMEOUT
+    )
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def proxied() -> AsyncIterator[tuple[PartitionProxy, str, str]]:
+    """(proxy, URL through the proxy, direct URL) of a new database."""
+    direct = new_postgres_database()
+    parsed = make_url(direct)
+    async with PartitionProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
+        yield proxy, parsed.set(port=proxy.port).render_as_string(False), direct
+
+
+class Keystrokes:
+    """Distinct Yjs updates, one per character."""
+
+    def __init__(self) -> None:
+        self.doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        self.text = self.doc.get("t", type=pycrdt.Text)
+
+    def next(self, char: str = "x") -> bytes:
+        before = self.doc.get_state()
+        self.text += char
+        return self.doc.get_update(before)
+
+
+async def stored(url: str, doc: str = "doc") -> Counter[bytes]:
+    store = PostgresYStore(doc, url=url)
+    try:
+        return Counter([update async for update, _m, _t in store.read()])
+    finally:
+        await store.aclose()
+
+
+async def database_of(store: PostgresYStore) -> Database:
+    return await store.database()
+
+
+async def wait_resolved(store: PostgresYStore) -> None:
+    db = await database_of(store)
+    with anyio.fail_after(60):
+        while db.in_doubt:
+            await anyio.sleep(0.05)
+
+
+async def timed_write(store: PostgresYStore, update: bytes) -> tuple[StoreConnectionError, float]:
+    started = time.monotonic()
+    with pytest.raises(StoreConnectionError) as caught:
+        await store.write(update)
+    return caught.value, time.monotonic() - started
+
+
+async def cut_write(
+    proxy: PartitionProxy, store: PostgresYStore, keys: Keystrokes, mode: str
+) -> tuple[bytes, StoreConnectionError]:
+    """Cut the network as `mode` says, write a new update: it fails within its bound."""
+    proxy.set(mode)
+    update = keys.next()
+    error, elapsed = await timed_write(store, update)
+    assert elapsed < BOUND
+    return update, error
+
+
+async def each_once(direct: str, total: int) -> Counter[bytes]:
+    """The stored updates, after checking that none is stored twice and how many there are."""
+    counts = await stored(direct)
+    assert set(counts.values()) == {1}
+    assert sum(counts.values()) == total
+    return counts
+
+
+async def test_a_blackholed_write_raises_within_its_timeout_and_is_stored_once(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    store = short(url)
+    acknowledged = [keys.next() for _ in range(5)]
+    for update in acknowledged:
+        await store.write(update)
+
+    lost, error = await cut_write(proxy, store, keys, "blackhole")
+    assert error.commit_unknown  # the statement went out; no answer came
+    # Still partitioned: the next write fails within its bound too (no hang on reconnect).
+    refused, second = await cut_write(proxy, store, keys, "blackhole")
+
+    proxy.heal()
+    await wait_resolved(store)
+    after = keys.next()
+    await store.write(after)  # the store recovered
+    counts = await stored(direct)
+    for update in [*acknowledged, after]:
+        assert counts[update] == 1
+    assert counts[lost] == 1  # in doubt, then resolved: written once
+    assert counts[refused] == (1 if second.commit_unknown else 0)
+    assert max(counts.values()) == 1  # nothing duplicated
+    await store.aclose()
+
+
+async def test_answers_lost_after_the_commit_are_not_written_twice(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    store = short(url)
+    await store.write(keys.next())
+    # the server commits; the client never hears
+    committed, error = await cut_write(proxy, store, keys, "answers-lost")
+    assert error.commit_unknown
+    assert (await stored(direct))[committed] == 1  # it did commit
+    proxy.heal()
+    await wait_resolved(store)
+    await store.write(keys.next())
+    assert (await each_once(direct, 3))[committed] == 1
+    await store.aclose()
+
+
+async def test_a_statement_delivered_late_cannot_commit_behind_the_store(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    store = short(url)
+    await store.write(keys.next())
+    late, error = await cut_write(proxy, store, keys, "hold")  # held in the network...
+    assert error.commit_unknown
+    proxy.heal(release=False)
+    await wait_resolved(store)  # ...the store fences the old connection, writes it once
+    assert (await stored(direct))[late] == 1
+    assert proxy.release() > 0  # ...and then the retransmission arrives
+    await anyio.sleep(0.5)
+    assert (await each_once(direct, 2))[late] == 1
+    await store.aclose()
+
+
+async def test_resets_fail_fast_and_the_store_recovers(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    store = short(url)
+    first = keys.next()
+    await store.write(first)
+    refused, _error = await cut_write(proxy, store, keys, "reset")
+    proxy.heal()
+    await wait_resolved(store)
+    then = keys.next()
+    await store.write(then)
+    counts = await stored(direct)
+    assert counts[first] == counts[then] == 1
+    assert counts[refused] <= 1
+    assert set(counts.values()) == {1}
+    await store.aclose()
+
+
+async def test_a_cancelled_caller_leaves_at_once_and_its_record_is_stored_once(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    # The defaults (write_timeout 15 s) outlast the caller's own deadline.
+    store = PostgresYStore("doc", url=url)
+    await store.write(keys.next())
+    proxy.set("blackhole")
+    cancelled = keys.next()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(0.5):
+            await store.write(cancelled)
+    assert time.monotonic() - started < 0.5 + 3.0  # honoured, not held for the flush
+    proxy.heal()
+    db = await database_of(store)
+    with anyio.fail_after(90):  # the flush ends by write_timeout, then resolution
+        while db.in_doubt or db._detached or (await stored(direct))[cancelled] == 0:
+            await anyio.sleep(0.1)
+    await store.write(keys.next())
+    assert (await each_once(direct, 3))[cancelled] == 1
+    await store.aclose()
+
+
+async def test_writing_the_same_update_again_joins_the_record_in_doubt(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    store = short(url)
+    await store.write(keys.next())
+    update, error = await cut_write(proxy, store, keys, "answers-lost")
+    assert error.commit_unknown
+    proxy.heal()
+    await store.write(update)  # the caller retries: resolved, not stored twice
+    assert (await each_once(direct, 2))[update] == 1
+    await store.aclose()
+
+
+async def test_two_servers_share_the_database_through_a_partition(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    proxy, url, direct = proxied
+    keys_a, keys_b = Keystrokes(), Keystrokes()
+    cut_off = short(url)  # behind the proxy
+    other = short(direct)  # another server, not cut off
+    await cut_off.write(keys_a.next())
+    doubtful, _error = await cut_write(proxy, cut_off, keys_a, "answers-lost")
+    for _ in range(3):
+        await other.write(keys_b.next())  # the other server keeps writing meanwhile
+    proxy.heal()
+    await wait_resolved(cut_off)
+    assert (await each_once(direct, 5))[doubtful] == 1
+    await cut_off.aclose()
+    await other.aclose()
