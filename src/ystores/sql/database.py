@@ -24,7 +24,6 @@ from ..errors import StoreConnectionError, StoreStateError
 from ..groupcommit import GroupCommitter
 from ..records import RecordKind
 from ..threads import run_in_worker
-from . import pg_errors as asyncpg
 from .engines import create_engine
 from .errors import translate_errors
 from .outcomes import (

@@ -17,10 +17,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..errors import StoreConnectionError
+from . import pg_errors as asyncpg
 from .errors import translate_errors
 from .outcomes import Fence, who_postgres
 from .statements import Statements
