@@ -10,6 +10,7 @@ SIGINT or SIGTERM; prints "loaded ROOM" or "new ROOM" when a room opens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
@@ -17,7 +18,8 @@ from typing import Any
 
 import pycrdt.store
 import uvicorn
-from pycrdt.websocket import ASGIServer, WebsocketServer, YRoom
+from pycrdt.websocket import ASGIServer, WebsocketServer, YRoom, exception_logger
+from uvicorn.protocols.utils import ClientDisconnected
 
 from ystores.jupyter import FileYStore, PostgresYStore, SQLiteYStore
 
@@ -32,6 +34,32 @@ def store_maker(backend: str, location: str) -> Callable[[str], pycrdt.store.Bas
     raise SystemExit(f"unknown backend {backend!r}")
 
 
+class HangUpTolerant:
+    """A channel whose `send` to a client that has hung up does nothing, as Jupyter's
+    websocket handler behaves: pycrdt-websocket's room sends in its own task group, so a
+    raising send would cancel the room's pending store writes with it."""
+
+    def __init__(self, channel: Any) -> None:
+        self._channel = channel
+
+    @property
+    def path(self) -> str:
+        return str(self._channel.path)
+
+    def __aiter__(self) -> HangUpTolerant:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return bytes(await self._channel.__anext__())
+
+    async def recv(self) -> bytes:
+        return bytes(await self._channel.recv())
+
+    async def send(self, message: bytes) -> None:
+        with contextlib.suppress(ClientDisconnected):
+            await self._channel.send(message)
+
+
 class StoredRooms(WebsocketServer):
     """Rooms whose document is loaded from, and written to, a store (the documented way)."""
 
@@ -42,7 +70,9 @@ class StoredRooms(WebsocketServer):
     async def get_room(self, name: str) -> YRoom:
         if name not in self.rooms:
             store = self.make_store(name.lstrip("/"))
-            room = YRoom(ready=False, ystore=store, log=self.log)
+            room = YRoom(
+                ready=False, ystore=store, log=self.log, exception_handler=exception_logger
+            )
             self.rooms[name] = room
             await self.start_room(room)  # starts the store under its start_lock
             try:
@@ -53,9 +83,18 @@ class StoredRooms(WebsocketServer):
             room.ready = True
         return await super().get_room(name)
 
+    async def serve(self, websocket: Any) -> None:
+        await super().serve(HangUpTolerant(websocket))
+
 
 async def main(backend: str, location: str, port: int) -> None:
-    server = StoredRooms(store_maker(backend, location), rooms_ready=False, auto_clean_rooms=False)
+    # As jupyter-collaboration does: a client that hangs up mid-send is logged, not fatal.
+    server = StoredRooms(
+        store_maker(backend, location),
+        rooms_ready=False,
+        auto_clean_rooms=False,
+        exception_handler=exception_logger,
+    )
     async with server:
         config = uvicorn.Config(
             ASGIServer(server), host="127.0.0.1", port=port, ws="wsproto", log_level="warning"

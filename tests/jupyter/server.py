@@ -3,6 +3,7 @@ real Yjs client (y-websocket under Node) talking to it through the collaboration
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pycrdt
+
 from room.kit import free_port, node, stop_process
+from ystores import YStoreError, open_store
 
 START_LIMIT = 120.0
 """Seconds a server may take to answer (imports are slow on a busy machine)."""
@@ -140,6 +144,23 @@ def jupyter_server(root: Path, home: Path, *options: str) -> Iterator[JupyterSer
             stop_process(proc, signal.SIGTERM)
 
 
+def stored_text(url: str, doc: str, root: str) -> str | None:
+    """The text of root `root` of document `doc` in the store at `url` (None: unreadable)."""
+
+    async def read() -> str | None:
+        store = open_store(url, doc)
+        ydoc: pycrdt.Doc[Any] = pycrdt.Doc()
+        try:
+            await store.apply_updates(ydoc)
+        except YStoreError:
+            return None
+        finally:
+            await store.aclose()
+        return str(ydoc.get(root, type=pycrdt.Text))
+
+    return asyncio.run(read())
+
+
 def wait_for(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
     """Poll `condition` until it holds (bounded in time)."""
     deadline = time.monotonic() + limit
@@ -147,3 +168,17 @@ def wait_for(condition: Callable[[], bool], what: str, limit: float = 60.0) -> N
         if time.monotonic() > deadline:
             raise AssertionError(f"Not true after {limit} s: {what}")
         time.sleep(0.2)
+
+
+def wait_for_text(url: str, doc: str, root: str, expected: str, limit: float = 60.0) -> None:
+    """Poll the store until document `doc`'s root `root` holds `expected`."""
+    seen: list[str | None] = [None]
+
+    def holds() -> bool:
+        seen[0] = stored_text(url, doc, root)
+        return seen[0] == expected
+
+    try:
+        wait_for(holds, f"{doc} in {url} holds {expected!r}", limit)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it holds {seen[0]!r}") from None

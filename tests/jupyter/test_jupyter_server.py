@@ -7,42 +7,21 @@ with y-websocket's client under Node, edits, restarts the server and reads the e
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import pycrdt
 import pytest
 
 from backends import new_postgres_database
-from jupyter.server import JupyterServer, jupyter_server, wait_for
-from ystores import open_store
+from jupyter.server import JupyterServer, jupyter_server, stored_text, wait_for, wait_for_text
 
 pytestmark = [pytest.mark.jupyter_server, pytest.mark.usefixtures("node_clients")]
 
 SERVER_TIMEOUT = 600  # two server starts on a busy machine
 ORIGINAL = "first line\n"
-
-
-def stored_source(url: str, doc: str) -> str | None:
-    """The text of the document's `source` root in the store at `url` (None: no record)."""
-
-    async def read() -> str | None:
-        store = open_store(url, doc)
-        ydoc: pycrdt.Doc[Any] = pycrdt.Doc()
-        try:
-            await store.apply_updates(ydoc)
-        except Exception:
-            return None
-        finally:
-            await store.aclose()
-        return str(ydoc.get("source", type=pycrdt.Text))
-
-    return asyncio.run(read())
 
 
 def ystore(*args: str) -> subprocess.CompletedProcess[str]:
@@ -66,7 +45,7 @@ def edit_and_wait_until_saved(
     wait_for(lambda: (root / "notes.txt").read_text() == text, "the file is saved")
     if store_url is not None:
         doc = f".file:{room.split(':')[-1]}.y"
-        wait_for(lambda: stored_source(store_url, doc) == text, "the store holds the edit")
+        wait_for_text(store_url, doc, "source", text)
     return room, text
 
 
@@ -146,7 +125,7 @@ def test_a_database_written_by_jupyter_collaboration_migrates_and_serves(tmp_pat
     migrated = ystore("migrate", str(database))
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
     document = f".file:{room.split(':')[-1]}.y"
-    assert stored_source(f"sqlite:///{database}", document) == edited
+    assert stored_text(f"sqlite:///{database}", document, "source") == edited
 
     options = ["--YDocExtension.ystore_class=ystores.jupyter.SQLiteYStore"]  # the one line
     assert restart_and_read(root, home, options, room) == edited

@@ -3,21 +3,17 @@ Yjs client (y-websocket) edits, the server restarts, the content comes back."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import pycrdt
 import pytest
 
 from backends import new_postgres_database
-from jupyter.server import wait_for
+from jupyter.server import wait_for_text
 from room.kit import free_port, node, stop_process, wait_for_port
-from ystores import open_store
 
 pytestmark = pytest.mark.usefixtures("node_clients")
 
@@ -41,21 +37,6 @@ def pycrdt_server(backend: str, location: str, log: Path) -> Iterator[str]:
     assert proc.returncode == 0, log.read_text()
 
 
-def stored_text(url: str, doc: str) -> str | None:
-    async def read() -> str | None:
-        store = open_store(url, doc)
-        ydoc: pycrdt.Doc[Any] = pycrdt.Doc()
-        try:
-            await store.apply_updates(ydoc)
-        except Exception:
-            return None
-        finally:
-            await store.aclose()
-        return str(ydoc.get("text", type=pycrdt.Text))
-
-    return asyncio.run(read())
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", ["sqlite", "postgres", "file"])
 def test_an_edit_survives_a_restart(tmp_path: Path, backend: str) -> None:
@@ -72,12 +53,12 @@ def test_an_edit_survives_a_restart(tmp_path: Path, backend: str) -> None:
     with pycrdt_server(backend, location, log) as ws:
         edited = node("client.mjs", "edit", ws, "notes", "A", "4", "A")["text"]
         assert all(f"<A:{i}>" in edited for i in range(4))
-        wait_for(lambda: stored_text(url, "notes") == edited, "the store holds the edit")
+        wait_for_text(url, "notes", "text", edited)
     assert "new /notes" in log.read_text()
 
     with pycrdt_server(backend, location, log) as ws:
         assert node("client.mjs", "read", ws, "notes")["text"] == edited
         more = node("client.mjs", "edit", ws, "notes", "B", "2", "B")["text"]
-        wait_for(lambda: stored_text(url, "notes") == more, "the store holds the second edit")
+        wait_for_text(url, "notes", "text", more)
     assert "loaded /notes" in log.read_text()
     assert all(marker in more for marker in ("<A:0>", "<A:3>", "<B:0>", "<B:1>"))

@@ -101,7 +101,10 @@ def test_the_file_store_keeps_documents_under_root_dir(tmp_path: Path) -> None:
     config = Config()
     config.FileYStore.root_dir = str(tmp_path / "docs")
     store = FileYStore(path=".notebook:abcd.y", config=config)
-    assert Path(store.path).parent == tmp_path / "docs"
+    # jupyter-collaboration's names are hidden files; the store keeps them visible
+    assert Path(store.path) == tmp_path / "docs" / "notebook:abcd.y"
+    with pytest.raises(ystores.InvalidDocumentNameError):
+        FileYStore(path="a/../../escape", config=config)
 
 
 async def test_a_missing_document_is_pycrdts_ydocnotfound(

@@ -30,7 +30,7 @@ from ..base import BaseYStore, MetadataCallback
 from ..compaction.policy import CompactionPolicy
 from ..filestore import store as filestore
 
-__all__ = ["FileYStore", "PostgresYStore", "SQLiteYStore", "YDocNotFound"]
+__all__ = ["FileYStore", "PostgresYStore", "SQLiteYStore", "YDocNotFound", "visible_name"]
 
 
 class YDocNotFound(errors.YDocNotFound, pycrdt.store.YDocNotFound):
@@ -46,6 +46,13 @@ def _not_found_for_pycrdt() -> Iterator[None]:
         if isinstance(exc, pycrdt.store.YDocNotFound):
             raise
         raise YDocNotFound(str(exc)) from exc
+
+
+def visible_name(name: str) -> str:
+    """The file store's name for a document: each part without its leading dots
+    (`.notebook:1234.y` becomes `notebook:1234.y`); `.` and `..` parts are kept (and refused).
+    """
+    return "/".join(part.lstrip(".") or part for part in name.split("/"))
 
 
 class _StoreMeta(MetaHasTraits, ABCMeta):
@@ -91,20 +98,46 @@ class _JupyterYStore(LoggingConfigurable, _EndOfInitChain, BaseYStore, metaclass
         (None: no limit).""",
     )
 
-    def _configure(
+    def __init__(
         self,
-        config: Config | None,
-        parent: Configurable | None,
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Load the configuration and the trait arguments; return the other arguments."""
+        path: str,
+        metadata_callback: MetadataCallback | None = None,
+        log: Logger | None = None,
+        *,
+        config: Config | None = None,
+        parent: Configurable | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Load the configuration and the trait arguments, then set up the ystores store.
+
+        Args:
+            path: The document's name (jupyter-collaboration: `.{type}:{file id}.y`).
+            metadata_callback: Returns the metadata stored with each update.
+            log: Logger (default: the parent's, as for any `LoggingConfigurable`).
+            config: The traitlets configuration (jupyter-collaboration passes its own).
+            parent: A parent `Configurable`.
+            **kwargs: Traits (`db_path=...`) and arguments of the ystores store
+                (`clock`, `validate`, `compaction`...).
+        """
         traits = {
             name: os.fspath(value) if isinstance(value, os.PathLike) else value
             for name, value in kwargs.items()
             if self.has_trait(name)
         }
         LoggingConfigurable.__init__(self, config=config, parent=parent, **traits)
-        return {name: value for name, value in kwargs.items() if name not in traits}
+        rest = {name: value for name, value in kwargs.items() if name not in traits}
+        rest["compaction"] = rest.get("compaction") or self.compaction_policy()
+        self._set_up_store(path, metadata_callback, log if log is not None else self.log, rest)
+
+    def _set_up_store(
+        self,
+        path: str,
+        metadata_callback: MetadataCallback | None,
+        log: Logger,
+        arguments: dict[str, Any],
+    ) -> None:
+        """Call the ystores store's `__init__` with the configured settings."""
+        raise NotImplementedError
 
     def compaction_policy(self) -> CompactionPolicy | None:
         """The compaction policy the traits describe (None when every limit is off)."""
@@ -159,26 +192,21 @@ class SQLiteYStore(_JupyterYStore, sql.SQLiteYStore, pycrdt.store.BaseYStore):  
         drop the last commits, a process crash loses nothing).""",
     )
 
-    def __init__(
+    def _set_up_store(
         self,
         path: str,
-        metadata_callback: MetadataCallback | None = None,
-        log: Logger | None = None,
-        *,
-        config: Config | None = None,
-        parent: Configurable | None = None,
-        **kwargs: Any,
+        metadata_callback: MetadataCallback | None,
+        log: Logger,
+        arguments: dict[str, Any],
     ) -> None:
-        rest = self._configure(config, parent, kwargs)
         sql.SQLiteYStore.__init__(
             self,
             path,
             metadata_callback,
-            log if log is not None else self.log,
+            log,
             db_path=self.db_path,
             fsync=self.fsync,
-            compaction=rest.pop("compaction", None) or self.compaction_policy(),
-            **rest,
+            **arguments,
         )
 
 
@@ -197,36 +225,29 @@ class PostgresYStore(_JupyterYStore, sql.PostgresYStore, pycrdt.store.BaseYStore
         environment variable YSTORES_DATABASE_URL).""",
     )
 
-    def __init__(
+    def _set_up_store(
         self,
         path: str,
-        metadata_callback: MetadataCallback | None = None,
-        log: Logger | None = None,
-        *,
-        config: Config | None = None,
-        parent: Configurable | None = None,
-        **kwargs: Any,
+        metadata_callback: MetadataCallback | None,
+        log: Logger,
+        arguments: dict[str, Any],
     ) -> None:
-        rest = self._configure(config, parent, kwargs)
-        url = rest.pop("url", None) or self.db_url or os.environ.get("YSTORES_DATABASE_URL")
+        url = arguments.pop("url", None) or self.db_url or os.environ.get("YSTORES_DATABASE_URL")
         if not url:
             raise errors.InvalidStoreURLError(
                 "PostgresYStore needs a database URL: set c.PostgresYStore.db_url or the "
                 "environment variable YSTORES_DATABASE_URL."
             )
-        sql.PostgresYStore.__init__(
-            self,
-            path,
-            metadata_callback,
-            log if log is not None else self.log,
-            url=url,
-            compaction=rest.pop("compaction", None) or self.compaction_policy(),
-            **rest,
-        )
+        sql.PostgresYStore.__init__(self, path, metadata_callback, log, url=url, **arguments)
 
 
 class FileYStore(_JupyterYStore, filestore.FileYStore, pycrdt.store.BaseYStore):  # type: ignore[misc]  # the two ancestors differ; ystores' wins
-    """One checksummed file per document under `root_dir` (`.jupyter_ystore` by default)."""
+    """One checksummed file per document under `root_dir` (`.jupyter_ystore` by default).
+
+    jupyter-collaboration names documents `.{type}:{file id}.y`; a file store refuses
+    hidden names, so the leading dot is dropped: the file is `notebook:{file id}.y`
+    (see `visible_name`).
+    """
 
     root_dir = Unicode(
         ".jupyter_ystore",
@@ -235,24 +256,19 @@ class FileYStore(_JupyterYStore, filestore.FileYStore, pycrdt.store.BaseYStore):
     )
     fsync = Bool(True, config=True, help="""Whether a write returns only once it is on disk.""")
 
-    def __init__(
+    def _set_up_store(
         self,
         path: str,
-        metadata_callback: MetadataCallback | None = None,
-        log: Logger | None = None,
-        *,
-        config: Config | None = None,
-        parent: Configurable | None = None,
-        **kwargs: Any,
+        metadata_callback: MetadataCallback | None,
+        log: Logger,
+        arguments: dict[str, Any],
     ) -> None:
-        rest = self._configure(config, parent, kwargs)
         filestore.FileYStore.__init__(
             self,
-            path,
+            visible_name(path),
             metadata_callback,
-            log if log is not None else self.log,
+            log,
             root=self.root_dir,
             fsync=self.fsync,
-            compaction=rest.pop("compaction", None) or self.compaction_policy(),
-            **rest,
+            **arguments,
         )
