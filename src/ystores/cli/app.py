@@ -107,6 +107,9 @@ app = typer.Typer(
 )
 
 
+_state = {"main": False}
+
+
 def _version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
@@ -134,14 +137,17 @@ def _global_options(
 ) -> None:
     settings["debug"] = debug
     settings["verbose"] = verbose
+    if _state["main"]:  # the `ystore` process (not a test runner invoking `app`)
+        # Here rather than in main(), so that `ystore --help` does not load the engine.
+        from ..crdt import quiet_engine_panics
+
+        quiet_engine_panics()  # a poisoned record is one line of error, not a Rust backtrace
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
 def main() -> None:
     """Entry point of the `ystore` console script."""
-    from ..crdt import quiet_engine_panics
     from . import commands  # noqa: F401 - registers the commands on `app`
 
-    quiet_engine_panics()  # a poisoned record is one line of error, not a Rust backtrace
-
+    _state["main"] = True
     app()

@@ -9,15 +9,16 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-import anyio
 import typer
-from rich.console import Console
-from rich.progress import Progress, TextColumn
 
 from ..errors import YStoreError
 from ..targets import Target, resolve_target
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 __all__ = [
     "Bar",
@@ -88,6 +89,8 @@ def run_operation(function: Callable[[], Awaitable[T]]) -> T:
 
                 await dispose_databases()
 
+    import anyio
+
     with library_errors():
         return anyio.run(body)
 
@@ -117,6 +120,8 @@ def warn_strays(target: str) -> None:
 
 def stderr_console() -> Console:
     """A console on stderr (progress bars, notes)."""
+    from rich.console import Console
+
     return Console(stderr=True, emoji=False)
 
 
@@ -152,6 +157,8 @@ def progress_bar(label: str, *, records: bool = False) -> Iterator[Bar]:
         label: What is being done ("Copying").
         records: Show a count of records (see `Bar.add_records`).
     """
+    from rich.progress import Progress, TextColumn
+
     console = stderr_console()
     columns = [*Progress.get_default_columns()]
     if records:

@@ -7,12 +7,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 __all__ = [
     "Col",
@@ -57,6 +58,8 @@ def print_json(data: Any) -> None:
 
 def stdout_console() -> Console:
     """The console tables are printed on (its width: the terminal's, or COLUMNS, or 80)."""
+    from rich.console import Console
+
     return Console(emoji=False, highlight=False)
 
 
@@ -80,6 +83,8 @@ class Col:
 
 
 def _plain(cell: str | Text) -> str:
+    from rich.text import Text
+
     return cell.plain if isinstance(cell, Text) else Text.from_markup(cell).plain
 
 
@@ -100,6 +105,8 @@ def print_table(
     Each kept column is at least as wide as its header's longest word and (unless it
     folds) its cells' longest word, so headers are never cut inside a word.
     """
+    from rich.table import Table
+
     console = console or stdout_console()
     needs = []
     for index, column in enumerate(columns):
