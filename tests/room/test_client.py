@@ -180,3 +180,8 @@ async def test_a_y_py_document_is_kept_in_sync(node_clients: None) -> None:
             await until(doc, lambda: all(m in text_of(doc) for m in markers("ana", 3)))
         finally:
             stop_process(editor, grace=10)
+
+
+def test_a_url_that_is_not_a_websocket_url_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="ws:// or wss://"):
+        connect("http://127.0.0.1:1234/doc")

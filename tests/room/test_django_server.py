@@ -104,6 +104,10 @@ def test_a_synchronous_view_edits_the_live_document(node_clients: None, tmp_path
         assert seen["text"].count("<ana:") == 2
         # A later client loads the view's edit from the store.
         assert node("client.mjs", "read", ws, ROOM)["text"] == seen["text"]
+        # A ready-made update sent with send_doc_update (into another root type).
+        assert get(f"{http}/banner/notes/today?line=hello") == "sent\n"
+        banner = node("peer.mjs", "until", ws, ROOM, "hello", env={"CLIENT_TEXT": "banner"})
+        assert banner["text"] == "hello"
 
 
 def test_the_consumer_refuses_clients_without_the_token(node_clients: None, tmp_path: Path) -> None:

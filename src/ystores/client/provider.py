@@ -106,7 +106,12 @@ class YClient:
             outbox_size: How many local changes may wait for the connection; when
                 more pile up the connection is dropped and the client resyncs.
             log: Where to log; the `ystores.client` logger by default.
+
+        Raises:
+            ValueError: `url` is not a ws:// or wss:// URL.
         """
+        if not url.startswith(("ws://", "wss://")):
+            raise ValueError(f"Expected a ws:// or wss:// URL, got {url!r}.")
         query = urlencode(dict(params)) if params else ""
         self.url = f"{url}{'&' if '?' in url else '?'}{query}" if query else url
         self._document = RoomDocument(doc)

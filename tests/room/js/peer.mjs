@@ -7,6 +7,7 @@
 //   node peer.mjs until URL ROOM NEEDLE            wait until the text contains NEEDLE, print the state
 //
 // The state printed is {"text", "stateVector", "update"}, the last two base64 (Yjs v1 encodings).
+// CLIENT_TEXT names the shared text (default "text").
 // Every mode gives up after TIMEOUT_MS (exit 2) so a test never hangs on it.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
@@ -16,7 +17,7 @@ const TIMEOUT_MS = Number(process.env.CLIENT_TIMEOUT_MS || 30000)
 const [mode, url, room, ...rest] = process.argv.slice(2)
 
 const doc = new Y.Doc()
-const text = doc.getText('text')
+const text = doc.getText(process.env.CLIENT_TEXT || 'text')
 const provider = new WebsocketProvider(url, room, doc, { WebSocketPolyfill: WebSocket, disableBc: true })
 provider.on('connection-close', (event) => {
   if (event && event.code >= 4400 && event.code < 4500) fail(`closed by the server: ${event.code} ${event.reason}`)
