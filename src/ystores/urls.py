@@ -68,6 +68,8 @@ def open_store(url: str, doc: str, **kwargs: Any) -> BaseYStore:
         from .sql.timeouts import TIMEOUT_PARAMETERS
         from .sql.urls import database_url
 
+        if "://" not in target.location:  # a path: `#` or `?` in it are not URL syntax
+            return SQLiteYStore(doc, db_path=target.location, **kwargs)
         parsed = database_url(location)
         assert parsed.database is not None
         if parsed.query.get("synchronous") == "normal":

@@ -108,22 +108,36 @@ def print_table(
     from rich.table import Table
 
     console = console or stdout_console()
-    needs = []
+    needs, natural = [], []
     for index, column in enumerate(columns):
-        need = _longest_word(column.header) if show_header else 1
+        header = column.header if show_header else ""
         cells = [_plain(row[index]) for row in rows]
+        natural.append(max([len(header), *(len(c) for c in cells), 1]))
+        need = _longest_word(header)
         if column.fold:
-            need = max(need, min(8, max((len(c) for c in cells), default=0)))
+            need = max(need, min(24, natural[-1]))
         else:
             need = max([need, *(_longest_word(c) for c in cells)])
-        needs.append(need)
+        needs.append(max(need, 1))
     kept = list(range(len(columns)))
-    while len(kept) > 1 and sum(needs[i] for i in kept) + 3 * len(kept) + 1 > console.width:
+
+    def room() -> int:  # what the cells may use: the width less borders and padding
+        return console.width - 3 * len(kept) - 1
+
+    while len(kept) > 1 and sum(needs[i] for i in kept) > room():
         kept.remove(min(kept, key=lambda i: (columns[i].keep, -i)))
+    widths: dict[int, int | None] = dict.fromkeys(kept)
+    if sum(natural[i] for i in kept) > room():  # fixed widths: rich's own shrinking
+        spare = room() - sum(needs[i] for i in kept)  # would cut headers
+        for i in sorted(kept, key=lambda i: -columns[i].keep):
+            extra = max(0, min(spare, natural[i] - needs[i]))
+            widths[i] = needs[i] + extra
+            spare -= extra
     table = Table(title=title, show_header=show_header, title_justify="left")
     for i in kept:
         column = columns[i]
-        table.add_column(column.header, min_width=needs[i], justify=column.justify, overflow="fold")
+        table.add_column(column.header, width=widths[i], min_width=needs[i],
+                         justify=column.justify, overflow="fold")  # fmt: skip
     for row in rows:
         table.add_row(*(row[i] for i in kept))
     console.print(table)
