@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from ydocs import typing_updates
-from ystores import CorruptStoreError, FileYStore, Record, TornTail, YDocNotFound
+from ystores import (
+    CorruptStoreError,
+    FileYStore,
+    Record,
+    TornTail,
+    UnknownFormatError,
+    YDocNotFound,
+)
 from ystores.operations.verifying import verify_store
 
 pytestmark = pytest.mark.anyio
@@ -227,3 +234,26 @@ async def test_a_large_real_record_is_still_read(tmp_path: Path) -> None:
     await store.write(UPDATES[1])
     await store.aclose()
     assert [r.metadata for r in await _records(path)] == [big, big]
+
+
+# The fuzzer's find, byte for byte: a one-record v3 file whose header became
+# `VERSION:1` and whose frame head lost three bytes (no valid frame is left); it was
+# read as a v1 record never written.
+FUZZ_FIND = (
+    b"VERSION:1\n\x1a*\x17q\x01\x00\xa9\x08r/\x1e\xc3\xdaA\x04meta"
+    b"\x01\x01\x01\x00\x04\x01\x01t\x01a\x00"
+)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [FUZZ_FIND, b"VERSION:2\n" + FUZZ_FIND[10:], FUZZ_FIND[10:]],
+    ids=["as-v1", "as-v2", "headerless"],
+)
+async def test_a_damaged_header_over_a_damaged_only_record_is_not_a_legacy_record(
+    damaged: bytes, tmp_path: Path
+) -> None:
+    path = tmp_path / "doc.y"
+    path.write_bytes(damaged)
+    with pytest.raises((CorruptStoreError, UnknownFormatError)):
+        await _records(path)

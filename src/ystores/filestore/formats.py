@@ -93,6 +93,8 @@ def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
         raise
     if fmt is not None and fmt.version != CURRENT_VERSION:
         _refuse_damaged_header(file, size, path, fmt)
+        if fmt.version > 0:
+            _refuse_damaged_first_record(file, size, path, fmt)
     return fmt
 
 
@@ -158,27 +160,60 @@ def _read_header(file: BinaryIO, size: int, path: str) -> FileFormat | None:
 
 def _looks_like_v0(file: BinaryIO, size: int) -> bool:
     """Whether the file starts with a whole (update, metadata) pair holding exactly a Yjs update."""
+    update = _first_legacy_update(file, size, 0, fields=2)
+    if not update:
+        return False
+    try:
+        validate_update(update)
+    except InvalidUpdateError:
+        return False
+    return _whole_update(update)
+
+
+def _whole_update(update: bytes) -> bool:
+    try:
+        parse_update(update)  # whole: ypy-websocket never left bytes after an update
+    except ValueError:
+        return False
+    return True
+
+
+def _first_legacy_update(file: BinaryIO, size: int, start: int, *, fields: int) -> bytes | None:
+    """The update of the legacy record at `start` (b"" if not one), None if it runs past the end."""
     fd = file.fileno()
-    end = 0
-    for _field in range(2):  # find where the first record ends, however large it is
+    end = start
+    for _field in range(fields):  # find where the first record ends, however large it is
         prefix = os.pread(fd, min(size - end, 10), end)
         try:
             length, used = decode_varuint(prefix)
-        except (IndexError, ValueError):
-            return False
+        except IndexError:
+            return None
+        except ValueError:
+            return b""
         end += used + length
         if end > size:
-            return False
-    head = os.pread(fd, end, 0)
-    parsed = LegacyScanner(file, 0, size, fields=2)._read_record(head, 0)
-    if parsed is None:
-        return False
-    try:
-        parse_update(parsed[0][0])  # whole: a v0 writer never left bytes after an update
-        validate_update(parsed[0][0])
-    except (InvalidUpdateError, ValueError):
-        return False
-    return True
+            return None
+    head = os.pread(fd, end - start, start)
+    parsed = LegacyScanner(file, start, size, fields=fields)._read_record(head, 0)
+    return b"" if parsed is None else parsed[0][0]
+
+
+def _refuse_damaged_first_record(file: BinaryIO, size: int, path: str, fmt: FileFormat) -> None:
+    """A headed legacy file whose first record, whole, holds no Yjs update is damaged.
+
+    (The damage a header and a version 3 record over it would both need to be read
+    as a legacy record.)
+    """
+    fields = 3 if fmt.version == 2 else 2
+    update = _first_legacy_update(file, size, fmt.data_offset, fields=fields)
+    if update is not None and not (update and _whole_update(update)):
+        raise CorruptStoreError(
+            f"{path} is damaged at byte {fmt.data_offset}: it reads as {fmt.description}, "
+            "but its first record does not hold a Yjs update. Nothing was changed; "
+            "restore it from a backup.",
+            path=path,
+            offset=fmt.data_offset,
+        )
 
 
 def open_scanner(
