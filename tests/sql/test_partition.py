@@ -243,3 +243,31 @@ async def test_two_servers_share_the_database_through_a_partition(
     assert (await each_once(direct, 5))[doubtful] == 1
     await cut_off.aclose()
     await other.aclose()
+
+
+async def test_reads_and_squash_are_bounded_too(scene: Scene) -> None:
+    for _ in range(3):
+        await scene.store.write(scene.keys.next())
+    assert [u async for u, _m, _t in scene.store.read()]  # a pooled read connection exists
+    scene.proxy.set("blackhole")
+
+    async def read() -> None:
+        _ = [u async for u, _m, _t in scene.store.read()]
+
+    async def apply() -> None:
+        await scene.store.apply_updates(pycrdt.Doc())
+
+    for operation in (read, apply, scene.store.squash):
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError):
+            await operation()
+        assert time.monotonic() - started < 2 * BOUND, operation  # a read is retried once
+    scene.proxy.heal()
+    with anyio.fail_after(60):
+        while True:  # the pool's broken connections are replaced as they are found
+            try:
+                assert len([u async for u, _m, _t in scene.store.read()]) == 4
+                break
+            except StoreConnectionError:
+                await anyio.sleep(0.1)
+    assert await scene.store.squash() is not None
