@@ -9,6 +9,8 @@ or feature is an extra, so a user installs only what they use:
 | `postgres` | SQLAlchemy, Alembic, asyncpg | `PostgresYStore`, `postgresql://` URLs |
 | `server` | uvicorn, wsproto | `ystore serve` |
 | `ypy` | y-py | y-py documents (pycrdt is always there) |
+| `client` | websockets | `ystores.client` (the Python client and `bind`) |
+| `django` | channels | `ystores.django` (the Django Channels consumer) |
 | `all` | all of the above | |
 """
 
@@ -25,6 +27,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("sqlalchemy", "alembic", "asyncpg"),
     "server": ("uvicorn", "wsproto"),
     "ypy": ("y_py",),
+    "client": ("websockets",),
+    "django": ("channels",),
 }
 _SQL_CORE = ("sqlalchemy", "alembic")
 _checked: set[str] = set()

@@ -16,7 +16,17 @@ from ystores import SQLiteYStore
 
 ROOT = Path(__file__).resolve().parents[2]
 # Only what the base install may bring: none of the extras' packages.
-EXTRAS_PACKAGES = ("sqlalchemy", "alembic", "aiosqlite", "asyncpg", "uvicorn", "wsproto", "y_py")
+EXTRAS_PACKAGES = (
+    "sqlalchemy",
+    "alembic",
+    "aiosqlite",
+    "asyncpg",
+    "uvicorn",
+    "wsproto",
+    "y_py",
+    "websockets",
+    "channels",
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +101,8 @@ def test_serve_names_the_server_extra(base_env: Path, tmp_path: Path) -> None:
         ("import ystores; ystores.open_store('notes.db', 'a')", "ystores[sqlite]"),
         ("import ystores; ystores.open_store('postgresql://h/db', 'a')", "ystores[postgres]"),
         ("import ystores.sql", "ystores[sqlite]' (SQLite) or 'ystores[postgres]"),
+        ("import ystores.client", "ystores[client]"),
+        ("import ystores.django", "ystores[django]"),
     ],
 )
 def test_sql_stores_name_their_extra(base_env: Path, tmp_path: Path, code: str, extra: str) -> None:

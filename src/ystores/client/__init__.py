@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .provider import ConnectionRefusedByServer, YClient
-from .server import Room, Server, bind
+from ..extras import require
+
+require("client", "The Python client")  # a clear error naming the extra, not an ImportError
+
+from .provider import ConnectionRefusedByServer, YClient  # noqa: E402
+from .server import Room, Server, bind  # noqa: E402
 
 __all__ = ["ConnectionRefusedByServer", "Room", "Server", "YClient", "bind", "connect"]
 
