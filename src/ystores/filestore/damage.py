@@ -226,15 +226,19 @@ def frame_start_candidates(window: bytes, room: int) -> Iterator[int]:
     (which bounds its top byte and zeroes the bytes above) and whose body starts
     with a non-zero var-uint seq (seqs start at 1) then a known kind byte: far
     fewer than every byte of a large tail, each of which Python would otherwise
-    unpack. Zeros never match.
+    unpack. Zeros never match. The match starts at the length's top byte, a
+    character class the regex engine scans for quickly (a lookahead at every
+    offset was 7 times slower).
     """
     kinds = b"".join(b"\\x%02x" % kind for kind in sorted(KINDS))
     body = b".{4}[\\x80-\\xff]{0,9}[\\x01-\\x7f][%s]" % kinds
     if room >= 1 << 32:
-        length = b".{4}"
+        pattern, before = b"(?=.{4}" + body + b")", 0
     else:
         size = max(1, (room.bit_length() + 7) // 8)  # bytes the largest length takes
         top = room >> (8 * (size - 1))
-        length = b".{%d}[\\x00-\\x%02x]\\x00{%d}" % (size - 1, top, 4 - size)
-    pattern = b"(?=" + length + body + b")"
-    return (match.start() for match in re.finditer(pattern, window, re.DOTALL))
+        pattern = b"[\\x00-\\x%02x](?=\\x00{%d}%s)" % (top, 4 - size, body)
+        before = size - 1  # length bytes below the top one
+    for match in re.finditer(pattern, window, re.DOTALL):
+        if match.start() >= before:
+            yield match.start() - before
