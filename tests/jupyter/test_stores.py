@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pycrdt
 import pycrdt.store
 import pytest
@@ -200,3 +201,48 @@ def test_import_ystores_imports_neither_traitlets_nor_pycrdt_store() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_busy_document_is_compacted_by_default(tmp_path: Path) -> None:
+    """The defaults stop the database from growing: past 1,000 updates a running store
+    squashes in the background, and the content stays the same."""
+    store = SQLiteYStore(path=".file:busy.y", db_path=str(tmp_path / "busy.db"), fsync=False)
+    doc = text_doc("")
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    text = doc.get("source", type=pycrdt.Text)
+    for i in range(1200):
+        text += str(i % 10)
+    async with store:
+        for update in updates:
+            await store.write(update)
+        with anyio.fail_after(60):
+            while True:
+                stats = await store.log_stats()
+                assert stats is not None
+                if stats.has_snapshot and stats.tail_records < 1000:
+                    break
+                await anyio.sleep(0.1)
+    loaded = text_doc("")
+    await SQLiteYStore(path=".file:busy.y", db_path=str(tmp_path / "busy.db")).apply_updates(loaded)
+    assert source_of(loaded) == source_of(doc)
+
+
+async def test_a_pycrdt_store_database_is_refused_until_migrated(tmp_path: Path) -> None:
+    database = tmp_path / ".jupyter_ystore.db"
+
+    class Theirs(pycrdt.store.SQLiteYStore):
+        db_path = str(database)
+
+    async with Theirs(".file:old.y") as theirs:
+        await theirs.encode_state_as_update(text_doc("written by pycrdt-store"))
+    ours = SQLiteYStore(path=".file:old.y", db_path=str(database))
+    with pytest.raises(ystores.SchemaOutdatedError, match="ystore migrate"):
+        await ours.apply_updates(pycrdt.Doc())
+    result = await anyio.run_process(
+        [sys.executable, "-m", "ystores", "migrate", str(database)], check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = text_doc("")
+    await SQLiteYStore(path=".file:old.y", db_path=str(database)).apply_updates(doc)
+    assert source_of(doc) == "written by pycrdt-store"
