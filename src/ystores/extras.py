@@ -11,6 +11,7 @@ or feature is an extra, so a user installs only what they use:
 | `ypy` | y-py | y-py documents (pycrdt is always there) |
 | `client` | websockets | `ystores.client` (the Python client and `bind`) |
 | `django` | channels | `ystores.django` (the Django Channels consumer) |
+| `jupyter` | pycrdt-store, traitlets, `sqlite` | `ystores.jupyter` (Jupyter, pycrdt-websocket) |
 | `all` | all of the above | |
 """
 
@@ -29,6 +30,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ypy": ("y_py",),
     "client": ("websockets",),
     "django": ("channels",),
+    "jupyter": ("pycrdt.store", "traitlets", "sqlalchemy", "alembic", "aiosqlite"),
 }
 _SQL_CORE = ("sqlalchemy", "alembic")
 _checked: set[str] = set()

@@ -26,6 +26,8 @@ EXTRAS_PACKAGES = (
     "y_py",
     "websockets",
     "channels",
+    "traitlets",
+    "pycrdt.store",
 )
 
 
@@ -103,6 +105,7 @@ def test_serve_names_the_server_extra(base_env: Path, tmp_path: Path) -> None:
         ("import ystores.sql", "ystores[sqlite]' (SQLite) or 'ystores[postgres]"),
         ("import ystores.client", "ystores[client]"),
         ("import ystores.django", "ystores[django]"),
+        ("import ystores.jupyter", "ystores[jupyter]"),
     ],
 )
 def test_sql_stores_name_their_extra(base_env: Path, tmp_path: Path, code: str, extra: str) -> None:

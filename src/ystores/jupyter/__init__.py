@@ -14,15 +14,10 @@ with traitlets like jupyter-collaboration's own stores. Needs the `jupyter` extr
 
 from __future__ import annotations
 
-try:
-    import pycrdt.store  # noqa: F401
-    import traitlets  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        f"ystores.jupyter needs the jupyter extra ({exc.name} is missing): "
-        'pip install "ystores[jupyter]"'
-    ) from exc
+from ..extras import require
 
-from .stores import FileYStore, PostgresYStore, SQLiteYStore, YDocNotFound
+require("jupyter", "ystores.jupyter")  # a clear error naming the extra, not an ImportError
+
+from .stores import FileYStore, PostgresYStore, SQLiteYStore, YDocNotFound  # noqa: E402
 
 __all__ = ["FileYStore", "PostgresYStore", "SQLiteYStore", "YDocNotFound"]
