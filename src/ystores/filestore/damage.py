@@ -99,14 +99,20 @@ def body_start_fits(prefix: bytes, length: int, last_seq: int) -> bool | None:
 
 
 def frame_at(fd: int, offset: int, end: int) -> bool:
-    """Whether a whole frame with a valid checksum starts at `offset` (streamed, bounded)."""
-    head = os.pread(fd, FRAME_HEAD.size, offset)
-    if len(head) < FRAME_HEAD.size:
+    """Whether a whole frame with a valid checksum starts at `offset` (streamed, bounded).
+
+    Its body must start like a record's before its checksum is computed, so that
+    bytes of another format rarely cost a pass over the file.
+    """
+    peek = os.pread(fd, FRAME_HEAD.size + BODY_PEEK, offset)
+    if len(peek) < FRAME_HEAD.size:
         return False
-    length, check = FRAME_HEAD.unpack(head)
+    length, check = FRAME_HEAD.unpack_from(peek)
     if not MIN_BODY <= length <= MAX_BODY or offset + FRAME_HEAD.size + length > end:
         return False
-    return bool(checksum_on_disk(fd, head[:4], offset + FRAME_HEAD.size, length) == check)
+    if not body_start_fits(peek[FRAME_HEAD.size :], length, 0):
+        return False
+    return bool(checksum_on_disk(fd, peek[:4], offset + FRAME_HEAD.size, length) == check)
 
 
 def v3_torn_or_corrupt(fd: int, offset: int, end: int, last_seq: int, path: str) -> int:

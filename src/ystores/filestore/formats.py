@@ -43,6 +43,7 @@ HEADER = b"VERSION:3\n"
 _HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER)
 _HEADER_SEARCH = 2 * len(HEADER) + 1
 _FRAME_SEARCH = 1 << 16
+_PARSE_AT_MOST = 1 << 20
 _DESCRIPTIONS = {
     3: "ystores file format version 3 (checksummed)",
     2: "ypy-websocket file format version 2",
@@ -171,6 +172,8 @@ def _looks_like_v0(file: BinaryIO, size: int) -> bool:
 
 
 def _whole_update(update: bytes) -> bool:
+    if len(update) > _PARSE_AT_MOST:
+        return True  # too long to parse here; the engine checks it when it is applied
     try:
         parse_update(update)  # whole: ypy-websocket never left bytes after an update
     except ValueError:
@@ -179,9 +182,11 @@ def _whole_update(update: bytes) -> bool:
 
 
 def _first_legacy_update(file: BinaryIO, size: int, start: int, *, fields: int) -> bytes | None:
-    """The update of the legacy record at `start` (b"" if not one), None if it runs past the end."""
+    """The update of the legacy record at `start` (b"" if it cannot be one), or None
+    if the record runs past the end of the file. Only the update is read."""
     fd = file.fileno()
     end = start
+    update: tuple[int, int] | None = None
     for _field in range(fields):  # find where the first record ends, however large it is
         prefix = os.pread(fd, min(size - end, 10), end)
         try:
@@ -190,12 +195,13 @@ def _first_legacy_update(file: BinaryIO, size: int, start: int, *, fields: int) 
             return None
         except ValueError:
             return b""
+        if update is None:
+            update = (end + used, length)
         end += used + length
         if end > size:
             return None
-    head = os.pread(fd, end - start, start)
-    parsed = LegacyScanner(file, start, size, fields=fields)._read_record(head, 0)
-    return b"" if parsed is None else parsed[0][0]
+    assert update is not None
+    return os.pread(fd, update[1], update[0])
 
 
 def _refuse_damaged_first_record(file: BinaryIO, size: int, path: str, fmt: FileFormat) -> None:
