@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,39 @@ async def test_room_names_map_to_valid_group_names() -> None:
         assert layer.require_valid_group_name(group_name(name))
     assert group_name("plain") == "plain"  # as ypy-websocket used it
     assert group_name("notes/a") != group_name("notes/b")
+
+
+async def test_a_change_the_store_cannot_take_closes_its_client_and_is_not_sent_on(
+    tmp_path: Path,
+) -> None:
+    with override_settings(YSTORES_URL=f"sqlite:///{tmp_path}/y.db"):
+        ana = await joined("/ws/a")
+        await ana.type("stored;")
+        bob = await joined("/ws/a")
+        await bob.until_text("stored;")
+        with sqlite3.connect(tmp_path / "y.db") as db:  # the store loses its tables
+            db.execute("DROP TABLE ystore_records")
+        await ana.type("lost?")
+        assert await ana.receive() is None
+        assert ana.closed == 4500
+        # Not stored, so not sent on: bob never sees a change the store does not hold.
+        assert await bob.communicator.receive_nothing(timeout=0.5)
+        assert str(bob.text) == "stored;"
+        await bob.leave()
+
+
+async def test_a_message_that_changes_nothing_is_neither_stored_nor_sent_on(
+    tmp_path: Path,
+) -> None:
+    with override_settings(YSTORES_URL=f"sqlite:///{tmp_path}/y.db"):
+        ana = await joined("/ws/a")
+        await ana.type("once")
+        bob = await joined("/ws/a")  # its sync step 2 holds nothing new
+        await bob.until_text("once")
+        await bob.send(encode_update(bob.doc.get_update()))  # all it has: nothing new
+        assert await ana.communicator.receive_nothing(timeout=0.5)
+        async with SQLiteYStore("a", db_path=str(tmp_path / "y.db")) as store:
+            records = [update async for update, _, _ in store.read()]
+        assert len(records) == 1
+        for peer in (ana, bob):
+            await peer.leave()

@@ -76,6 +76,8 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.ystore: BaseYStore | None = None
         self._document: RoomDocument | None = None
         self._awareness = Awareness()
+        self._changes: list[bytes] = []
+        self._from_client = False
 
     # -- override points ---------------------------------------------------------
 
@@ -105,6 +107,7 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.room_name = self.make_room_name()
         self.ydoc = await self.make_ydoc()
         self._document = RoomDocument(self.ydoc)
+        self._document.observe(self._record)
         self.ystore = self.make_ystore()
         # Join before loading: what is sent after this is received, what was
         # written before it is loaded (consumers write before they send).
@@ -138,6 +141,8 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Leave the group, announce the client's awareness removal, close the store."""
         if self.room_name is None:
             return
+        if self._document is not None:
+            self._document.unobserve()
         removal = self._awareness.remove(list(self._awareness.states))
         if removal is not None:
             await self.group_send_message(encode_awareness(removal))
@@ -179,12 +184,29 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _client_update(self, update: bytes) -> None:
         assert self._document is not None
-        self._document.apply(update)
+        self._from_client = True
+        try:
+            self._document.apply(update)
+        finally:
+            self._from_client = False
+        if not self._changes:
+            return  # nothing new (a client's sync step 2 often holds nothing the room lacks)
+        update = self._changes[0] if len(self._changes) == 1 else crdt.merge_updates(self._changes)
+        self._changes.clear()
         if self.ystore is not None:
-            await self.ystore.write(update)
+            try:
+                await self.ystore.write(update)
+            except Exception as exc:  # not stored: not sent on; the client resends it on resync
+                log.error("Writing to the document %s failed: %s", self.room_name, exc)
+                await self._refuse(CloseCode.UNAVAILABLE, "The document could not be saved.")
+                return
         await self.channel_layer.group_send(
             self.group_name, {"type": DOC_UPDATE, "update": update, "sender": self.channel_name}
         )
+
+    def _record(self, update: bytes) -> None:
+        if self._from_client:  # what the client's message changed, to store and send on
+            self._changes.append(update)
 
     async def _refuse(self, code: int, reason: str) -> None:
         log.warning("Closing a client of %s (%d): %s", self.room_name, code, reason)
