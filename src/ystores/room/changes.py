@@ -63,6 +63,7 @@ class ChangeFeed:
         self._state = state
         self._retry_delay = retry_delay
         self._closed = anyio.Event()
+        self._overflowed = False
         self.done = anyio.Event()
         self._members = members
         self._log = log
@@ -150,8 +151,10 @@ class ChangeFeed:
             if self.write_error is None:
                 await self._write_send.send(update)
             else:  # the writer is retrying: the document's whole state will carry this
-                with suppress(anyio.WouldBlock):
+                try:
                     self._write_send.send_nowait(update)
+                except anyio.WouldBlock:
+                    self._overflowed = True  # the next whole-state write must include it
         except anyio.ClosedResourceError:
             self._log.error("A change made after the room %s stopped was not stored.", self._name)
 
@@ -189,16 +192,19 @@ class ChangeFeed:
     async def _recover(self, ystore: BaseYStore) -> None:
         """Write the document's whole state until it is stored (backing off), or the room stops."""
         delay = self._retry_delay
+        wait = True
         while True:
             closing = self._closed.is_set()
-            if not closing:
+            if wait and not closing:
                 with anyio.move_on_after(delay):
                     await self._closed.wait()
                 closing = self._closed.is_set()  # stopping: one last try
+            wait = True
             # Everything recorded so far is in the state; what is still queued is
             # covered by it, what is still fresh will be written (again) later.
             queued = self._queued()
             covered = self.unsaved - len(self._fresh)
+            self._overflowed = False
             try:
                 await ystore.write(self._state())
             except Exception as exc:
@@ -216,9 +222,12 @@ class ChangeFeed:
                     "Writing to %s still fails, next try in %.1f s: %s", ystore.path, delay, exc
                 )
                 continue
-            self.write_error = None
             self.unsaved -= covered
             self._discard(queued)
+            if self._overflowed and not closing:
+                wait = False  # a change made meanwhile found the queue full: once more
+                continue
+            self.write_error = None
             self._log.warning("Writing to %s works again; its room serves clients.", ystore.path)
             return
 
