@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from inspect import isawaitable
 from logging import Logger, getLogger
 from typing import Any
@@ -15,7 +16,10 @@ from . import crdt
 from .clock import Clock, system_clock
 from .compaction.background import WriteNotes, run_compaction
 from .compaction.policy import CompactionPolicy, LogStats, SquashReport
+from .errors import YDocNotFound
+from .following import ChangeSignal, PollingSignal
 from .lifecycle import Lifecycle
+from .records import Record
 
 __all__ = ["BaseYStore", "MetadataCallback"]
 
@@ -53,6 +57,8 @@ class BaseYStore(Lifecycle, ABC):
     compaction: CompactionPolicy | None = None
     compaction_interval: float = 10.0
     """Seconds between the background compactor's idle-TTL checks."""
+    follow_interval: float = 0.05
+    """Seconds between change checks of a follower on a backend that polls."""
 
     def __init__(
         self,
@@ -90,6 +96,106 @@ class BaseYStore(Lifecycle, ABC):
         Raises:
             YDocNotFound: The store holds no record for this document.
         """
+
+    def read_records(self) -> AsyncIterator[Record]:
+        """Iterate over the stored records (with seq and kind), the latest snapshot on.
+
+        Backends with seqs implement this (following needs it).
+
+        Raises:
+            YDocNotFound: The store holds no record for this document.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not keep record seqs.")
+
+    # -- following -------------------------------------------------------------
+
+    def follow(self, after: int = 0, *, limit: int = 512) -> AsyncGenerator[list[Record], None]:
+        """Yield the records appended to the document after seq `after`, as they arrive.
+
+        Every record with a seq above `after` is yielded exactly once, in seq
+        order, in lists of up to `limit`, whoever wrote it (this store, another
+        store or process or server over the same document, `ystore import`).
+        The iterator never ends by itself; close it (`aclose()`, or leave the
+        `async for`) to stop following. Should it fail (the database is
+        unreachable), follow again from the last seq seen: nothing is missed.
+
+        A snapshot record (kind `RecordKind.SNAPSHOT`, written by compaction)
+        replaces the records up to its seq: a follower behind it receives the
+        snapshot instead of them; applying it to a document that holds some of
+        them already is idempotent. See `ystores.following`.
+
+        Args:
+            after: The last seq the caller holds (0: from the beginning; see `last_seq`).
+            limit: The most records per yielded list.
+
+        Raises:
+            NotImplementedError: The backend keeps no seqs (custom stores).
+        """
+        return self._follow(after, limit)
+
+    async def _follow(self, after: int, limit: int) -> AsyncGenerator[list[Record], None]:
+        async with self.change_signal() as signal:
+            while True:
+                await signal.ready()
+                signal.fetching(after)
+                records = [r for r in await self.records_after(after, limit) if r.seq > after]
+                if records:
+                    yield records
+                    after = records[-1].seq
+                else:
+                    await signal.wait()
+
+    async def last_seq(self) -> int:
+        """The highest seq stored for the document (0 without records).
+
+        Follow from it after loading the document to hear only of later records.
+        """
+        last = 0
+        records = self.read_records()
+        try:
+            async for record in records:
+                last = record.seq
+        except YDocNotFound:
+            return 0
+        finally:
+            await _close(records)
+        return last
+
+    async def records_after(self, after: int, limit: int) -> list[Record]:
+        """Up to `limit` records with seqs above `after`, from the latest snapshot on.
+
+        Backends override this with a range query; this one scans `read_records`.
+        """
+        found: list[Record] = []
+        records = self.read_records()
+        # Shielded: a read cancelled while a worker thread opens the file would
+        # leave that file open; one bounded scan is let finish instead.
+        with anyio.CancelScope(shield=True):
+            try:
+                async for record in records:
+                    if record.seq > after:
+                        found.append(record)
+                        if len(found) == limit:
+                            break
+            except YDocNotFound:
+                return []
+            finally:
+                await _close(records)
+        return found
+
+    def change_signal(self) -> AbstractAsyncContextManager[ChangeSignal]:
+        """A signal telling one follower that the document may have changed.
+
+        Backends override this with their own notification path; this one polls
+        every `follow_interval` seconds.
+        """
+        return self._polling_signal()
+
+    @asynccontextmanager
+    async def _polling_signal(self) -> AsyncIterator[ChangeSignal]:
+        yield PollingSignal(self.path, self.follow_interval)
+
+    # -- compaction ------------------------------------------------------------
 
     async def log_stats(self) -> LogStats | None:
         """The shape of the document's log (None when it has no record).
@@ -207,3 +313,10 @@ class BaseYStore(Lifecycle, ABC):
             await self._close()
         else:
             await super().aclose()
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    """Close an async iterator left early (a reader holding a file open)."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -44,7 +44,7 @@ async def restore(store: BaseYStore) -> pycrdt.Doc[Any]:
 
 
 async def kinds(store: BaseYStore) -> list[RecordKind]:
-    return [record.kind async for record in store.read_records()]  # type: ignore[attr-defined]
+    return [record.kind async for record in store.read_records()]
 
 
 def edit(doc: pycrdt.Doc[Any], op: str, seed: int, text: str) -> bytes:

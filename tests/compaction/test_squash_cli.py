@@ -38,7 +38,7 @@ async def fill(url: str, docs: dict[str, str], clock: float) -> None:
 
 async def read(url: str, name: str) -> tuple[str, list[RecordKind]]:
     store = open_store(url, name)
-    records = [r async for r in store.read_records()]  # type: ignore[attr-defined]
+    records = [r async for r in store.read_records()]
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     for record in records:
         doc.apply_update(record.update)

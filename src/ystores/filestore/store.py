@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from logging import Logger
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..crdt import validate_update
 from ..errors import InvalidDocumentNameError, StoreIOError
+from ..following import ChangeSignal
 from ..groupcommit import GroupCommitter
 from ..names import resolve_under
 from ..records import Record
 from ..threads import run_in_worker
 from .compaction import file_stats, squash_file
+from .following import file_signal
 from .log import FileLog
 from .reading import RecordReader
 from .scanning import Scanner, TornTail
@@ -180,6 +183,10 @@ class FileYStore(BaseYStore):
                 crdt.apply_updates(ydoc, batch)
         finally:
             reader.close()
+
+    def change_signal(self) -> AbstractAsyncContextManager[ChangeSignal]:
+        """A follower's signal: the file polled with `stat` (see `filestore.following`)."""
+        return file_signal(self.file_path, self.follow_interval)
 
     def _end_of_records(self, scanner: Scanner) -> None:
         self.torn_tail = scanner.tail

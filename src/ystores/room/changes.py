@@ -75,6 +75,9 @@ class ChangeFeed:
         self._write_send: MemoryObjectSendStream[bytes] | None = None
         self._write_receive: MemoryObjectReceiveStream[bytes] | None = None
         self._name = "(in memory)"
+        self._following = False
+        self.followed = 0
+        """How many changes came from the store's other writers (see `following`)."""
 
     @contextmanager
     def applying(self, member: RoomClient) -> Iterator[None]:
@@ -85,8 +88,24 @@ class ChangeFeed:
         finally:
             self._origin = None
 
+    @contextmanager
+    def following(self) -> Iterator[None]:
+        """Changes made inside the block came from the store (written by others):
+        broadcast them to every client at once, never write them back."""
+        self._following = True
+        try:
+            yield
+        finally:
+            self._following = False
+
     def record(self, update: bytes) -> None:
         """Take a change from the document observer (synchronous)."""
+        if self._following:
+            self.followed += 1
+            message = encode_update(update)
+            for member in list(self._members):
+                member.queue(message)
+            return
         self._fresh.append((update, self._origin))
         self.unsaved += 1
         if self._origin is None:

@@ -20,6 +20,7 @@ from .changes import ChangeFeed
 from .channel import Channel, CloseCode, close_quietly, short_reason
 from .client import RoomClient
 from .document import RoomDocument
+from .following import RoomFollower
 from .protocol import (
     MessageType,
     ProtocolError,
@@ -95,6 +96,7 @@ class YRoom(Lifecycle):
         store_retry_delay: float = 0.5,
         max_awareness_clients: int = DEFAULT_MAX_CLIENTS,
         max_awareness_state: int = DEFAULT_MAX_STATE_SIZE,
+        follow: bool = True,
     ) -> None:
         """Make a room; it serves clients once started.
 
@@ -117,6 +119,9 @@ class YRoom(Lifecycle):
                 may bring; more closes it (1002).
             max_awareness_state: The largest awareness state, in bytes of JSON; a
                 larger one closes its connection (1009).
+            follow: Apply and broadcast the records other writers (other servers,
+                `ystore import`, application code) append to the store while the
+                room runs (see `ystores.room.following`).
         """
         self._document = RoomDocument(ydoc)
         self.ystore = ystore
@@ -137,6 +142,10 @@ class YRoom(Lifecycle):
             self._ready.set()
         self._feed: ChangeFeed | None = None
         self._stopping = False
+        self._follow = follow
+        self._loaded_seq: int | None = None
+        self.follower: RoomFollower | None = None
+        """Applies what other writers store, while the room runs and follows its store."""
 
     # -- attributes kept from ypy-websocket -----------------------------------
 
@@ -211,9 +220,14 @@ class YRoom(Lifecycle):
                 self._document.observe(feed.record)
                 if given != crdt.EMPTY_UPDATE:
                     feed.record(given)
+                if self.ystore is not None and self._loaded_seq is not None:
+                    self.follower = RoomFollower(self.ystore, self._document, feed, self.log)
+                    await tg.start(self.follower.run, self._loaded_seq)
                 self.started.set()
                 task_status.started()
                 await stop_requested.wait()
+                if self.follower is not None:
+                    self.follower.stop()
                 await self._shut_down(feed)
                 if own_store and self.ystore is not None:
                     self.ystore.stop()
@@ -231,19 +245,30 @@ class YRoom(Lifecycle):
 
     async def _load(self) -> None:
         self.load_error = None
+        self._loaded_seq = None
         if self.ystore is None:
             return
         try:
+            if self._follow:  # read first: what lands meanwhile is applied twice, harmlessly
+                self._loaded_seq = await self._last_seq(self.ystore)
             await self.ystore.apply_updates(self.ydoc)
         except YDocNotFound:
             self.log.info("Room %s starts a new document.", self.ystore.path)
         except Exception as exc:  # whatever the cause, an unloaded room must not write
             self.load_error = exc
+            self._loaded_seq = None
             self.log.error(
                 "The document %s could not be loaded; its room refuses clients: %s",
                 self.ystore.path,
                 exc,
             )
+
+    @staticmethod
+    async def _last_seq(store: BaseYStore) -> int | None:
+        try:
+            return await store.last_seq()
+        except NotImplementedError:  # a store without seqs: the room does not follow it
+            return None
 
     async def _shut_down(self, feed: ChangeFeed) -> None:
         self._stopping = True

@@ -36,6 +36,7 @@ from .outcomes import (
     lookup_sqlite,
 )
 from .postgres_writer import BROKEN, PostgresWriter, connect_deadline, known_closed
+from .following import ChangeHub, new_hub
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteReaders, SQLiteWriter
 from .statements import statements_for
@@ -81,6 +82,7 @@ class Database:
         self._pg: PostgresWriter | None = None
         self._writer: SQLiteWriter | None = None
         self._readers: SQLiteReaders | None = None
+        self._hub: ChangeHub | None = None
         if self.backend != "sqlite":
             self._pg = PostgresWriter(self.engine, self.statements, self.safe_url, self.timeouts)
         else:
@@ -154,12 +156,21 @@ class Database:
         entry = self.in_doubt.match(doc, update) or (doc, int(kind), update, meta, ts)
         task = self.loop.create_task(self.committer.submit(entry))
         try:
-            return await asyncio.shield(task)
+            seq = await asyncio.shield(task)
         except asyncio.CancelledError:
             if not task.done():
                 self._detached.add(task)
                 task.add_done_callback(lambda done: self._detached_done(done, entry))
             raise
+        if self._hub is not None:  # this process's followers need not wait for the database
+            self._hub.notify(doc, seq)
+        return seq
+
+    def change_hub(self) -> ChangeHub:
+        """The hub waking this process's followers of this database (made on first use)."""
+        if self._hub is None:
+            self._hub = new_hub(self)
+        return self._hub
 
     def _detached_done(self, task: asyncio.Task[int], entry: Entry) -> None:
         """A cancelled caller's write ended: if it failed, its record goes in doubt."""
@@ -358,6 +369,8 @@ class Database:
             self._disposed = True
             if self._resolver is not None:
                 self._resolver.cancel()
+            if self._hub is not None:
+                await self._hub.aclose()
             if self._writer is not None:
                 await run_in_worker(self._writer.close)
             if self._readers is not None:

@@ -19,7 +19,18 @@ from sqlalchemy.sql import ClauseElement
 from ..records import RecordKind
 from .tables import documents, records
 
-__all__ = ["Compiled", "Statements", "compile_for", "number_rows", "statements_for"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "Compiled",
+    "Statements",
+    "compile_for",
+    "number_rows",
+    "statements_for",
+]
+
+NOTIFY_CHANNEL = "ystore_records"
+"""Postgres: the channel every append notifies, in the append's own transaction, with
+the payload `<last seq>:<md5 of the document name>` (see `sql.listening`)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ inserted AS (
         b.kind, b.body, b.meta, b.stamp
     FROM batch AS b JOIN bumped AS k ON k.doc = b.doc JOIN counts AS c ON c.doc = b.doc
 )
-SELECT doc, last_seq FROM bumped
+SELECT doc, last_seq, pg_notify('{NOTIFY_CHANNEL}', last_seq || ':' || md5(doc)) FROM bumped
 """
     return sa.text(sql).bindparams(
         sa.bindparam("docs", type_=postgresql.ARRAY(sa.String())),
@@ -145,7 +156,12 @@ def _append(bump: Any) -> ClauseElement:
         rows.c.timestamp,
     ).select_from(bumped.join(rows, sa.true()))
     columns = ["doc", "seq", "kind", "update", "metadata", "timestamp"]
-    return records.insert().from_select(columns, select).returning(records.c.seq)
+    # One notification per statement: every row's payload is the same (the new
+    # last seq), and Postgres delivers identical notifications of a transaction once.
+    last = sa.select(bumped.c.last_seq).scalar_subquery()
+    payload = sa.cast(last, sa.Text) + ":" + sa.func.md5(records.c.doc)
+    notify = sa.func.pg_notify(NOTIFY_CHANNEL, payload)
+    return records.insert().from_select(columns, select).returning(records.c.seq, notify)
 
 
 def _sqlite_counter_statements() -> tuple[ClauseElement, ClauseElement, ClauseElement]:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import URL
 
 from .. import crdt
-from ..base import BaseYStore, MetadataCallback
+from ..base import MetadataCallback
 from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..errors import InvalidDocumentNameError, YDocNotFound
@@ -27,6 +27,7 @@ from ..extras import require
 from ..records import Record, RecordKind
 from .database import Database
 from .engines import running_loop, shared
+from .following import FollowedSQLStore
 from .memory import is_memory, memory_url
 from .squashing import document_stats, squash_document
 from .timeouts import with_timeouts
@@ -77,7 +78,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-class SQLYStore(BaseYStore):
+class SQLYStore(FollowedSQLStore):
     """A document stored in a SQL database (the base of the SQLite and Postgres stores).
 
     Opening a store on an empty database creates the ystores schema (unless

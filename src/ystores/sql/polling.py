@@ -1,0 +1,98 @@
+"""SQLite: followers woken by a change check polled for every followed document at once.
+
+Several processes on one machine share one SQLite file (uvicorn workers, a CLI
+import beside a server). SQLite has no notifications across processes, so each
+process checks, every `POLL_INTERVAL` seconds and on one connection of its own,
+`PRAGMA data_version`: a number in memory that changes when another connection
+commits to the file, costing no disk read. Only when it changed does the poller
+read the counters of the documents followed in this process (one query for all
+of them) and wake the followers of those whose last seq moved past what they hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from logging import getLogger
+from typing import TYPE_CHECKING
+
+from ..errors import YStoreError
+from ..threads import run_in_worker
+from .following import ChangeHub
+from .sqlite_writer import open_sqlite
+
+if TYPE_CHECKING:
+    from .database import Database
+
+__all__ = ["POLL_INTERVAL", "SQLitePoller"]
+
+POLL_INTERVAL = 0.02
+"""Seconds between two change checks (the longest a commit waits to be noticed)."""
+
+log = getLogger("ystores")
+
+
+class SQLitePoller(ChangeHub):
+    """The followers of one SQLite database in this process, woken by a polled check.
+
+    Args:
+        db: The database.
+        interval: Seconds between checks.
+    """
+
+    def __init__(self, db: Database, interval: float = POLL_INTERVAL) -> None:
+        super().__init__()
+        self._db = db
+        self.interval = interval
+        self._conn: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._version: int | None = None
+        self.checks = 0
+        """How many change checks ran (each one `PRAGMA data_version`)."""
+
+    async def _first(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def _check(self, docs: list[str]) -> dict[str, int] | None:
+        """In a worker thread: the followed documents' last seqs, or None if nothing changed."""
+        if self._conn is None:
+            self._conn = open_sqlite(self._db.url.database or "", self._db.safe_url)
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        self.checks += 1
+        if version == self._version:
+            return None
+        self._version = version
+        counters = self._db.statements.counters
+        assert counters is not None
+        rows = self._conn.execute(counters.sql, counters.args(docs=json.dumps(docs)))
+        return {str(doc): int(seq) for doc, seq in rows}
+
+    async def _run(self) -> None:
+        failed = False
+        while self._signals:
+            try:
+                changed = await run_in_worker(lambda: self._check(self.documents))
+                failed = False
+            except (YStoreError, sqlite3.Error) as exc:
+                if not failed:
+                    log.warning("Checking %s for changes failed: %s", self._db.safe_url, exc)
+                failed = True
+                changed = None
+                self._version = None  # the next good check reads the counters
+            for doc, seq in (changed or {}).items():
+                self.notify(doc, seq)
+            await asyncio.sleep(self.interval)
+
+    async def aclose(self) -> None:
+        """Stop polling and close the connection."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await run_in_worker(conn.close)

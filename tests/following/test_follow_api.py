@@ -1,0 +1,239 @@
+"""`store.follow(after=seq)`: every record appended by anyone, once each, in seq order."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy.engine import make_url
+
+from ydocs import text_of, typing_updates
+from ystores import BaseYStore, open_store
+from ystores.records import Record, RecordKind
+from ystores.sql import PostgresYStore
+from ystores.sql.engines import dispose_databases
+
+pytestmark = pytest.mark.anyio
+
+TESTS = Path(__file__).resolve().parents[1]
+WAIT = 60.0
+
+
+async def write_in_processes(url: str, doc: str, workers: int, count: int) -> None:
+    """`workers` processes append `count` updates each to `doc`, concurrently."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); from sql import writer; "
+        "writer.main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))"
+    )
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, url, doc, str(w), str(count)
+        )
+        for w in range(workers)
+    ]
+    codes = [await asyncio.wait_for(proc.wait(), WAIT) for proc in procs]
+    assert codes == [0] * workers
+
+
+async def collect(follower: AsyncGenerator[list[Record], None], count: int) -> list[Record]:
+    """Records from `follower` until `count` arrived (fails after `WAIT` seconds)."""
+    got: list[Record] = []
+
+    async def run() -> None:
+        async for records in follower:
+            got.extend(records)
+            if len(got) >= count:
+                return
+
+    try:
+        await asyncio.wait_for(run(), WAIT)
+    finally:
+        await follower.aclose()
+    return got
+
+
+async def test_followers_see_every_record_of_concurrent_processes_once_in_order(
+    any_url: str,
+) -> None:
+    workers, count = 3, 150
+    total = workers * count
+    store = open_store(any_url, "shared")
+    others = [open_store(any_url, "shared") for _ in range(2)]
+    followers = [asyncio.create_task(collect(s.follow(after=0), total)) for s in [store, *others]]
+    await asyncio.sleep(0.2)  # the followers wait for a first record
+    await write_in_processes(any_url, "shared", workers, count)
+    for got in await asyncio.gather(*followers):
+        assert [r.seq for r in got] == list(range(1, total + 1))  # once each, in order
+        assert all(r.kind is RecordKind.UPDATE for r in got)
+        for worker in range(workers):
+            mine = [r.update for r in got if r.metadata == str(worker).encode()]
+            assert text_of(mine) == chr(ord("a") + worker) * count
+    assert await store.last_seq() == total
+    for s in (store, *others):
+        await s.aclose()
+    await dispose_databases()
+
+
+async def test_following_from_the_last_seq_sees_only_later_records(any_url: str) -> None:
+    store = open_store(any_url, "doc")
+    updates = typing_updates("abcdef")
+    assert await store.last_seq() == 0
+    for update in updates[:3]:
+        await store.write(update)
+    after = await store.last_seq()
+    assert after == 3
+    follower = asyncio.create_task(collect(open_store(any_url, "doc").follow(after=after), 3))
+    for update in updates[3:]:
+        await store.write(update)
+    got = await follower
+    assert [r.seq for r in got] == [4, 5, 6]
+    assert [r.update for r in got] == updates[3:]
+    await store.aclose()
+    await dispose_databases()
+
+
+async def test_a_follower_behind_a_squash_gets_the_snapshot_then_what_follows(
+    any_url: str,
+) -> None:
+    store = open_store(any_url, "doc")
+    updates = typing_updates("hello world")
+    for update in updates[:8]:
+        await store.write(update)
+    report = await store.squash()
+    assert report is not None
+    assert report.cut_seq == 8
+    for update in updates[8:]:
+        await store.write(update)
+    # Behind the cut: the snapshot replaces records 4..8, applied over 1..3 (idempotent).
+    got = await collect(store.follow(after=3), 4)
+    assert [(r.seq, r.kind) for r in got] == [
+        (8, RecordKind.SNAPSHOT),
+        (9, RecordKind.UPDATE),
+        (10, RecordKind.UPDATE),
+        (11, RecordKind.UPDATE),
+    ]
+    assert text_of(updates[:3] + [r.update for r in got]) == "hello world"
+    # Past the cut: the snapshot is never seen.
+    got = await collect(store.follow(after=9), 2)
+    assert [r.seq for r in got] == [10, 11]
+    await store.aclose()
+    await dispose_databases()
+
+
+async def test_a_follower_survives_a_failed_read_by_following_again_from_its_seq(
+    tmp_path: Path,
+) -> None:
+    # The contract: a follower that fails resumes with follow(after=last seen); nothing lost.
+    url = f"sqlite:///{tmp_path / 'y.db'}"
+    store = open_store(url, "doc")
+    updates = typing_updates("abcd")
+    for update in updates[:2]:
+        await store.write(update)
+    first = await collect(store.follow(after=0), 2)
+    for update in updates[2:]:
+        await store.write(update)
+    rest = await collect(store.follow(after=first[-1].seq), 2)
+    assert [r.seq for r in first + rest] == [1, 2, 3, 4]
+    await store.aclose()
+    await dispose_databases()
+
+
+def _admin(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(False)
+
+
+async def _listeners(url: str) -> list[int]:
+    conn = await asyncpg.connect(_admin(url))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await conn.close()
+
+
+async def test_postgres_listens_on_one_connection_per_process_for_all_documents() -> None:
+    from backends import new_postgres_database
+
+    url = new_postgres_database()
+    names = [f"doc{i}" for i in range(5)]
+    stores = [PostgresYStore(name, url=url) for name in names]
+    followers = [asyncio.create_task(collect(s.follow(after=0), 1)) for s in stores]
+    await asyncio.sleep(0.5)
+    assert len(await _listeners(url)) == 1
+    await write_in_processes(url, "doc3", 1, 1)
+    done, _pending = await asyncio.wait(followers, timeout=WAIT, return_when="FIRST_COMPLETED")
+    assert [followers.index(t) for t in done] == [3]
+    for task in followers:
+        task.cancel()
+    await asyncio.gather(*followers, return_exceptions=True)
+    await dispose_databases()
+
+
+async def test_a_postgres_follower_whose_listen_connection_is_terminated_catches_up() -> None:
+    from backends import new_postgres_database
+
+    url = new_postgres_database()
+    store = PostgresYStore("doc", url=url)
+    await store.write(typing_updates("x")[0])
+    follower = store.follow(after=1)
+    got: list[Record] = []
+    events: list[Any] = []
+
+    async def run() -> None:
+        async for records in follower:
+            got.extend(records)
+            events.append(len(got))
+
+    task = asyncio.create_task(run())
+    await asyncio.sleep(0.5)
+    (pid,) = await _listeners(url)
+    conn = await asyncpg.connect(_admin(url))
+    try:
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await conn.close()
+    # Written by another process while this one's listener is gone or coming back.
+    await write_in_processes(url, "doc", 2, 40)
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while len(got) < 80 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert [r.seq for r in got] == list(range(2, 82))
+    # The listener came back on a new connection and keeps waking the follower.
+    new_pids = await _listeners(url)
+    assert len(new_pids) == 1
+    assert new_pids != [pid]
+    await write_in_processes(url, "doc", 1, 5)
+    while len(got) < 85 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert [r.seq for r in got] == list(range(2, 87))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await follower.aclose()
+    await dispose_databases()
+
+
+async def test_a_store_without_seqs_says_it_cannot_be_followed() -> None:
+    class Bare(BaseYStore):
+        async def write(self, data: bytes) -> None:
+            pass
+
+        async def read(self) -> AsyncGenerator[tuple[bytes, bytes, float], None]:
+            yield b"", b"", 0.0
+
+    store = Bare("doc")
+    with pytest.raises(NotImplementedError):
+        await store.last_seq()
+    follower = store.follow()
+    with pytest.raises(NotImplementedError):
+        async with aclosing(follower):
+            await follower.__anext__()
+
