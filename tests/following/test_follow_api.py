@@ -236,4 +236,3 @@ async def test_a_store_without_seqs_says_it_cannot_be_followed() -> None:
     with pytest.raises(NotImplementedError):
         async with aclosing(follower):
             await follower.__anext__()
-
