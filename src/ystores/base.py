@@ -197,6 +197,20 @@ class BaseYStore(Lifecycle, ABC):
 
     # -- compaction ------------------------------------------------------------
 
+    def compaction_lease(self) -> AbstractAsyncContextManager[bool]:
+        """Hold the document's compaction lease while the block runs; yields whether it is held.
+
+        Background compaction squashes only while holding it, so two processes or
+        servers never squash one document at once; a holder that dies releases it.
+        Backends shared between processes override this (see
+        `ystores.compaction.leases`); this one is always held.
+        """
+        return self._always_held()
+
+    @asynccontextmanager
+    async def _always_held(self) -> AsyncIterator[bool]:
+        yield True
+
     async def log_stats(self) -> LogStats | None:
         """The shape of the document's log (None when it has no record).
 

@@ -40,9 +40,10 @@ async def test_rooms_of_two_servers_share_edits_live_and_write_nothing_twice(any
         await b.until(lambda: str(b.text) == "hello")
         await b.type(" world")
         await a.until(lambda: str(a.text) == "hello world")
-        assert first.follower is not None
-        assert second.follower is not None
-        await eventually(lambda: first.follower.applied > 0 and second.follower.applied > 0)
+        one, two = first.follower, second.follower
+        assert one is not None
+        assert two is not None
+        await eventually(lambda: one.applied > 0 and two.applied > 0)
         await asyncio.sleep(0.3)  # let any echo arrive, were there one
         # Each room broadcast what the other stored; its own records changed nothing.
         a_seen, b_seen = len(a.broadcasts), len(b.broadcasts)

@@ -112,7 +112,9 @@ async def _compact_once(store: BaseYStore, notes: WriteNotes) -> SquashReport | 
         notes.note(stats.tail_bytes, stats.tail_records)
         return None
     try:
-        report = await store.squash()
+        async with store.compaction_lease() as held:
+            # Without the lease another process squashes the document now.
+            report = await store.squash() if held else None
     except YDocNotFound:
         return None
     if report is not None:

@@ -14,6 +14,7 @@ import anyio
 from .. import crdt
 from ..base import BaseYStore, MetadataCallback
 from ..clock import Clock
+from ..compaction.leases import file_lease
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..crdt import validate_update
 from ..errors import InvalidDocumentNameError, StoreIOError
@@ -187,6 +188,10 @@ class FileYStore(BaseYStore):
     def change_signal(self) -> AbstractAsyncContextManager[ChangeSignal]:
         """A follower's signal: the file polled with `stat` (see `filestore.following`)."""
         return file_signal(self.file_path, self.follow_interval)
+
+    def compaction_lease(self) -> AbstractAsyncContextManager[bool]:
+        """The file's compaction lease: an OFD lock on a byte far past its end."""
+        return file_lease(self.file_path, "")
 
     def _end_of_records(self, scanner: Scanner) -> None:
         self.torn_tail = scanner.tail

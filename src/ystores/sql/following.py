@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from ..base import BaseYStore
 from ..following import ChangeSignal
 from ..records import Record, RecordKind
+from .leases import database_lease
 from .statements import compile_for
 from .tables import records
 
@@ -109,7 +110,7 @@ def new_hub(db: Database) -> ChangeHub:
 
 
 class FollowedSQLStore(BaseYStore):
-    """The follow contract for the SQL stores (see `BaseYStore.follow`)."""
+    """The follow contract and compaction leases of the SQL stores (see `BaseYStore.follow`)."""
 
     async def database(self) -> Database:
         """The store's `Database` (the SQL stores implement it)."""
@@ -129,6 +130,15 @@ class FollowedSQLStore(BaseYStore):
             Record(seq, update, metadata, timestamp, RecordKind(kind))
             for seq, kind, update, metadata, timestamp in await db.page(self.path, after, limit)
         ]
+
+    def compaction_lease(self) -> AbstractAsyncContextManager[bool]:
+        """The document's compaction lease: an advisory lock (Postgres) or an OFD lock (SQLite)."""
+        return self._database_lease()
+
+    @asynccontextmanager
+    async def _database_lease(self) -> AsyncIterator[bool]:
+        async with database_lease(await self.database(), self.path) as held:
+            yield held
 
     def change_signal(self) -> AbstractAsyncContextManager[ChangeSignal]:
         """A signal from the database's hub (Postgres `NOTIFY` or the SQLite poller)."""
