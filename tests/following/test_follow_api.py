@@ -160,6 +160,15 @@ async def _listeners(url: str) -> list[int]:
         await conn.close()
 
 
+async def listeners_once_listening(url: str) -> list[int]:
+    """The listening connections, once there is one (polled, at most `WAIT` seconds)."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not (pids := await _listeners(url)):
+        assert asyncio.get_running_loop().time() < deadline, "nothing listens"
+        await asyncio.sleep(0.05)
+    return pids
+
+
 async def test_postgres_listens_on_one_connection_per_process_for_all_documents() -> None:
     from backends import new_postgres_database
 
@@ -167,7 +176,8 @@ async def test_postgres_listens_on_one_connection_per_process_for_all_documents(
     names = [f"doc{i}" for i in range(5)]
     stores = [PostgresYStore(name, url=url) for name in names]
     followers = [asyncio.create_task(collect(s.follow(after=0), 1)) for s in stores]
-    await asyncio.sleep(0.5)
+    await listeners_once_listening(url)
+    await asyncio.sleep(0.3)  # every follower is waiting by now
     assert len(await _listeners(url)) == 1
     await write_in_processes(url, "doc3", 1, 1)
     done, _pending = await asyncio.wait(followers, timeout=WAIT, return_when="FIRST_COMPLETED")
@@ -194,8 +204,7 @@ async def test_a_postgres_follower_whose_listen_connection_is_terminated_catches
             events.append(len(got))
 
     task = asyncio.create_task(run())
-    await asyncio.sleep(0.5)
-    (pid,) = await _listeners(url)
+    (pid,) = await listeners_once_listening(url)
     conn = await asyncpg.connect(_admin(url))
     try:
         assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
@@ -208,7 +217,7 @@ async def test_a_postgres_follower_whose_listen_connection_is_terminated_catches
         await asyncio.sleep(0.05)
     assert [r.seq for r in got] == list(range(2, 82))
     # The listener came back on a new connection and keeps waking the follower.
-    new_pids = await _listeners(url)
+    new_pids = await listeners_once_listening(url)
     assert len(new_pids) == 1
     assert new_pids != [pid]
     await write_in_processes(url, "doc", 1, 5)

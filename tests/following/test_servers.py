@@ -1,0 +1,168 @@
+"""Several `ystore serve` processes on one store, with real Yjs clients (y-websocket in Node)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pycrdt
+import pytest
+
+from room.conftest import node_clients
+from room.kit import free_port, read_json_line, start_node, stop_process, wait_for_port
+from ystores import open_store
+from ystores.sql.engines import dispose_databases
+
+from .balancer import balancer
+from .conftest import store_url
+
+__all__ = ["node_clients"]
+
+NAMES = ("ana", "bob", "cy")
+
+
+@contextmanager
+def server(url: str, log_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`ystore serve` on a free port; yields the port and the process."""
+    port = free_port()
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ystores", "serve", "--store", url, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, proc)
+            yield port, proc
+        finally:
+            stop_process(proc, signal.SIGINT)
+
+
+@contextmanager
+def servers(url: str, count: int, tmp_path: Path) -> Iterator[list[tuple[int, Any]]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(server(url, tmp_path / f"serve{i}.log")) for i in range(count)]
+
+
+async def stored_text(url: str, doc: str) -> str:
+    ydoc: pycrdt.Doc[Any] = pycrdt.Doc()
+    store = open_store(url, doc)
+    await store.apply_updates(ydoc)
+    await store.aclose()
+    await dispose_databases()
+    return str(ydoc.get("text", type=pycrdt.Text))
+
+
+def check_markers(text: str, names: tuple[str, ...], edits: int) -> None:
+    for name in names:
+        for i in range(edits):
+            assert text.count(f"<{name}:{i}>") == 1, (name, i)
+    assert len(text) == sum(len(f"<{n}:{i}>") for n in names for i in range(edits))
+
+
+@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_clients_of_different_servers_converge_live(
+    node_clients: None, tmp_path: Path, backend: str, count: int
+) -> None:
+    url = store_url(backend, tmp_path)
+    names = NAMES[:count]
+    edits = 20
+    with servers(url, count, tmp_path) as running:
+        # Each client on its own server; each finishes only once every client's
+        # markers reached it, so it must get the others' edits live.
+        editors = [
+            start_node(
+                "client.mjs",
+                "edit",
+                f"ws://127.0.0.1:{port}",
+                "live",
+                name,
+                str(edits),
+                ",".join(names),
+            )
+            for (port, _proc), name in zip(running, names, strict=True)
+        ]
+        try:
+            texts = [read_json_line(editor)["text"] for editor in editors]
+        finally:
+            for editor in editors:
+                stop_process(editor, grace=10)
+    assert len(set(texts)) == 1
+    check_markers(texts[0], names, edits)
+    assert anyio.run(stored_text, url, "live") == texts[0]
+
+
+@pytest.mark.parametrize("backend", ["file", "sqlite", "postgres"])
+def test_ystore_import_reaches_a_connected_client(
+    node_clients: None, tmp_path: Path, backend: str
+) -> None:
+    url = store_url(backend, tmp_path)
+    with server(url, tmp_path / "serve.log") as (port, _proc):
+        watcher = start_node("follow.mjs", "wait", f"ws://127.0.0.1:{port}", "doc", "imported!")
+        try:
+            assert read_json_line(watcher) == {"synced": True}
+            update: pycrdt.Doc[Any] = pycrdt.Doc()
+            update.get("text", type=pycrdt.Text).insert(0, "imported!")
+            source = tmp_path / "update.bin"
+            source.write_bytes(update.get_update())
+            result = subprocess.run(
+                [sys.executable, "-m", "ystores", "import", str(source), url, "--doc", "doc"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr.decode()
+            assert "imported!" in read_json_line(watcher)["text"]
+        finally:
+            stop_process(watcher, grace=10)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_killed_server_loses_nothing_and_its_clients_converge_on_another(
+    node_clients: None, tmp_path: Path, backend: str
+) -> None:
+    url = store_url(backend, tmp_path)
+    edits = 150
+    names = ("ana", "bob")
+    with (
+        server(url, tmp_path / "a.log") as (port_a, proc_a),
+        server(url, tmp_path / "b.log") as (port_b, _proc_b),
+        balancer([port_a, port_b]) as front,
+    ):
+        env = {**os.environ, "CLIENT_TIMEOUT_MS": "60000"}
+        # ana reaches server A through the balancer; bob is on server B.
+        ana = subprocess.Popen(
+            ["node", "client.mjs", "edit", f"ws://127.0.0.1:{front}", "doc", "ana", str(edits),
+             ",".join(names)],
+            cwd=Path(__file__).resolve().parents[1] / "room" / "js",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        bob = start_node(
+            "client.mjs", "edit", f"ws://127.0.0.1:{port_b}", "doc", "bob", str(edits),
+            ",".join(names),
+        )  # fmt: skip
+        try:
+            time.sleep(1.0)  # both are typing
+            proc_a.kill()  # SIGKILL: server A cannot flush or say goodbye
+            proc_a.wait(10)
+            # ana's provider reconnects through the balancer, now to server B.
+            texts = [read_json_line(ana, 90)["text"], read_json_line(bob, 90)["text"]]
+        finally:
+            stop_process(ana, grace=10)
+            stop_process(bob, grace=10)
+    assert texts[0] == texts[1]
+    check_markers(texts[0], names, edits)
+    # Server B stopped cleanly: the store holds everything, including what A never wrote.
+    assert anyio.run(stored_text, url, "doc") == texts[0]
