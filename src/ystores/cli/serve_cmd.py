@@ -62,6 +62,16 @@ def serve_command(
         str,
         typer.Option(metavar="LEVEL", help="critical, error, warning, info or debug."),
     ] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Server processes sharing the port (SO_REUSEPORT) and the store; "
+            "rooms follow the store, so clients of one document on different "
+            "processes stay in step.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve every document of a store: browsers open http://HOST:PORT/, Yjs clients ws://HOST:PORT/NAME.
 
@@ -100,6 +110,14 @@ def serve_command(
     with library_errors():
         anyio.run(check_store, options)
         application = make_app(options)
+
+    if workers > 1:
+        from ..room.workers import run_workers
+
+        if port == 0:
+            raise typer.BadParameter("name a port for several workers.", param_hint="--port")
+        typer.echo(f"Serving {store} with {workers} worker processes on port {port}.")
+        raise typer.Exit(run_workers(options, workers))
 
     def ready(url: str) -> None:
         shown = f"{url}?token=<your token>" if token else url

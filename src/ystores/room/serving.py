@@ -56,6 +56,8 @@ class ServerOptions:
         log_level: One of `LOG_LEVELS`.
         shutdown_timeout: Seconds connections get to close on shutdown before
             they are cut (rooms then store what they hold either way).
+        reuse_port: Listen with `SO_REUSEPORT`, beside other workers on the same
+            port (see `ystores.room.workers`).
     """
 
     store: str
@@ -67,6 +69,7 @@ class ServerOptions:
     grace_period: float = 5.0
     log_level: str = "info"
     shutdown_timeout: float = 10.0
+    reuse_port: bool = False
 
     def store_factory(self) -> Callable[[str], BaseYStore]:
         """Makes each document's store, with the compaction policy."""
@@ -190,4 +193,9 @@ def run_server(
         log_level=level,
         timeout_graceful_shutdown=int(options.shutdown_timeout),
     )
-    _Server(config).run()
+    sockets = None
+    if options.reuse_port:  # one of several workers on this port
+        from .workers import reuse_port_socket
+
+        sockets = [reuse_port_socket(options.host, options.port)]
+    _Server(config).run(sockets=sockets)
