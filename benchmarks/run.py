@@ -3,6 +3,7 @@
     python benchmarks/run.py            # full sizes (minutes)
     python benchmarks/run.py --smoke    # tiny sizes (seconds), as CI runs it
     python benchmarks/run.py --json     # machine-readable results
+    python benchmarks/run.py --only propagation   # edits between two `ystore serve`s
 
 The first run makes benchmarks/.venv with ystores and the peers
 (`pip install -e '.[bench]'`) unless the current interpreter already has them.
@@ -55,6 +56,7 @@ SIZES = {
         "squash": 50000,
         "megabytes": 100,
         "startup": 15,
+        "propagation": {"docs": 20, "rate": 500, "seconds": 20, "clients": 3, "flood_rate": 2000},
     },
     "smoke": {
         "seq": 100,
@@ -67,6 +69,7 @@ SIZES = {
         "squash": 200,
         "megabytes": 1,
         "startup": 3,
+        "propagation": {"docs": 3, "rate": 60, "seconds": 2, "clients": 2, "flood_rate": 150},
     },
 }
 
@@ -92,6 +95,10 @@ async def run_all(size: dict[str, object], backends: set[str], only: set[str]) -
         from startup import startup
 
         rows += await startup(size["startup"])
+    if not only or "propagation" in only:
+        import propagation
+
+        rows += await propagation.propagation(size["propagation"], backends)
     await s.drop_bench_database()
     return rows
 
@@ -171,6 +178,7 @@ def main() -> None:
             "squash",
             "memory",
             "startup",
+            "propagation",
         ],
         help="only these scenarios (repeatable; default all)",
     )
