@@ -11,6 +11,7 @@ delivered updates/s, and each server's CPU time per update.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ class Case:
     rate: float
     seconds: float
     readers: int = 1
+    client_processes: int = 1
 
 
 @dataclass
@@ -167,14 +170,13 @@ async def _writer(uri: str, interval: float, seconds: float, sent_at: dict[int, 
         await asyncio.sleep(1.0)  # let the last updates arrive
 
 
-async def _run(case: Case, ports: list[int], result: Result) -> None:
+async def _run(case: Case, ports: list[int], result: Result, docs: range, tag: str) -> None:
     interval = case.docs / case.rate
-    tag = os.urandom(4).hex()
     tasks = []
     readers_ready: list[asyncio.Event] = []
     done = asyncio.Event()
     writers = []
-    for d in range(case.docs):
+    for d in docs:
         name = f"bench-{tag}-{d}"
         sent_at: dict[int, float] = {}
         read_port = ports[-1]  # the other server, or the same one alone
@@ -191,8 +193,19 @@ async def _run(case: Case, ports: list[int], result: Result) -> None:
         _writer(uri, interval, case.seconds, sent_at, result) for uri, sent_at in writers
     ))  # fmt: skip
     result.seconds = time.perf_counter() - start
+    for _ in range(200):  # what is still on its way (at most 10 s more)
+        if result.delivered >= result.sent * case.readers:
+            break
+        await asyncio.sleep(0.05)
     done.set()
     await asyncio.gather(*tasks)
+
+
+def _clients(case: Case, ports: list[int], docs: range, tag: str) -> Result:
+    """One client process: the writers and readers of `docs`."""
+    result = Result()
+    asyncio.run(_run(case, ports, result, docs, tag))
+    return result
 
 
 def run_case(case: Case, log_dir: Path) -> Result:
@@ -200,10 +213,21 @@ def run_case(case: Case, log_dir: Path) -> Result:
     servers = [_start_server(case.url, log_dir / f"serve{i}.log") for i in range(case.servers)]
     result = Result()
     try:
-        before = [_cpu_seconds(proc.pid) for _port, proc in servers]
-        asyncio.run(_run(case, [port for port, _proc in servers], result))
-        after = [_cpu_seconds(proc.pid) for _port, proc in servers]
+        ports = [port for port, _proc in servers]
+        tag = os.urandom(4).hex()
+        slices = [range(i, case.docs, case.client_processes) for i in range(case.client_processes)]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(case.client_processes, mp_context=context) as pool:
+            before = [_cpu_seconds(proc.pid) for _port, proc in servers]
+            futures = [pool.submit(_clients, case, ports, part, tag) for part in slices]
+            parts = [future.result() for future in futures]
+            after = [_cpu_seconds(proc.pid) for _port, proc in servers]
         result.cpu_seconds = [b - a for a, b in zip(before, after, strict=True)]
+        for part in parts:
+            result.latencies_ms += part.latencies_ms
+            result.sent += part.sent
+            result.delivered += part.delivered
+            result.seconds = max(result.seconds, part.seconds)
     finally:
         for _port, proc in servers:
             proc.send_signal(signal.SIGINT)
@@ -259,7 +283,9 @@ async def propagation(size: dict[str, Any], backends: set[str]) -> list[Any]:
                         url = f"sqlite:///{directory / 'ystore.db'}"
                     else:
                         name, url = await _new_postgres_database()
-                    case = Case(url, servers, docs, case_rate, seconds, readers)
+                    case = Case(
+                        url, servers, docs, case_rate, seconds, readers, size["client_processes"]
+                    )
                     try:
                         result = await anyio.to_thread.run_sync(run_case, case, directory)
                     finally:

@@ -56,7 +56,14 @@ SIZES = {
         "squash": 50000,
         "megabytes": 100,
         "startup": 15,
-        "propagation": {"docs": 20, "rate": 500, "seconds": 20, "clients": 3, "flood_rate": 2000},
+        "propagation": {
+            "docs": 20,
+            "rate": 500,
+            "seconds": 20,
+            "clients": 3,
+            "flood_rate": 2000,
+            "client_processes": 4,
+        },
     },
     "smoke": {
         "seq": 100,
@@ -69,7 +76,14 @@ SIZES = {
         "squash": 200,
         "megabytes": 1,
         "startup": 3,
-        "propagation": {"docs": 3, "rate": 60, "seconds": 2, "clients": 2, "flood_rate": 150},
+        "propagation": {
+            "docs": 3,
+            "rate": 60,
+            "seconds": 2,
+            "clients": 2,
+            "flood_rate": 150,
+            "client_processes": 1,
+        },
     },
 }
 

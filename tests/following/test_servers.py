@@ -68,6 +68,28 @@ def check_markers(text: str, names: tuple[str, ...], edits: int) -> None:
     assert len(text) == sum(len(f"<{n}:{i}>") for n in names for i in range(edits))
 
 
+def edit_together(ports: list[int], doc: str, names: tuple[str, ...], edits: int) -> list[str]:
+    """Node clients named `names`, the i-th on `ports[i % len(ports)]`, each typing
+    `edits` markers; returns each one's text once every client's markers reached it."""
+    editors = [
+        start_node(
+            "client.mjs",
+            "edit",
+            f"ws://127.0.0.1:{ports[i % len(ports)]}",
+            doc,
+            name,
+            str(edits),
+            ",".join(names),
+        )
+        for i, name in enumerate(names)
+    ]
+    try:
+        return [read_json_line(editor)["text"] for editor in editors]
+    finally:
+        for editor in editors:
+            stop_process(editor, grace=10)
+
+
 @pytest.mark.parametrize("count", [2, 3])
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_clients_of_different_servers_converge_live(
@@ -79,23 +101,7 @@ def test_clients_of_different_servers_converge_live(
     with servers(url, count, tmp_path) as running:
         # Each client on its own server; each finishes only once every client's
         # markers reached it, so it must get the others' edits live.
-        editors = [
-            start_node(
-                "client.mjs",
-                "edit",
-                f"ws://127.0.0.1:{port}",
-                "live",
-                name,
-                str(edits),
-                ",".join(names),
-            )
-            for (port, _proc), name in zip(running, names, strict=True)
-        ]
-        try:
-            texts = [read_json_line(editor)["text"] for editor in editors]
-        finally:
-            for editor in editors:
-                stop_process(editor, grace=10)
+        texts = edit_together([port for port, _proc in running], "live", names, edits)
     assert len(set(texts)) == 1
     check_markers(texts[0], names, edits)
     assert anyio.run(stored_text, url, "live") == texts[0]

@@ -11,10 +11,10 @@ import anyio
 import pytest
 
 from room.conftest import node_clients
-from room.kit import free_port, read_json_line, start_node, stop_process, wait_for_port
+from room.kit import free_port, stop_process, wait_for_port
 
 from .conftest import store_url
-from .test_servers import check_markers, stored_text
+from .test_servers import check_markers, edit_together, stored_text
 
 __all__ = ["node_clients"]
 
@@ -43,23 +43,7 @@ def test_workers_share_one_port_and_keep_clients_in_step(
             wait_for_port(port, proc)
             workers = [c for c in children(proc.pid) if "spawn_main" in _cmdline(c)]
             assert len(workers) == 2
-            editors = [
-                start_node(
-                    "client.mjs",
-                    "edit",
-                    f"ws://127.0.0.1:{port}",
-                    "doc",
-                    name,
-                    str(edits),
-                    ",".join(names),
-                )
-                for name in names
-            ]
-            try:
-                texts = [read_json_line(editor)["text"] for editor in editors]
-            finally:
-                for editor in editors:
-                    stop_process(editor, grace=10)
+            texts = edit_together([port], "doc", names, edits)
         finally:
             stop_process(proc, signal.SIGTERM)
     assert proc.returncode == 0, (tmp_path / "serve.log").read_text()
