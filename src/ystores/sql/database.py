@@ -26,6 +26,7 @@ from ..records import RecordKind
 from ..threads import run_in_worker
 from .engines import create_engine
 from .errors import translate_errors
+from .following import ChangeHub, new_hub
 from .outcomes import (
     Fence,
     Identity,
@@ -36,7 +37,6 @@ from .outcomes import (
     lookup_sqlite,
 )
 from .postgres_writer import BROKEN, PostgresWriter, connect_deadline, known_closed
-from .following import ChangeHub, new_hub
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteReaders, SQLiteWriter
 from .statements import statements_for
