@@ -27,6 +27,16 @@ from .conftest import store_url
 __all__ = ["node_clients"]
 
 NAMES = ("ana", "bob", "cy")
+PATIENCE = 150.0
+"""Seconds a client may take (generous: CI machines are slow and shared)."""
+
+pytestmark = pytest.mark.timeout(400)
+
+
+@pytest.fixture(autouse=True)
+def patient_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Node clients give up after `PATIENCE` seconds instead of 30."""
+    monkeypatch.setenv("CLIENT_TIMEOUT_MS", str(int(PATIENCE * 1000)))
 
 
 @contextmanager
@@ -84,7 +94,12 @@ def edit_together(ports: list[int], doc: str, names: tuple[str, ...], edits: int
         for i, name in enumerate(names)
     ]
     try:
-        return [read_json_line(editor)["text"] for editor in editors]
+        return [read_json_line(editor, PATIENCE)["text"] for editor in editors]
+    except AssertionError as exc:
+        for editor in editors:
+            editor.kill()
+        errors = [editor.stderr.read() if editor.stderr else "" for editor in editors]
+        raise AssertionError(f"{exc} Clients said: {errors}") from exc
     finally:
         for editor in editors:
             stop_process(editor, grace=10)
@@ -115,7 +130,7 @@ def test_ystore_import_reaches_a_connected_client(
     with server(url, tmp_path / "serve.log") as (port, _proc):
         watcher = start_node("follow.mjs", "wait", f"ws://127.0.0.1:{port}", "doc", "imported!")
         try:
-            assert read_json_line(watcher) == {"synced": True}
+            assert read_json_line(watcher, PATIENCE) == {"synced": True}
             update: pycrdt.Doc[Any] = pycrdt.Doc()
             update.get("text", type=pycrdt.Text).insert(0, "imported!")
             source = tmp_path / "update.bin"
@@ -127,7 +142,7 @@ def test_ystore_import_reaches_a_connected_client(
                 check=False,
             )
             assert result.returncode == 0, result.stderr.decode()
-            assert "imported!" in read_json_line(watcher)["text"]
+            assert "imported!" in read_json_line(watcher, PATIENCE)["text"]
         finally:
             stop_process(watcher, grace=10)
 
@@ -144,7 +159,7 @@ def test_a_killed_server_loses_nothing_and_its_clients_converge_on_another(
         server(url, tmp_path / "b.log") as (port_b, _proc_b),
         balancer([port_a, port_b]) as front,
     ):
-        env = {**os.environ, "CLIENT_TIMEOUT_MS": "60000"}
+        env = {**os.environ}
         # ana reaches server A through the balancer; bob is on server B.
         ana = subprocess.Popen(
             ["node", "client.mjs", "edit", f"ws://127.0.0.1:{front}", "doc", "ana", str(edits),
@@ -164,7 +179,7 @@ def test_a_killed_server_loses_nothing_and_its_clients_converge_on_another(
             proc_a.kill()  # SIGKILL: server A cannot flush or say goodbye
             proc_a.wait(10)
             # ana's provider reconnects through the balancer, now to server B.
-            texts = [read_json_line(ana, 90)["text"], read_json_line(bob, 90)["text"]]
+            texts = [read_json_line(ana, PATIENCE)["text"], read_json_line(bob, PATIENCE)["text"]]
         finally:
             stop_process(ana, grace=10)
             stop_process(bob, grace=10)

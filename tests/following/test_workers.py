@@ -14,9 +14,11 @@ from room.conftest import node_clients
 from room.kit import free_port, stop_process, wait_for_port
 
 from .conftest import store_url
-from .test_servers import check_markers, edit_together, stored_text
+from .test_servers import check_markers, edit_together, patient_clients, stored_text
 
-__all__ = ["node_clients"]
+__all__ = ["node_clients", "patient_clients"]
+
+pytestmark = pytest.mark.timeout(400)
 
 
 def children(pid: int) -> list[int]:
