@@ -22,9 +22,9 @@ from ystores.room import YRoom
 from ystores.room.protocol import encode_update
 from ystores.sql import PostgresYStore
 
-pytestmark = pytest.mark.anyio
+from .waits import closed, until
 
-WAIT = 30.0
+pytestmark = pytest.mark.anyio
 
 
 async def _admin(statement: str) -> None:
@@ -33,19 +33,6 @@ async def _admin(statement: str) -> None:
         await conn.execute(statement)
     finally:
         await conn.close()
-
-
-async def until(condition: Any, limit: float = WAIT) -> None:
-    with anyio.fail_after(limit):
-        while not condition():
-            await anyio.sleep(0.05)
-
-
-async def closed(channel: MemoryChannel) -> tuple[int, str]:
-    with anyio.fail_after(WAIT):
-        await channel.closed_event.wait()
-    assert channel.closed is not None
-    return channel.closed
 
 
 async def test_a_room_survives_its_database_going_away(

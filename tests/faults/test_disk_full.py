@@ -20,10 +20,9 @@ from ystores.room.protocol import encode_sync_step2, encode_update
 from ystores.sql import SQLiteYStore
 
 from .disk import fill, release, small_disk
+from .waits import closed, until
 
 pytestmark = pytest.mark.anyio
-
-WAIT = 20.0
 
 
 @pytest.fixture
@@ -51,12 +50,6 @@ async def text_in(store: FileYStore) -> str:
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     await store.apply_updates(doc)
     return str(doc.get("text", type=pycrdt.Text))
-
-
-async def until(condition: Any, limit: float = WAIT) -> None:
-    with anyio.fail_after(limit):
-        while not condition():
-            await anyio.sleep(0.05)
 
 
 async def test_squash_on_a_full_disk_raises_store_io_error(disk: Path) -> None:
@@ -105,13 +98,6 @@ async def test_background_compaction_failing_never_ends_the_store(
     assert len(expected) == 60 * 1024
     async with FileYStore("doc", root=disk) as again:
         assert await text_in(again) == expected
-
-
-async def closed(channel: MemoryChannel) -> tuple[int, str]:
-    with anyio.fail_after(WAIT):
-        await channel.closed_event.wait()
-    assert channel.closed is not None
-    return channel.closed
 
 
 async def test_a_room_survives_a_full_disk_and_loses_nothing(

@@ -14,15 +14,9 @@ import pytest
 from ystores import FileYStore
 from ystores.room import YRoom
 
+from .waits import until
+
 pytestmark = pytest.mark.anyio
-
-WAIT = 20.0
-
-
-async def until(condition: Any, limit: float = WAIT) -> None:
-    with anyio.fail_after(limit):
-        while not condition():
-            await anyio.sleep(0.02)
 
 
 def break_store(root: Path) -> None:

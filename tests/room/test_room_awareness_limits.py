@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from faults.waits import closed
 from ystores.room import YRoom
 from ystores.room.protocol import AwarenessEntry, encode_awareness, encode_awareness_update
 
@@ -35,13 +36,6 @@ async def serve_once(room: YRoom, channel: MemoryChannel, done: anyio.Event) -> 
         await room.serve(channel)
     finally:
         done.set()
-
-
-async def closed(channel: MemoryChannel) -> tuple[int, str]:
-    with anyio.fail_after(WAIT):
-        await channel.closed_event.wait()
-    assert channel.closed is not None
-    return channel.closed
 
 
 async def test_awareness_memory_returns_to_empty_after_many_short_connections() -> None:
