@@ -10,9 +10,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from .. import crdt
 from ..base import BaseYStore
 from ..errors import InvalidUpdateError, YDocNotFound
+from ..records import Record
 from ..room.awareness import Awareness
 from ..room.channel import CloseCode, short_reason
 from ..room.document import RoomDocument
+from ..room.following import apply_record
 from ..room.protocol import (
     MessageType,
     ProtocolError,
@@ -23,6 +25,7 @@ from ..room.protocol import (
     encode_sync_step2,
     encode_update,
 )
+from .following import SharedFollower, join, leave
 from .updates import DOC_REQUEST, DOC_UPDATE, group_name, settings_store
 
 __all__ = ["YjsConsumer"]
@@ -42,6 +45,15 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     that joins later loads what was written before it joined and receives what
     is sent after, so nothing falls between the two. Without a store, a joining
     consumer gets the document from the room's other consumers instead.
+
+    With a store, the consumer also follows it as a room does (one follower per
+    document per process, shared by its consumers; see
+    `ystores.django.following`): what any other writer stores (a Django process
+    behind another channel layer, `ystore serve`, `ystore import`) reaches the
+    client too. The store carries every update between processes; the channel
+    layer carries awareness and brings updates to consumers behind the same
+    layer sooner. An update arriving both ways changes the document once, and
+    the client is sent only what changed its consumer's document, so once.
 
     Override points (as in ypy-websocket):
 
@@ -77,7 +89,10 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self._document: RoomDocument | None = None
         self._awareness = Awareness()
         self._changes: list[bytes] = []
+        self._outgoing: list[bytes] = []
         self._from_client = False
+        self._open = False
+        self._follower: SharedFollower | None = None
 
     # -- override points ---------------------------------------------------------
 
@@ -112,17 +127,56 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         # Join before loading: what is sent after this is received, what was
         # written before it is loaded (consumers write before they send).
         await self.channel_layer.group_add(self.group_name, self.channel_name)
-        refusal = await self._load()
+        # Follow before loading too: what is stored after the load is followed.
+        refusal = await self._follow()
+        if refusal is None:
+            refusal = await self._load()
+        self._outgoing.clear()  # the client gets what the document holds by syncing
         await self.accept()
         if refusal is not None:
+            self._leave_follower()
             await self.close(code=CloseCode.UNAVAILABLE, reason=short_reason(refusal))
             return
+        self._open = True
         await self.send(bytes_data=encode_sync_step1(self._document.state_vector()))
         if self.ystore is None:
             # No store to load from: the room's other consumers send what they hold.
             await self.channel_layer.group_send(
                 self.group_name, {"type": DOC_REQUEST, "reply_to": self.channel_name}
             )
+
+    async def _follow(self) -> str | None:
+        if self.ystore is None:
+            return None
+        try:
+            self._follower = await join(self, self.ystore, self.make_ystore, log)
+        except TimeoutError as exc:
+            await self._stop_store()
+            return f"The document could not be loaded: {exc}"
+        return None
+
+    def _leave_follower(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            leave(self, follower)
+
+    async def take_followed(self, records: list[Record]) -> None:
+        """Apply records other writers stored (from the shared follower); send what changed."""
+        if self._document is None or self.ystore is None:
+            return
+        for record in records:
+            apply_record(self._document, record, self.ystore, log)
+        await self._send_outgoing()
+
+    async def _send_outgoing(self) -> None:
+        updates, self._outgoing = self._outgoing, []
+        if not updates or not self._open:
+            return
+        update = updates[0] if len(updates) == 1 else crdt.merge_updates(updates)
+        try:
+            await self.send(bytes_data=encode_update(update))
+        except Exception as exc:  # the client is gone; its disconnect cleans up
+            log.info("A client of %s could not be sent an update: %r", self.room_name, exc)
 
     async def _load(self) -> str | None:
         if self.ystore is None:
@@ -141,6 +195,8 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         """Leave the group, announce the client's awareness removal, close the store."""
         if self.room_name is None:
             return
+        self._open = False
+        self._leave_follower()
         if self._document is not None:
             self._document.unobserve()
         removal = self._awareness.remove(list(self._awareness.states))
@@ -207,6 +263,8 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     def _record(self, update: bytes) -> None:
         if self._from_client:  # what the client's message changed, to store and send on
             self._changes.append(update)
+        else:  # what another client or writer changed, to send to this client
+            self._outgoing.append(update)
 
     async def _refuse(self, code: int, reason: str) -> None:
         log.warning("Closing a client of %s (%d): %s", self.room_name, code, reason)
@@ -215,7 +273,11 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     # -- channel-layer handlers and helpers ----------------------------------------
 
     async def doc_update(self, event: dict[str, Any]) -> None:
-        """Apply an update sent to the room (by `send_doc_update` or another consumer)."""
+        """Apply an update sent to the room (by `send_doc_update` or another consumer).
+
+        The client is sent what it changed in the document: nothing when the
+        document held it already (its own change, or one the follower applied first).
+        """
         if self._document is None:
             return
         update = bytes(event["update"])
@@ -223,9 +285,9 @@ class YjsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             self._document.apply(update)
         except InvalidUpdateError as exc:  # refused here; the client is not sent it either
             log.error("An update sent to room %s was refused: %s", self.room_name, exc)
+            self._outgoing.clear()
             return
-        if event.get("sender") != self.channel_name:
-            await self.send(bytes_data=encode_update(update))
+        await self._send_outgoing()
 
     async def doc_request(self, event: dict[str, Any]) -> None:
         """Send this consumer's document to a consumer that joined a room without a store."""
