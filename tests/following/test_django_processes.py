@@ -7,21 +7,23 @@ through the consumers' shared followers, as between `ystore serve` processes.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
-import pycrdt
 import pytest
 
 from room.conftest import node_clients
-from room.kit import read_json_line, start_node, stop_process
 from room.test_django_server import django_site
 
 from .conftest import store_url
-from .test_servers import PATIENCE, check_markers, patient_clients, server, stored_text
+from .test_servers import (
+    check_markers,
+    edit_with,
+    import_reaches,
+    patient_clients,
+    server,
+    stored_text,
+)
 
 __all__ = ["node_clients", "patient_clients"]
 
@@ -31,23 +33,11 @@ DOC = "today"
 TOKEN = "?token=let-me-in"  # the example site's consumer wants it; y-websocket keeps it as is
 
 
-def edit_together(urls: list[tuple[str, str]], names: tuple[str, ...], edits: int) -> list[str]:
-    """Node clients named `names`, the i-th on `urls[i]` (ws URL, room), each typing `edits`
-    markers; returns each one's text once every client's markers reached it."""
-    editors = [
-        start_node("client.mjs", "edit", url, room, name, str(edits), ",".join(names))
-        for (url, room), name in zip(urls, names, strict=True)
-    ]
-    try:
-        return [read_json_line(editor, PATIENCE)["text"] for editor in editors]
-    except AssertionError as exc:
-        for editor in editors:
-            editor.kill()
-        errors = [editor.stderr.read() if editor.stderr else "" for editor in editors]
-        raise AssertionError(f"{exc} Clients said: {errors}") from exc
-    finally:
-        for editor in editors:
-            stop_process(editor, grace=10)
+def converged(texts: list[str], names: tuple[str, ...], edits: int, url: str) -> None:
+    """Every client ended with the same text, holding each marker once, as stored."""
+    assert len(set(texts)) == 1
+    check_markers(texts[0], names, edits)
+    assert anyio.run(stored_text, url, DOC) == texts[0]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -64,10 +54,8 @@ def test_clients_of_two_django_processes_converge_live(
         # ana and cy on process A, bob on process B: each finishes only once every
         # client's markers reached it, so B's edits reach A through the store and back.
         room = DOC + TOKEN
-        texts = edit_together([(ws_a, room), (ws_b, room), (ws_a, room)], names, edits)
-    assert len(set(texts)) == 1
-    check_markers(texts[0], names, edits)
-    assert anyio.run(stored_text, url, DOC) == texts[0]
+        texts = edit_with([(ws_a, room), (ws_b, room), (ws_a, room)], names, edits)
+    converged(texts, names, edits, url)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -76,23 +64,7 @@ def test_ystore_import_reaches_a_connected_django_client(
 ) -> None:
     url = store_url(backend, tmp_path)
     with django_site(url, tmp_path / "daphne.log") as (ws, _):
-        watcher = start_node("follow.mjs", "wait", ws, DOC + TOKEN, "imported!")
-        try:
-            assert read_json_line(watcher, PATIENCE) == {"synced": True}
-            update: pycrdt.Doc[Any] = pycrdt.Doc()
-            update.get("text", type=pycrdt.Text).insert(0, "imported!")
-            source = tmp_path / "update.bin"
-            source.write_bytes(update.get_update())
-            result = subprocess.run(
-                [sys.executable, "-m", "ystores", "import", str(source), url, "--doc", DOC],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            assert result.returncode == 0, result.stderr.decode()
-            assert "imported!" in read_json_line(watcher, PATIENCE)["text"]
-        finally:
-            stop_process(watcher, grace=10)
+        import_reaches(ws, DOC + TOKEN, url, DOC, tmp_path)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -106,7 +78,5 @@ def test_a_ystore_serve_process_and_a_django_process_converge(
         server(url, tmp_path / "serve.log") as (port, _proc),
         django_site(url, tmp_path / "daphne.log") as (ws, _),
     ):
-        texts = edit_together([(f"ws://127.0.0.1:{port}", DOC), (ws, DOC + TOKEN)], names, edits)
-    assert len(set(texts)) == 1
-    check_markers(texts[0], names, edits)
-    assert anyio.run(stored_text, url, DOC) == texts[0]
+        texts = edit_with([(f"ws://127.0.0.1:{port}", DOC), (ws, DOC + TOKEN)], names, edits)
+    converged(texts, names, edits, url)

@@ -81,17 +81,16 @@ def check_markers(text: str, names: tuple[str, ...], edits: int) -> None:
 def edit_together(ports: list[int], doc: str, names: tuple[str, ...], edits: int) -> list[str]:
     """Node clients named `names`, the i-th on `ports[i % len(ports)]`, each typing
     `edits` markers; returns each one's text once every client's markers reached it."""
+    urls = [(f"ws://127.0.0.1:{ports[i % len(ports)]}", doc) for i in range(len(names))]
+    return edit_with(urls, names, edits)
+
+
+def edit_with(urls: list[tuple[str, str]], names: tuple[str, ...], edits: int) -> list[str]:
+    """Node clients named `names`, the i-th on `urls[i]` (a ws:// URL and a room), each
+    typing `edits` markers; returns each one's text once every client's markers reached it."""
     editors = [
-        start_node(
-            "client.mjs",
-            "edit",
-            f"ws://127.0.0.1:{ports[i % len(ports)]}",
-            doc,
-            name,
-            str(edits),
-            ",".join(names),
-        )
-        for i, name in enumerate(names)
+        start_node("client.mjs", "edit", url, room, name, str(edits), ",".join(names))
+        for (url, room), name in zip(urls, names, strict=True)
     ]
     try:
         return [read_json_line(editor, PATIENCE)["text"] for editor in editors]
@@ -103,6 +102,27 @@ def edit_together(ports: list[int], doc: str, names: tuple[str, ...], edits: int
     finally:
         for editor in editors:
             stop_process(editor, grace=10)
+
+
+def import_reaches(ws: str, room: str, url: str, doc: str, tmp_path: Path) -> None:
+    """A client of room `room` at `ws` sees the text `ystore import` adds to `doc` in `url`."""
+    watcher = start_node("follow.mjs", "wait", ws, room, "imported!")
+    try:
+        assert read_json_line(watcher, PATIENCE) == {"synced": True}
+        update: pycrdt.Doc[Any] = pycrdt.Doc()
+        update.get("text", type=pycrdt.Text).insert(0, "imported!")
+        source = tmp_path / "update.bin"
+        source.write_bytes(update.get_update())
+        result = subprocess.run(
+            [sys.executable, "-m", "ystores", "import", str(source), url, "--doc", doc],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        assert "imported!" in read_json_line(watcher, PATIENCE)["text"]
+    finally:
+        stop_process(watcher, grace=10)
 
 
 @pytest.mark.parametrize("count", [2, 3])
@@ -128,23 +148,7 @@ def test_ystore_import_reaches_a_connected_client(
 ) -> None:
     url = store_url(backend, tmp_path)
     with server(url, tmp_path / "serve.log") as (port, _proc):
-        watcher = start_node("follow.mjs", "wait", f"ws://127.0.0.1:{port}", "doc", "imported!")
-        try:
-            assert read_json_line(watcher, PATIENCE) == {"synced": True}
-            update: pycrdt.Doc[Any] = pycrdt.Doc()
-            update.get("text", type=pycrdt.Text).insert(0, "imported!")
-            source = tmp_path / "update.bin"
-            source.write_bytes(update.get_update())
-            result = subprocess.run(
-                [sys.executable, "-m", "ystores", "import", str(source), url, "--doc", "doc"],
-                capture_output=True,
-                timeout=60,
-                check=False,
-            )
-            assert result.returncode == 0, result.stderr.decode()
-            assert "imported!" in read_json_line(watcher, PATIENCE)["text"]
-        finally:
-            stop_process(watcher, grace=10)
+        import_reaches(f"ws://127.0.0.1:{port}", "doc", url, "doc", tmp_path)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
