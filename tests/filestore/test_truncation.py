@@ -514,5 +514,6 @@ async def test_a_large_torn_tail_is_scanned_quickly(tmp_path: Path) -> None:
     assert [r.seq for r in await _records(store)] == [1]
     elapsed = time.perf_counter() - started
     assert store.torn_tail is not None
-    # (it took minutes when every offset with a fitting length was checksummed)
-    assert elapsed < 3, f"reading past a 10 MB torn tail took {elapsed:.1f} s"
+    # It took minutes when every offset with a fitting length was checksummed; a second or
+    # two now, with a wide margin for a loaded machine.
+    assert elapsed < 20, f"reading past a 10 MB torn tail took {elapsed:.1f} s"
