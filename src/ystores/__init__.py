@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     CorruptStoreError,
     ForeignSchemaError,
+    HistoryNotKeptError,
     InvalidDocumentNameError,
     InvalidStoreURLError,
     InvalidUpdateError,
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from .filestore.store import (
         FileYStore,
         TempFileYStore,
+    )
+    from .history import (
+        CheckpointPolicy,
+        RetentionPolicy,
     )
     from .operations import (
         CopyReport,
@@ -103,6 +108,8 @@ _LAZY: dict[str, str] = {
     "TornTail": ".filestore.scanning",
     "FileYStore": ".filestore.store",
     "TempFileYStore": ".filestore.store",
+    "CheckpointPolicy": ".history",
+    "RetentionPolicy": ".history",
     "CopyReport": ".operations",
     "DocumentCopy": ".operations",
     "DocumentReport": ".operations",
@@ -168,6 +175,7 @@ __all__ = [
     "AccessDenied",
     "BaseYStore",
     "Channel",
+    "CheckpointPolicy",
     "Clock",
     "CopyReport",
     "CorruptStoreError",
@@ -177,6 +185,7 @@ __all__ = [
     "DocumentSummary",
     "FileYStore",
     "ForeignSchemaError",
+    "HistoryNotKeptError",
     "InvalidDocumentNameError",
     "InvalidStoreURLError",
     "InvalidUpdateError",
@@ -189,6 +198,7 @@ __all__ = [
     "ProtocolError",
     "Record",
     "RecordKind",
+    "RetentionPolicy",
     "RoomManager",
     "RootContent",
     "SQLYStore",

@@ -16,10 +16,11 @@ from . import crdt
 from .clock import Clock, system_clock
 from .compaction.background import WriteNotes, run_compaction
 from .compaction.policy import CompactionPolicy, LogStats, SquashReport
-from .errors import YDocNotFound
+from .errors import HistoryNotKeptError, YDocNotFound
 from .following import ChangeSignal, PollingSignal
+from .history import CheckpointPolicy, CheckpointReport, RetentionPolicy
 from .lifecycle import Lifecycle
-from .records import Record
+from .records import Record, RecordKind
 
 __all__ = ["BaseYStore", "MetadataCallback"]
 
@@ -50,11 +51,20 @@ class BaseYStore(Lifecycle, ABC):
         compaction: When a running store squashes its log in the background
             (None: never; `ystore squash` and `squash()` still work).
         version: The storage format version this class writes.
+        checkpoints: When a running store writes checkpoints in the background
+            (None: never; `checkpoint()` still writes one).
+        retention: How much history a running store keeps (None: all of it;
+            `retain()` applies a policy once).
+        compress: Whether updates are stored zlib-compressed (those long
+            enough to shrink); old and new records mix freely.
     """
 
     metadata_callback: MetadataCallback | None = None
     version: int = 3
     compaction: CompactionPolicy | None = None
+    checkpoints: CheckpointPolicy | None = None
+    retention: RetentionPolicy | None = None
+    compress: bool = False
     compaction_interval: float = 10.0
     """Seconds between the background compactor's idle-TTL checks."""
     follow_interval: float = 0.05
@@ -68,12 +78,21 @@ class BaseYStore(Lifecycle, ABC):
         *,
         clock: Clock | None = None,
         compaction: CompactionPolicy | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+        retention: RetentionPolicy | None = None,
+        compress: bool | None = None,
     ) -> None:
         self.path = path
         if metadata_callback is not None:
             self.metadata_callback = metadata_callback
         if compaction is not None:
             self.compaction = compaction
+        if checkpoints is not None:
+            self.checkpoints = checkpoints
+        if retention is not None:
+            self.retention = retention
+        if compress is not None:
+            self.compress = compress
         self._write_notes: WriteNotes | None = None
         self.log = log or getLogger("ystores")
         self.clock: Clock = clock or system_clock
@@ -244,6 +263,65 @@ class BaseYStore(Lifecycle, ABC):
             return None
         return await self.squash()
 
+    # -- history ---------------------------------------------------------------
+
+    async def checkpoint(self) -> CheckpointReport | None:
+        """Write a checkpoint of everything stored so far (nothing is deleted).
+
+        Built and verified outside the write path: writers keep writing; their
+        records land after the checkpoint's `covers` and are replayed after it.
+        Backends that keep history implement this.
+
+        Returns:
+            What was written, or None when the latest checkpoint (or snapshot)
+            already covers the whole log.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not write checkpoints.")
+
+    async def retain(self, policy: RetentionPolicy | None = None) -> SquashReport | None:
+        """Drop the history that `policy` (default: the store's) does not keep.
+
+        The records older than what is kept are merged into a checkpoint first,
+        so the document's content never changes; `RetentionPolicy.none()` is a
+        squash. Backends that keep history implement this.
+
+        Returns:
+            What was removed, or None when nothing was due.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not apply retention.")
+
+    async def state_at(self, at: float | None = None, *, seq: int | None = None) -> bytes:
+        """The document as it was at time `at`, or just after record `seq`, as one Yjs update.
+
+        "At time `at`" means every record whose timestamp is at most `at` (in
+        seq order, up to the last such record). Give exactly one of `at` and `seq`.
+        The update applies to an empty y-py or pycrdt document (`crdt.apply_update`).
+        Backends with checkpoints override this to start from the nearest one;
+        this one replays the log from its start.
+
+        Raises:
+            YDocNotFound: The store holds no record for this document.
+            HistoryNotKeptError: That point is older than the history kept.
+        """
+        if (at is None) == (seq is None):
+            raise ValueError("state_at() takes a time or a seq, exactly one of them.")
+        updates: list[bytes] = []
+        first: Record | None = None
+        records = self.read_records()
+        try:
+            async for record in records:
+                if first is None:
+                    first = record
+                    _check_kept(record, at, seq)
+                if _after(record, at, seq):
+                    break
+                updates.append(record.update)
+        finally:
+            await _close(records)
+        if first is None:
+            raise YDocNotFound(f"No document {self.path!r} in this store.")
+        return crdt.merge_updates(updates)
+
     def _note_write(self, size: int) -> None:
         """Tell the background compactor about a write (backends call this)."""
         if self._write_notes is not None:
@@ -327,6 +405,24 @@ class BaseYStore(Lifecycle, ABC):
             await self._close()
         else:
             await super().aclose()
+
+
+def _after(record: Record, at: float | None, seq: int | None) -> bool:
+    if seq is not None:
+        return record.seq > seq
+    return at is not None and record.timestamp > at
+
+
+def _check_kept(first: Record, at: float | None, seq: int | None) -> None:
+    """Raise when a log starting with `first` no longer holds the point asked for."""
+    if first.kind != RecordKind.SNAPSHOT:
+        return
+    if (seq is not None and seq < first.seq) or (at is not None and at < first.timestamp):
+        raise HistoryNotKeptError(
+            f"The history before seq {first.seq} (time {first.timestamp:.3f}) was squashed "
+            "into a snapshot; the earliest state kept is the snapshot's.",
+            oldest=first.timestamp,
+        )
 
 
 async def _close(iterator: AsyncIterator[Any]) -> None:

@@ -16,6 +16,7 @@ YStoreError
 ├── StoreDatabaseError        a database that refused a statement (disk full, lost link...)
 ├── ProtocolError             a websocket message that breaks the y-protocols format
 │   └── MessageTooLargeError  a message over the room's size limit
+├── HistoryNotKeptError       a time older than the history the store still keeps
 ├── AccessDenied              an authentication hook refusing a client (with a close code)
 ├── SchemaError               a database whose schema ystores cannot use as it is
 │   ├── SchemaOutdatedError   behind the current schema: run `ystore migrate URL`
@@ -33,6 +34,7 @@ __all__ = [
     "AccessDenied",
     "CorruptStoreError",
     "ForeignSchemaError",
+    "HistoryNotKeptError",
     "InvalidDocumentNameError",
     "InvalidStoreURLError",
     "InvalidUpdateError",
@@ -107,6 +109,19 @@ class CorruptStoreError(StoreFormatError):
     def __init__(self, message: str, *, path: str | None = None, offset: int | None = None) -> None:
         super().__init__(message, path=path)
         self.offset = offset
+
+
+class HistoryNotKeptError(YStoreError, LookupError):
+    """The history asked for is older than what the store keeps (retention or a squash removed it).
+
+    Attributes:
+        oldest: The earliest time (seconds since the epoch) the store can still
+            show, or None when it keeps no history at all.
+    """
+
+    def __init__(self, message: str, *, oldest: float | None = None) -> None:
+        super().__init__(message)
+        self.oldest = oldest
 
 
 class LegacyFormatError(StoreFormatError):

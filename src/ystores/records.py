@@ -18,6 +18,11 @@ class RecordKind(enum.IntEnum):
     """One Yjs update, as written by a client or the server."""
     SNAPSHOT = 1
     """A merged update that replaces every record before it."""
+    CHECKPOINT = 2
+    """The merged state of every record up to a seq, kept beside them (replaces nothing).
+
+    Its metadata is a header (`ystores.history.checkpoints`); `read()` and
+    `follow()` never yield it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +35,8 @@ class Record:
         metadata: Bytes from the store's metadata callback (empty by default).
         timestamp: Seconds since the epoch when written; 0.0 when the format
             that stored it kept no time (ypy-websocket file versions 0 and 1).
-        kind: An update, or a snapshot that replaces everything before it.
+        kind: An update, a snapshot that replaces everything before it, or a
+            checkpoint (whose metadata is its header, see `ystores.history`).
     """
 
     seq: int
