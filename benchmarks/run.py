@@ -4,6 +4,7 @@
     python benchmarks/run.py --smoke    # tiny sizes (seconds), as CI runs it
     python benchmarks/run.py --json     # machine-readable results
     python benchmarks/run.py --only propagation   # edits between two `ystore serve`s
+    python benchmarks/run.py --only history   # restore, time travel, size with history kept
 
 The first run makes benchmarks/.venv with ystores and the peers
 (`pip install -e '.[bench]'`) unless the current interpreter already has them.
@@ -56,6 +57,11 @@ SIZES = {
         "squash": 50000,
         "megabytes": 100,
         "startup": 15,
+        "history": {
+            "updates": 50000,
+            "checkpoint_every": 1000,
+            "month": {"docs": 4, "days": 30, "keys": (80, 500)},
+        },
         "propagation": {
             "docs": 20,
             "rate": 500,
@@ -76,6 +82,11 @@ SIZES = {
         "squash": 200,
         "megabytes": 1,
         "startup": 3,
+        "history": {
+            "updates": 300,
+            "checkpoint_every": 50,
+            "month": {"docs": 2, "days": 3, "keys": (10, 40)},
+        },
         "propagation": {
             "docs": 3,
             "rate": 60,
@@ -109,6 +120,10 @@ async def run_all(size: dict[str, object], backends: set[str], only: set[str]) -
         from startup import startup
 
         rows += await startup(size["startup"])
+    if not only or "history" in only:
+        import history
+
+        rows += await history.history(size["history"], backends)
     if not only or "propagation" in only:
         import propagation
 
@@ -192,6 +207,7 @@ def main() -> None:
             "squash",
             "memory",
             "startup",
+            "history",
             "propagation",
         ],
         help="only these scenarios (repeatable; default all)",
