@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from backends import BACKENDS, StoreFactory
 from ystores import BaseYStore, HistoryNotKeptError
+from ystores.history import decode_header, encode_header
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +187,31 @@ async def test_restore_and_time_travel_equal_the_replay(
         await check_against_replay(store, written)
     finally:
         await store.aclose()
+
+
+@settings(max_examples=EXAMPLES * 25, deadline=None)
+@given(
+    covers=st.integers(1, 2**40),
+    stamp=st.floats(allow_nan=False),
+    update=st.binary(min_size=1, max_size=64),
+    in_header=st.booleans(),
+    offset=st.integers(0, 10**6),
+    flip=st.integers(1, 255),
+)
+def test_a_damaged_checkpoint_header_or_update_is_never_trusted(
+    covers: int, stamp: float, update: bytes, in_header: bool, offset: int, flip: int
+) -> None:
+    """One changed byte anywhere in a checkpoint (its header included) is caught.
+
+    A header whose `covers` or time changed while its update did not would send
+    a restore past records it never merged, or time travel over them twice.
+    """
+    header = bytearray(encode_header(covers, stamp, update))
+    body = bytearray(update)
+    damaged = header if in_header else body
+    damaged[offset % len(damaged)] ^= flip
+    decoded = decode_header(bytes(header))
+    assert decoded is None or not decoded.matches(bytes(body))
+    intact = decode_header(encode_header(covers, stamp, update))
+    assert intact is not None
+    assert intact.matches(update)

@@ -14,9 +14,13 @@ A checkpoint's `metadata` is its header (never a user's metadata bytes):
   own seq is higher (it is appended later, while writers go on writing).
 - `covers_timestamp`: the timestamp of record `covers`, so that time travel
   still knows when the covered history ends after retention removed it.
-- `digest`: BLAKE2b-128 of the checkpoint's raw (uncompressed) update. A
-  checkpoint whose update does not match its digest is damaged: readers skip it
-  and fall back to an earlier checkpoint or a full replay, never to a wrong document.
+- `digest`: BLAKE2b-128 of `covers`, `covers_timestamp` and the checkpoint's
+  raw (uncompressed) update, so that damage to the header is caught as surely
+  as damage to the update (a flipped `covers` would otherwise make a restore
+  skip records, or time travel replay records twice over a later state). A
+  checkpoint whose header and update do not match its digest is damaged:
+  readers skip it and fall back to an earlier checkpoint or a full replay,
+  never to a wrong document.
 
 Checkpoints are invisible to `read()` (which yields the log as ypy-websocket did)
 and to `follow()`.
@@ -51,7 +55,7 @@ class CheckpointHeader:
     Attributes:
         covers: The highest seq merged into the checkpoint.
         covers_timestamp: The timestamp of record `covers`.
-        digest: BLAKE2b-128 of the checkpoint's raw update.
+        digest: BLAKE2b-128 of `covers`, `covers_timestamp` and the raw update.
     """
 
     covers: int
@@ -59,13 +63,21 @@ class CheckpointHeader:
     digest: bytes
 
     def matches(self, update: bytes) -> bool:
-        """Whether `update` (raw, uncompressed) is the one this header was written for."""
-        return update_digest(update) == self.digest
+        """Whether `update` (raw, uncompressed) and this header were written together."""
+        return _header_digest(self.covers, self.covers_timestamp, update) == self.digest
 
 
 def update_digest(update: bytes) -> bytes:
-    """BLAKE2b-128 of an update: the digest a checkpoint header carries."""
+    """BLAKE2b-128 of an update (a header's digest also binds its `covers` and time)."""
     return hashlib.blake2b(update, digest_size=DIGEST_SIZE).digest()
+
+
+def _header_digest(covers: int, covers_timestamp: float, update: bytes) -> bytes:
+    digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    digest.update(encode_varuint(covers))
+    digest.update(_F64.pack(covers_timestamp))
+    digest.update(update)
+    return digest.digest()
 
 
 def encode_header(covers: int, covers_timestamp: float, update: bytes) -> bytes:
@@ -77,7 +89,7 @@ def encode_header(covers: int, covers_timestamp: float, update: bytes) -> bytes:
             bytes((_VERSION,)),
             encode_varuint(covers),
             _F64.pack(covers_timestamp),
-            update_digest(update),
+            _header_digest(covers, covers_timestamp, update),
         )
     )
 
