@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL
 
 from ..errors import StoreConnectionError, StoreStateError
 from ..groupcommit import GroupCommitter
+from ..history.compression import decompress
 from ..records import RecordKind
 from ..threads import run_in_worker
 from .engines import create_engine
@@ -39,7 +40,7 @@ from .outcomes import (
 from .postgres_writer import BROKEN, PostgresWriter, connect_deadline, known_closed
 from .schema import ensure_schema
 from .sqlite_writer import SQLiteReaders, SQLiteWriter
-from .statements import statements_for
+from .statements import MAX_SEQ, pack_kind, statements_for
 from .timeouts import Timeouts
 from .urls import safe_url, sqlite_synchronous
 
@@ -52,6 +53,13 @@ Entry = tuple[str, int, bytes, bytes, float]
 
 Row = tuple[int, int, bytes, bytes, float]
 """A record read back: `(seq, kind, update, metadata, timestamp)`."""
+
+
+def _raw(codec: int, stored: Any, doc: str, seq: int) -> bytes:
+    """A stored update as raw bytes (most are stored raw: one comparison)."""
+    if not codec:
+        return bytes(stored)
+    return decompress(codec, bytes(stored), where=f"record {seq} of {doc!r}")
 
 
 class Database:
@@ -140,8 +148,12 @@ class Database:
 
     # -- writing -------------------------------------------------------------
 
-    async def write(self, doc: str, kind: RecordKind, update: bytes, meta: bytes, ts: float) -> int:
+    async def write(
+        self, doc: str, kind: RecordKind, update: bytes, meta: bytes, ts: float, codec: int = 0
+    ) -> int:
         """Write one record, group-committed with concurrent writes; return its seq.
+
+        `update` is stored as given, with `codec` saying how (see `ystores.history.Codec`).
 
         The flush runs in a task of its own: a caller cancelled meanwhile leaves at
         once, and its record is still stored exactly once (see `outcomes`). The
@@ -153,7 +165,7 @@ class Database:
                 the store then resolves it), or cannot be reached.
             StoreDatabaseError: The database refused the write.
         """
-        entry = self.in_doubt.match(doc, update) or (doc, int(kind), update, meta, ts)
+        entry = self.in_doubt.match(doc, update) or (doc, pack_kind(kind, codec), update, meta, ts)
         task = self.loop.create_task(self.committer.submit(entry))
         try:
             seq = await asyncio.shield(task)
@@ -341,17 +353,39 @@ class Database:
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc))
         return float(rows[0][0]) if rows else None
 
-    async def page(self, doc: str, after: int, limit: int) -> list[Row]:
-        """Up to `limit` records of `doc` after `after` from its latest snapshot, in seq order."""
-        stmt = self.statements.page
-        rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
-        return [(int(r[0]), int(r[1]), bytes(r[2]), bytes(r[3]), float(r[4])) for r in rows]
+    async def page(
+        self, doc: str, after: int, limit: int, *, checkpoints: bool = False
+    ) -> list[Row]:
+        """Up to `limit` records of `doc` after `after` from its latest snapshot, in seq order,
+        updates decompressed; checkpoints only when asked for.
 
-    async def update_page(self, doc: str, after: int, limit: int) -> list[tuple[int, bytes]]:
-        """As `page`, only the seqs and updates (restoring a document)."""
-        stmt = self.statements.update_page
+        Raises:
+            CorruptStoreError: A compressed update does not decode.
+        """
+        stmt = self.statements.page_all if checkpoints else self.statements.page
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
-        return [(r[0], bytes(r[1])) for r in rows]
+        return [
+            (
+                int(r[0]),
+                int(r[1]),
+                _raw(r[5], r[2], doc, r[0]),
+                bytes(r[3]),
+                float(r[4]),
+            )
+            for r in rows
+        ]
+
+    async def update_page(
+        self, doc: str, after: int, limit: int, until: int = MAX_SEQ
+    ) -> list[tuple[int, bytes]]:
+        """As `page` (no checkpoints, seqs up to `until`), only the seqs and updates.
+
+        Raises:
+            CorruptStoreError: A compressed update does not decode.
+        """
+        stmt = self.statements.update_page
+        rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit, until=until))
+        return [(r[0], _raw(r[2], r[1], doc, r[0])) for r in rows]
 
     @property
     def sqlite_writer(self) -> SQLiteWriter | None:

@@ -1,47 +1,56 @@
-"""Squashing a document in a database: its history merged into one snapshot row.
+"""Folding a document's history into a snapshot row: squashes and retention.
 
-1. Read the document from its latest snapshot on (streaming, no write lock) up
-   to the current last record, the cut point, and merge the updates in a worker
-   thread (`crdt.merge_updates`).
+A fold up to seq `cut` replaces every record up to `cut` by one snapshot row
+with seq `cut` (the records after it stay, record by record):
+
+1. Read the log up to `cut` from the trusted checkpoint covering most (or the
+   snapshot, or the first record), merge it in a worker thread and verify the
+   merge (`history_merge`); no lock is held meanwhile.
 2. In one short transaction (`BEGIN IMMEDIATE` on SQLite; the document's counter
-   row locked `FOR UPDATE` on Postgres): check that exactly the merged records are
-   still there (no other squash ran meanwhile), delete them and insert the
-   snapshot with the cut's seq. Records written after the cut keep their seqs and
-   stay after the snapshot.
+   row locked `FOR UPDATE` on Postgres): check that no other fold ran meanwhile
+   (the latest snapshot is the one read), delete the rows up to `cut` and the
+   checkpoints the snapshot supersedes (those covering no more than `cut`), and
+   insert the snapshot. Records written after the cut keep their seqs.
 
-Writers wait only for the second phase, never for the merge.
+A squash folds up to the last record; retention up to the last record its
+policy drops. Writers wait only for the second phase, never for the merge, and
+a crash at any moment leaves either the old rows or the new ones.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..compaction.policy import LogStats, SquashReport
-from ..crdt import merge_updates
+from ..history.checkpoints import decode_header
 from ..records import RecordKind
 from ..threads import run_in_worker
-from .statements import compile_for
+from .history_merge import merge_and_verify, merge_range, stored_form
+from .statements import MAX_SEQ, compile_for
 from .tables import documents, records
 
 if TYPE_CHECKING:
     from .database import Database
 
-__all__ = ["document_stats", "squash_document"]
+__all__ = ["document_stats", "fold_document", "squash_document"]
 
 _SNAPSHOT = RecordKind.SNAPSHOT.value
+_CHECKPOINT = RecordKind.CHECKPOINT.value
 _doc: sa.BindParameter[str] = sa.bindparam("doc")
+_cut: sa.BindParameter[int] = sa.bindparam("cut", type_=sa.BigInteger())
 _latest = (
     sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
     .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
     .scalar_subquery()
 )
+_logged = records.c.kind != _CHECKPOINT
 # The tail is what follows the latest snapshot: the snapshot's own bytes are not
-# in it (a policy's `max_bytes` measures the tail, as on the file store).
+# in it (a policy's `max_bytes` measures the tail, as on the file store), and
+# checkpoints are not part of the log a policy measures.
 _tail_length = sa.case((records.c.kind == _SNAPSHOT, 0), else_=sa.func.length(records.c.update))
 _STATS = sa.select(
     sa.func.count(),
@@ -49,30 +58,22 @@ _STATS = sa.select(
     sa.func.coalesce(sa.func.max(records.c.seq), 0),
     sa.func.coalesce(sa.func.max(records.c.timestamp), 0),
     _latest,
-).where(records.c.doc == _doc, records.c.seq >= _latest)
-_CHECK = sa.select(sa.func.min(records.c.seq), sa.func.count()).where(
-    records.c.doc == _doc, records.c.seq <= sa.bindparam("cut")
+).where(records.c.doc == _doc, records.c.seq >= _latest, _logged)
+_SNAPSHOT_NOW = sa.select(_latest)
+_CHECK = sa.select(
+    sa.func.count(), sa.func.coalesce(sa.func.sum(sa.func.length(records.c.update)), 0)
+).where(records.c.doc == _doc, records.c.seq <= _cut, _logged)
+_DELETE = records.delete().where(records.c.doc == _doc, records.c.seq <= _cut)
+_LATER_CHECKPOINTS = sa.select(records.c.seq, records.c.metadata).where(
+    records.c.doc == _doc, records.c.kind == _CHECKPOINT, records.c.seq > _cut
 )
-_DELETE = records.delete().where(records.c.doc == _doc, records.c.seq <= sa.bindparam("cut"))
+_DELETE_ONE = records.delete().where(records.c.doc == _doc, records.c.seq == sa.bindparam("seq"))
 _LOCK = sa.select(documents.c.last_seq).where(documents.c.doc == _doc).with_for_update()
 _INSERT = records.insert()
-_TIMESTAMP = sa.select(records.c.timestamp).where(
-    records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
-)
-
-
-@dataclass
-class _Merged:
-    base: int
-    cut: int
-    count: int
-    update_bytes: int
-    last_timestamp: float
-    update: bytes
 
 
 async def document_stats(db: Database, doc: str) -> LogStats | None:
-    """The shape of a document's log (None when it has no record)."""
+    """The shape of a document's log, checkpoints left out (None when it has no record)."""
     stmt = compile_for(_STATS, db.backend)
     count, size, last_seq, last_write, snapshot = (await db.fetch(stmt.sql, stmt.args(doc=doc)))[0]
     if not count:
@@ -87,87 +88,141 @@ async def document_stats(db: Database, doc: str) -> LogStats | None:
     )
 
 
-async def _read_and_merge(db: Database, doc: str) -> _Merged | None:
-    updates: list[bytes] = []
-    base = cut = 0
-    after = 0
-    while True:
-        rows = await db.update_page(doc, after, 4096)
-        if rows:
-            base = base or rows[0][0]
-            cut = rows[-1][0]
-            updates.extend(update for _seq, update in rows)
-        if len(rows) < 4096:
-            break
-        after = cut
-    if len(updates) < 2:
-        return None
-    stamp = compile_for(_TIMESTAMP, db.backend)
-    found = await db.fetch(stamp.sql, stamp.args(doc=doc, seq=cut))
-    last_timestamp = float(found[0][0]) if found else 0.0
-    size = sum(map(len, updates))
-    merged = await run_in_worker(lambda: merge_updates(updates))
-    return _Merged(base, cut, len(updates), size, last_timestamp, merged)
-
-
-async def squash_document(db: Database, doc: str) -> SquashReport | None:
-    """Replace a document's history by one snapshot row (see the module docstring).
+async def squash_document(
+    db: Database, doc: str, *, compressed: bool = False
+) -> SquashReport | None:
+    """Replace a document's whole history by one snapshot row (see the module docstring).
 
     Returns:
         What was done, or None when there was nothing to squash (fewer than two
         records, or another squash changed the document meanwhile).
     """
+    return await fold_document(db, doc, MAX_SEQ, compressed=compressed)
+
+
+async def fold_document(
+    db: Database, doc: str, cut: int, *, compressed: bool = False
+) -> SquashReport | None:
+    """Replace the records up to `cut` by one snapshot row with seq `cut`.
+
+    Args:
+        db: The database.
+        doc: The document.
+        cut: The last seq folded (`MAX_SEQ`: every record stored now).
+        compressed: Store the snapshot compressed (when that shrinks it).
+
+    Returns:
+        What was done, or None when nothing was folded (fewer than two records
+        up to the cut, or another fold changed the document meanwhile).
+    """
     started = time.perf_counter()
-    merged = await _read_and_merge(db, doc)
-    if merged is None:
+    merged = await merge_range(db, doc, cut)
+    snapshot = merged.marks.snapshot
+    if merged.covers <= snapshot or (merged.base is None and merged.count < 2):
         return None
+    update = await merge_and_verify(merged)
+    codec, stored = stored_form(update, compressed)
+    cut = merged.covers
     values = {
         "doc": doc,
-        "seq": merged.cut,
+        "seq": cut,
         "kind": _SNAPSHOT,
-        "update": merged.update,
+        "update": stored,
         "metadata": b"",
-        "timestamp": merged.last_timestamp,
+        "timestamp": merged.covers_timestamp,
+        "codec": int(codec),
     }
-    check, delete, insert = (compile_for(s, db.backend) for s in (_CHECK, _DELETE, _INSERT))
+    swap = _Swap(db, doc, cut, snapshot, values)
     writer = db.sqlite_writer
     if writer is not None:
-
-        def swap(conn: sqlite3.Connection) -> bool:
-            found = conn.execute(check.sql, check.args(doc=doc, cut=merged.cut)).fetchone()
-            if tuple(found) != (merged.base, merged.count):
-                return False
-            conn.execute(delete.sql, delete.args(doc=doc, cut=merged.cut))
-            conn.execute(insert.sql, insert.args(**values))
-            return True
-
-        done = await run_in_worker(lambda: writer.transaction(swap))
+        folded = await run_in_worker(lambda: writer.transaction(swap.sqlite))
     else:
-        lock = compile_for(_LOCK, db.backend)
-        wait = db.timeouts.statement
-        async with db.connection() as conn, conn.transaction():
-            await conn.execute(lock.sql, *lock.args(doc=doc), timeout=wait)
-            found = await conn.fetchrow(
-                check.sql, *check.args(doc=doc, cut=merged.cut), timeout=wait
-            )
-            done = tuple(found) == (merged.base, merged.count)
-            if done:
-                await conn.execute(delete.sql, *delete.args(doc=doc, cut=merged.cut), timeout=wait)
-                await conn.execute(insert.sql, *insert.args(**values), timeout=wait)
-    if not done:
+        folded = await swap.postgres()
+    if folded is None:
         return None
     if writer is not None:
         await run_in_worker(writer.shrink)
+    count, size = folded
     stats = await document_stats(db, doc)
     # Written since the cut: the records after the new snapshot (its bytes not among them).
     later_records = stats.tail_records if stats else 0
     later_bytes = stats.tail_bytes if stats else 0
     return SquashReport(
         doc=doc,
-        records_before=merged.count + later_records,
+        records_before=count + later_records,
         records_after=1 + later_records,
-        bytes_before=merged.update_bytes + later_bytes,
-        bytes_after=len(merged.update) + later_bytes,
-        cut_seq=merged.cut,
+        bytes_before=size + later_bytes,
+        bytes_after=len(stored) + later_bytes,
+        cut_seq=cut,
         seconds=time.perf_counter() - started,
     )
+
+
+class _Swap:
+    """The fold's one transaction, on either backend; returns the folded records'
+    count and bytes, or None when another fold ran meanwhile."""
+
+    def __init__(self, db: Database, doc: str, cut: int, snapshot: int, values: dict[str, Any]):
+        self.doc, self.cut, self.snapshot, self.values = doc, cut, snapshot, values
+        self.stmts = {
+            name: compile_for(stmt, db.backend)
+            for name, stmt in (
+                ("snapshot", _SNAPSHOT_NOW),
+                ("check", _CHECK),
+                ("delete", _DELETE),
+                ("later", _LATER_CHECKPOINTS),
+                ("delete_one", _DELETE_ONE),
+                ("insert", _INSERT),
+                ("lock", _LOCK),
+            )
+        }
+        self.db = db
+
+    def _superseded(self, rows: list[Any]) -> list[int]:
+        """Checkpoints after the cut that cover no more than it (or whose header is damaged)."""
+        found = []
+        for seq, metadata in rows:
+            header = decode_header(bytes(metadata))
+            if header is None or header.covers <= self.cut:
+                found.append(int(seq))
+        return found
+
+    def sqlite(self, conn: sqlite3.Connection) -> tuple[int, int] | None:
+        s, doc, cut = self.stmts, self.doc, self.cut
+        if conn.execute(s["snapshot"].sql, s["snapshot"].args(doc=doc)).fetchone()[0] != (
+            self.snapshot
+        ):
+            return None
+        count, size = conn.execute(s["check"].sql, s["check"].args(doc=doc, cut=cut)).fetchone()
+        if count < 2 and self.snapshot == 0:
+            return None
+        conn.execute(s["delete"].sql, s["delete"].args(doc=doc, cut=cut))
+        later = conn.execute(s["later"].sql, s["later"].args(doc=doc, cut=cut)).fetchall()
+        for seq in self._superseded(later):
+            conn.execute(s["delete_one"].sql, s["delete_one"].args(doc=doc, seq=seq))
+        conn.execute(s["insert"].sql, s["insert"].args(**self.values))
+        return int(count), int(size)
+
+    async def postgres(self) -> tuple[int, int] | None:
+        s, doc, cut = self.stmts, self.doc, self.cut
+        wait = self.db.timeouts.statement
+        async with self.db.connection() as conn, conn.transaction():
+            await conn.execute(s["lock"].sql, *s["lock"].args(doc=doc), timeout=wait)
+            now = await conn.fetchval(s["snapshot"].sql, *s["snapshot"].args(doc=doc), timeout=wait)
+            if int(now) != self.snapshot:
+                return None
+            count, size = await conn.fetchrow(
+                s["check"].sql, *s["check"].args(doc=doc, cut=cut), timeout=wait
+            )
+            if count < 2 and self.snapshot == 0:
+                return None
+            await conn.execute(s["delete"].sql, *s["delete"].args(doc=doc, cut=cut), timeout=wait)
+            later = await conn.fetch(
+                s["later"].sql, *s["later"].args(doc=doc, cut=cut), timeout=wait
+            )
+            for seq in self._superseded([tuple(r) for r in later]):
+                await conn.execute(
+                    s["delete_one"].sql, *s["delete_one"].args(doc=doc, seq=seq), timeout=wait
+                )
+            await conn.execute(s["insert"].sql, *s["insert"].args(**self.values), timeout=wait)
+        return int(count), int(size)

@@ -20,17 +20,34 @@ from ..records import RecordKind
 from .tables import documents, records
 
 __all__ = [
+    "CODEC_SHIFT",
+    "MAX_SEQ",
     "NOTIFY_CHANNEL",
     "Compiled",
     "Statements",
     "compile_for",
     "number_rows",
+    "pack_kind",
     "statements_for",
 ]
 
 NOTIFY_CHANNEL = "ystore_records"
 """Postgres: the channel every append notifies, in the append's own transaction, with
 the payload `<last seq>:<md5 of the document name>` (see `sql.listening`)."""
+
+CODEC_SHIFT = 4
+"""A write entry's kind field carries the record's codec above its kind:
+`kind | codec << CODEC_SHIFT` (see `pack_kind`); the insert statements split it
+into the `kind` and `codec` columns, so the writers pass entries through untouched."""
+
+_KIND_MASK = (1 << CODEC_SHIFT) - 1
+MAX_SEQ = (1 << 63) - 1
+"""The highest seq a BIGINT holds: the open upper bound of a range."""
+
+
+def pack_kind(kind: int, codec: int) -> int:
+    """The kind field of a write entry for a record of `kind` stored with `codec`."""
+    return int(kind) | int(codec) << CODEC_SHIFT
 
 
 @dataclass(frozen=True)
@@ -62,8 +79,11 @@ class Statements:
         insert: Insert one record.
         last_write: The time of a document's last write (no row for a new document).
         page: Up to `limit` records of `doc` with seq > `after`, from its latest
-            snapshot on, in seq order.
-        update_page: The same records' seqs and updates alone (restoring a document).
+            snapshot on, in seq order, checkpoints left out: `(seq, kind,
+            update, metadata, timestamp, codec)`.
+        page_all: The same with checkpoints.
+        update_page: The seqs, updates and codecs of the records of `page`
+            with seq <= `until` (restoring a document, replaying a range).
         counters: SQLite only: `(doc, last_seq)` of the documents named in the JSON
             array `docs` that have a counter row (one query for a whole batch).
         stored_seq: SQLite only: a document's highest stored seq (0 without records).
@@ -82,6 +102,7 @@ class Statements:
     insert: Compiled
     last_write: Compiled
     page: Compiled
+    page_all: Compiled
     update_page: Compiled
     append: Compiled | None = None
     append_many: Compiled | None = None
@@ -118,10 +139,10 @@ bumped AS (
 inserted AS (
     INSERT INTO {records.name} (
         {r.doc.name}, {r.seq.name}, {r.kind.name}, "{r.update.name}",
-        {r.metadata.name}, "{r.timestamp.name}"
+        {r.metadata.name}, "{r.timestamp.name}", {r.codec.name}
     )
     SELECT b.doc, k.last_seq - c.n + row_number() OVER (PARTITION BY b.doc ORDER BY b.ord),
-        b.kind, b.body, b.meta, b.stamp
+        b.kind & {_KIND_MASK}, b.body, b.meta, b.stamp, b.kind >> {CODEC_SHIFT}
     FROM batch AS b JOIN bumped AS k ON k.doc = b.doc JOIN counts AS c ON c.doc = b.doc
 )
 SELECT doc, last_seq, pg_notify('{NOTIFY_CHANNEL}', last_seq || ':' || md5(doc)) FROM bumped
@@ -150,12 +171,13 @@ def _append(bump: Any) -> ClauseElement:
     select = sa.select(
         sa.bindparam("doc_", type_=sa.String()),
         bumped.c.last_seq - sa.bindparam("n_", type_=sa.BigInteger()) + rows.c.ord,
-        rows.c.kind,
+        rows.c.kind.bitwise_and(_KIND_MASK),
         rows.c.update,
         rows.c.metadata,
         rows.c.timestamp,
+        rows.c.kind.bitwise_rshift(CODEC_SHIFT),
     ).select_from(bumped.join(rows, sa.true()))
-    columns = ["doc", "seq", "kind", "update", "metadata", "timestamp"]
+    columns = ["doc", "seq", "kind", "update", "metadata", "timestamp", "codec"]
     # One notification per statement: every row's payload is the same (the new
     # last seq), and Postgres delivers identical notifications of a transaction once.
     last = sa.select(bumped.c.last_seq).scalar_subquery()
@@ -215,20 +237,22 @@ def _build(dialect: Dialect) -> Statements:
     )
     last_write = sa.select(documents.c.last_write).where(documents.c.doc == sa.bindparam("doc"))
 
-    def page_of(*columns: Any) -> ClauseElement:
+    def page_of(*columns: Any, checkpoints: bool = False, until: bool = False) -> ClauseElement:
+        where = [
+            records.c.doc == sa.bindparam("doc"),
+            records.c.seq > sa.bindparam("after"),
+            records.c.seq >= latest_snapshot,
+        ]
+        if not checkpoints:
+            where.append(records.c.kind != RecordKind.CHECKPOINT.value)
+        if until:
+            where.append(records.c.seq <= sa.bindparam("until", type_=sa.BigInteger()))
         return (
-            sa.select(*columns)
-            .where(
-                records.c.doc == sa.bindparam("doc"),
-                records.c.seq > sa.bindparam("after"),
-                records.c.seq >= latest_snapshot,
-            )
-            .order_by(records.c.seq)
-            .limit(sa.bindparam("limit"))
+            sa.select(*columns).where(*where).order_by(records.c.seq).limit(sa.bindparam("limit"))
         )
 
     c = records.c
-    page = page_of(c.seq, c.kind, c.update, c.metadata, c.timestamp)
+    row = (c.seq, c.kind, c.update, c.metadata, c.timestamp, c.codec)
     sqlite_only: dict[str, Compiled] = {}
     if dialect.name == "sqlite":
         counters, stored_seq, set_counter = _sqlite_counter_statements()
@@ -244,8 +268,9 @@ def _build(dialect: Dialect) -> Statements:
         bump=_compile(bump, dialect),
         insert=_compile(records.insert(), dialect),
         last_write=_compile(last_write, dialect),
-        page=_compile(page, dialect),
-        update_page=_compile(page_of(c.seq, c.update), dialect),
+        page=_compile(page_of(*row), dialect),
+        page_all=_compile(page_of(*row, checkpoints=True), dialect),
+        update_page=_compile(page_of(c.seq, c.update, c.codec, until=True), dialect),
     )
 
 
@@ -275,7 +300,8 @@ def number_rows(
 
     Args:
         stmts: The dialect's statements.
-        entries: `(doc, kind, update, metadata, timestamp)` entries.
+        entries: `(doc, kind, update, metadata, timestamp)` entries (kind packed
+            with the codec, see `pack_kind`).
         plan: Per document, the indexes of its entries, in write order.
         lasts: Per document in `plan`, its `last_seq` after the counter upsert.
 
@@ -287,12 +313,12 @@ def number_rows(
     for (doc, indexes), last in zip(plan, lasts, strict=True):
         first = last - len(indexes) + 1
         for offset, index in enumerate(indexes):
-            _doc, kind, update, meta, ts = entries[index]
+            _doc, packed, update, meta, ts = entries[index]
             seqs[index] = first + offset
             rows.append(
                 stmts.insert.args(
-                    doc=doc, seq=first + offset, kind=kind, update=update,
-                    metadata=meta, timestamp=ts,
+                    doc=doc, seq=first + offset, kind=packed & _KIND_MASK, update=update,
+                    metadata=meta, timestamp=ts, codec=packed >> CODEC_SHIFT,
                 )
             )  # fmt: skip
     return seqs, rows

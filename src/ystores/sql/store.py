@@ -24,12 +24,17 @@ from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..errors import InvalidDocumentNameError, YDocNotFound
 from ..extras import require
+from ..history import CheckpointPolicy, CheckpointReport, Codec, RetentionPolicy, compress
+from ..history.stats import HistoryStats
 from ..records import Record, RecordKind
-from .database import Database
+from .database import Database, Row
 from .engines import running_loop, shared
 from .following import FollowedSQLStore
+from .history import find_base
+from .history_stats import history_stats
+from .history_write import retention_cut, state_at, write_checkpoint
 from .memory import is_memory, memory_url
-from .squashing import document_stats, squash_document
+from .squashing import document_stats, fold_document, squash_document
 from .timeouts import with_timeouts
 from .urls import database_url, sqlite_url
 
@@ -101,6 +106,9 @@ class SQLYStore(FollowedSQLStore):
         validate: Check that each update decodes as a Yjs update before writing it.
         clock: The time source for timestamps.
         compaction: When a running store squashes the document in the background.
+        checkpoints: When a running store writes checkpoints in the background.
+        retention: How much history a running store keeps.
+        compress: Store updates zlib-compressed (those long enough to shrink).
         connect_timeout: Seconds to open a database connection (default 10, or
             the URL's `connect_timeout`).
         statement_timeout: Seconds for one statement's round trip; on SQLite,
@@ -126,12 +134,22 @@ class SQLYStore(FollowedSQLStore):
         validate: bool = True,
         clock: Clock | None = None,
         compaction: CompactionPolicy | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+        retention: RetentionPolicy | None = None,
+        compress: bool | None = None,
         connect_timeout: float | None = None,
         statement_timeout: float | None = None,
         write_timeout: float | None = None,
     ) -> None:
         super().__init__(
-            _check_name(path), metadata_callback, log, clock=clock, compaction=compaction
+            _check_name(path),
+            metadata_callback,
+            log,
+            clock=clock,
+            compaction=compaction,
+            checkpoints=checkpoints,
+            retention=retention,
+            compress=compress,
         )
         self.database_url = with_timeouts(
             database_url(url),
@@ -188,7 +206,8 @@ class SQLYStore(FollowedSQLStore):
             crdt.validate_update(data)
         metadata = await self.get_metadata()
         db = await self.database()
-        await db.write(self.path, RecordKind.UPDATE, bytes(data), metadata, self.clock())
+        codec, stored = compress(bytes(data)) if self.compress else (Codec.RAW, bytes(data))
+        await db.write(self.path, RecordKind.UPDATE, stored, metadata, self.clock(), codec)
         self._note_write(len(data))
 
     async def log_stats(self) -> LogStats | None:
@@ -201,26 +220,88 @@ class SQLYStore(FollowedSQLStore):
         The merge runs outside any transaction; the swap (delete the merged rows,
         insert the snapshot with the last merged seq) is one short transaction.
         """
-        return await squash_document(await self.database(), self.path)
+        return await squash_document(await self.database(), self.path, compressed=self.compress)
 
-    async def read_records(self) -> AsyncIterator[Record]:
+    # -- history ---------------------------------------------------------------
+
+    async def checkpoint(self) -> CheckpointReport | None:
+        """Append a checkpoint of everything stored now (see `BaseYStore.checkpoint`).
+
+        Merged from the latest trusted checkpoint (or snapshot) and the records
+        after it, verified, and appended with its own seq like any record: no
+        lock is held while merging, writers of any process keep writing.
+        """
+        db = await self.database()
+        return await write_checkpoint(db, self.path, compressed=self.compress, now=self.clock())
+
+    async def retain(self, policy: RetentionPolicy | None = None) -> SquashReport | None:
+        """Fold the history `policy` (default: the store's) drops into a snapshot row.
+
+        The records up to the last one dropped are replaced by one snapshot with
+        that record's seq and timestamp, in one transaction (see
+        `ystores.sql.squashing`); checkpoints it supersedes go too. Writers keep
+        writing meanwhile. `RetentionPolicy.none()` is `squash()`.
+
+        Returns:
+            What was removed, or None when the policy drops nothing.
+        """
+        policy = policy or self.retention
+        if policy is None or policy.keep_all or (policy.window is None and policy.budget is None):
+            return None
+        if policy.keeps_nothing:
+            return await self.squash()
+        db = await self.database()
+        cut = await retention_cut(db, self.path, policy, self.clock())
+        if cut is None:
+            return None
+        return await fold_document(db, self.path, cut, compressed=self.compress)
+
+    async def state_at(self, at: float | None = None, *, seq: int | None = None) -> bytes:
+        """The document at time `at`, or just after record `seq`, as one update
+        (see `BaseYStore.state_at`): the nearest trusted checkpoint, then a range replay.
+
+        Raises:
+            YDocNotFound: The database holds no record for this document.
+            HistoryNotKeptError: That point is older than the history kept.
+        """
+        if (at is None) == (seq is None):
+            raise ValueError("state_at() takes a time or a seq, exactly one of them.")
+        return await state_at(await self.database(), self.path, at, seq)
+
+    async def history_stats(self) -> HistoryStats | None:
+        """What the document's history holds and costs (None when it has no record)."""
+        return await history_stats(await self.database(), self.path)
+
+    # -- reading ---------------------------------------------------------------
+
+    async def read_records(self, *, checkpoints: bool = False) -> AsyncIterator[Record]:
         """Iterate over the records from the latest snapshot on, in seq order, page by page.
+
+        Args:
+            checkpoints: Yield checkpoint records too (their metadata is their header).
 
         Raises:
             YDocNotFound: The database holds no record for this document.
             StoreConnectionError: The database cannot be reached.
+            CorruptStoreError: A compressed update does not decompress.
         """
         db = await self.database()
-        async with aclosing(self._pages(db.page, _record_size, PAGE_SIZE)) as pages:
+
+        async def fetch(doc: str, after: int, limit: int) -> list[Row]:
+            return await db.page(doc, after, limit, checkpoints=checkpoints)
+
+        async with aclosing(self._pages(fetch, _record_size, PAGE_SIZE)) as pages:
             async for rows in pages:
                 for seq, kind, update, metadata, timestamp in rows:
                     yield Record(seq, update, metadata, timestamp, RecordKind(kind))
 
     async def apply_updates(self, ydoc: Any) -> None:
-        """Apply the stored updates (the latest snapshot on) to `ydoc` (y-py or pycrdt).
+        """Apply the document to `ydoc` (y-py or pycrdt): the latest trusted checkpoint
+        (or snapshot), then the updates after it.
 
         Fetches the updates alone, page by page, and applies each page in one
-        transaction (see `crdt.apply_updates`).
+        transaction (see `crdt.apply_updates`). A damaged checkpoint is skipped
+        with a warning (an earlier one, or the whole log, is replayed instead).
 
         Raises:
             YDocNotFound: The database holds no record for this document.
@@ -228,7 +309,13 @@ class SQLYStore(FollowedSQLStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        async with aclosing(self._pages(db.update_page, _update_size, APPLY_PAGE_SIZE)) as pages:
+        base = await find_base(db, self.path)
+        after = 0
+        if base is not None:
+            crdt.apply_updates(ydoc, [base.update])
+            after = base.covers
+        pages = self._pages(db.update_page, _update_size, APPLY_PAGE_SIZE, after, base is not None)
+        async with aclosing(pages):
             async for rows in pages:
                 crdt.apply_updates(ydoc, [update for _seq, update in rows])
 
@@ -237,16 +324,16 @@ class SQLYStore(FollowedSQLStore):
         fetch: Callable[[str, int, int], Awaitable[list[R]]],
         size_of: Callable[[R], int],
         most: int,
+        after: int = 0,
+        found: bool = False,
     ) -> AsyncGenerator[list[R], None]:
-        """The document's rows (each starting with its seq), a page of about
-        `PAGE_BYTES` (at most `most` rows) at a time.
+        """The document's rows after seq `after` (each starting with its seq), a
+        page of about `PAGE_BYTES` (at most `most` rows) at a time.
 
         Raises:
-            YDocNotFound: The database holds no record for this document.
+            YDocNotFound: No row, and `found` does not say the document exists.
         """
-        after = 0
         limit = FIRST_PAGE
-        found = False
         while True:
             rows = await fetch(self.path, after, limit)
             if rows:
@@ -301,6 +388,9 @@ class SQLiteYStore(SQLYStore):
         create_schema: Create the schema in an empty database on first use.
         validate: Check that each update decodes before writing it.
         compaction: When a running store squashes the document in the background.
+        checkpoints: When a running store writes checkpoints in the background.
+        retention: How much history a running store keeps.
+        compress: Store updates zlib-compressed (those long enough to shrink).
         fsync: Whether a commit returns only once it is on disk (`synchronous =
             FULL`, the default). False is the fast setting (`synchronous = NORMAL`
             in WAL mode): a process crash loses nothing, a power loss may drop the
@@ -325,6 +415,9 @@ class SQLiteYStore(SQLYStore):
         create_schema: bool | None = None,
         validate: bool = True,
         compaction: CompactionPolicy | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+        retention: RetentionPolicy | None = None,
+        compress: bool | None = None,
         fsync: bool = True,
         connect_timeout: float | None = None,
         statement_timeout: float | None = None,
@@ -350,6 +443,9 @@ class SQLiteYStore(SQLYStore):
             validate=validate,
             clock=clock,
             compaction=compaction,
+            checkpoints=checkpoints,
+            retention=retention,
+            compress=compress,
             connect_timeout=connect_timeout,
             statement_timeout=statement_timeout,
             write_timeout=write_timeout,
@@ -383,7 +479,8 @@ class PostgresYStore(SQLYStore):
         log: Logger for warnings.
         url: The database URL (default: the class attribute `db_url`).
         **kwargs: `document_ttl`, `create_schema`, `validate`, `clock`, `compaction`,
-            `connect_timeout`, `statement_timeout`, `write_timeout` (see `SQLYStore`).
+            `checkpoints`, `retention`, `compress`, `connect_timeout`,
+            `statement_timeout`, `write_timeout` (see `SQLYStore`).
     """
 
     db_url: str | None = None

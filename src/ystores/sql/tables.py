@@ -42,12 +42,16 @@ records = sa.Table(
     sa.Column("update", sa.LargeBinary(), nullable=False),
     sa.Column("metadata", sa.LargeBinary(), nullable=False),
     sa.Column("timestamp", sa.Double(), nullable=False),
+    sa.Column("codec", sa.SmallInteger(), nullable=False, server_default=sa.text("0")),
     sa.PrimaryKeyConstraint("doc", "seq"),
     sa.Index(None, "doc", "kind", "seq"),
 )
 """One row per record of a document's log; primary key `(doc, seq)`.
 
-The index on `(doc, kind, seq)` finds a document's latest snapshot in one lookup.
+`kind` is a `RecordKind` (update, snapshot, checkpoint); `codec` a
+`ystores.history.Codec`: how `update` is stored (0 raw, 1 zlib). The index on
+`(doc, kind, seq)` finds a document's latest snapshot in one lookup, and its
+checkpoints (a few rows, one per thousand records or so) in one range scan.
 """
 
 documents = sa.Table(

@@ -1,0 +1,150 @@
+"""Where a document's restore starts on the SQL stores: its latest trusted checkpoint.
+
+A document's rows, from its latest snapshot on, are updates and checkpoints.
+A checkpoint's header (its `metadata`) says which seqs it merges (`covers`);
+a restore starts from the checkpoint that covers most (never less than the
+snapshot) and replays the updates after it.
+
+Finding it costs two index lookups on `(doc, kind, seq)`: the headers of the
+document's checkpoints (a few small rows, one per thousand records or so:
+their `covers` lives in the header, so they are picked in Python, no other
+index is needed), then the chosen checkpoint's update. A checkpoint is trusted
+only when its header decodes, its update decompresses and matches the header's
+digest; otherwise it is skipped with a warning and the next one tried, down to
+a replay from the snapshot (or the first record). Never a wrong document.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from ..errors import CorruptStoreError
+from ..history.checkpoints import CheckpointHeader, decode_header
+from ..history.compression import decompress
+from ..records import RecordKind
+from .statements import compile_for
+from .tables import records
+
+if TYPE_CHECKING:
+    from .database import Database
+
+__all__ = ["Base", "Landmarks", "find_base", "landmarks"]
+
+log = logging.getLogger("ystores.sql")
+
+_SNAPSHOT = RecordKind.SNAPSHOT.value
+_CHECKPOINT = RecordKind.CHECKPOINT.value
+_doc: sa.BindParameter[str] = sa.bindparam("doc")
+_latest_snapshot = (
+    sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
+    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
+    .scalar_subquery()
+)
+# The latest snapshot and every checkpoint after it, headers only, newest first.
+_LANDMARKS = (
+    sa.select(records.c.seq, records.c.kind, records.c.metadata, records.c.timestamp)
+    .where(
+        records.c.doc == _doc,
+        records.c.kind > RecordKind.UPDATE.value,  # snapshots and checkpoints: one range
+        records.c.seq >= _latest_snapshot,
+    )
+    .order_by(records.c.seq.desc())
+)
+_ROW = sa.select(records.c.update, records.c.codec).where(
+    records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
+)
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """A document's latest snapshot and the checkpoints after it.
+
+    Attributes:
+        snapshot: The latest snapshot's seq (0 without one).
+        snapshot_timestamp: Its timestamp (that of its last merged record).
+        checkpoints: `(seq, header)` of each checkpoint, newest first; the
+            header is None when it does not decode.
+    """
+
+    snapshot: int = 0
+    snapshot_timestamp: float = 0.0
+    checkpoints: list[tuple[int, CheckpointHeader | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Base:
+    """A trusted checkpoint: where a restore starts.
+
+    Attributes:
+        seq: The checkpoint record's own seq.
+        covers: The highest seq merged into `update`.
+        covers_timestamp: The timestamp of record `covers`.
+        update: The merged update (raw).
+        stored_bytes: Its size as stored.
+    """
+
+    seq: int
+    covers: int
+    covers_timestamp: float
+    update: bytes
+    stored_bytes: int
+
+
+async def landmarks(db: Database, doc: str) -> Landmarks:
+    """The document's latest snapshot and the headers of the checkpoints after it."""
+    stmt = compile_for(_LANDMARKS, db.backend)
+    snapshot, stamp = 0, 0.0
+    found: list[tuple[int, CheckpointHeader | None]] = []
+    for seq, kind, metadata, timestamp in await db.fetch(stmt.sql, stmt.args(doc=doc)):
+        if int(kind) == _SNAPSHOT:
+            snapshot, stamp = int(seq), float(timestamp)
+        else:
+            found.append((int(seq), decode_header(bytes(metadata))))
+    return Landmarks(snapshot, stamp, found)
+
+
+async def find_base(
+    db: Database, doc: str, *, until: int | None = None, marks: Landmarks | None = None
+) -> Base | None:
+    """The trusted checkpoint covering most, at most `until` and at least the latest
+    snapshot; None when there is none (replay from the snapshot or the first record).
+
+    Damaged checkpoints are skipped with a warning.
+    """
+    marks = marks if marks is not None else await landmarks(db, doc)
+    usable = []
+    for seq, header in marks.checkpoints:
+        if header is None:
+            _warn(doc, seq, "its header does not decode")
+        elif header.covers >= marks.snapshot and (until is None or header.covers <= until):
+            usable.append((header.covers, seq, header))
+    usable.sort(reverse=True)
+    stmt = compile_for(_ROW, db.backend)
+    for covers, seq, header in usable:
+        rows = await db.fetch(stmt.sql, stmt.args(doc=doc, seq=seq))
+        if not rows:  # removed meanwhile (a squash or retention superseded it)
+            continue
+        stored, codec = bytes(rows[0][0]), int(rows[0][1])
+        try:
+            update = decompress(codec, stored, where=f"checkpoint {seq} of {doc!r}")
+        except CorruptStoreError as exc:
+            _warn(doc, seq, str(exc))
+            continue
+        if not header.matches(update):
+            _warn(doc, seq, "its update does not match its digest")
+            continue
+        return Base(seq, covers, header.covers_timestamp, update, len(stored))
+    return None
+
+
+def _warn(doc: str, seq: int, why: str) -> None:
+    log.warning(
+        "Skipping checkpoint %d of %r: %s; restoring from an earlier one or the log.",
+        seq,
+        doc,
+        why,
+    )
