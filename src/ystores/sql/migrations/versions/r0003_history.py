@@ -36,9 +36,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     newer = 0
     if not context.is_offline_mode():  # a --sql script cannot look
-        newer = op.get_bind().execute(
+        found = op.get_bind().execute(
             sa.text("SELECT count(*) FROM ystore_records WHERE codec <> 0 OR kind = 2")
-        ).scalar()
+        )
+        newer = int(found.scalar() or 0)
     if newer:
         raise SchemaError(
             f"{newer} records are compressed or are checkpoints, which the schema before "
