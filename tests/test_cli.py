@@ -53,9 +53,9 @@ def test_migrate_upgrades_a_legacy_file_in_place(fixtures_dir: Path, tmp_path: P
     old = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)["documents"][0]
     result = runner.invoke(app, ["migrate", str(path)])
     assert result.exit_code == 0, result.output
-    assert "upgraded from version 2 to version 3" in result.stdout
+    assert "upgraded from version 2 to version 4" in result.stdout
     report = json.loads(runner.invoke(app, ["inspect", str(path), "--json"]).stdout)
-    assert report["version"] == 3
+    assert report["version"] == 4
     new = report["documents"][0]
     for key in ("records", "update_bytes", "metadata", "first_timestamp", "last_timestamp"):
         assert new[key] == old[key]

@@ -34,12 +34,13 @@ __all__ = [
     "validate_name",
 ]
 
-SideFileKind = Literal["temporary", "torn", "backup"]
+SideFileKind = Literal["temporary", "torn", "backup", "index"]
 
 _SIDE_FILES: tuple[tuple[SideFileKind, re.Pattern[str]], ...] = (
     ("temporary", re.compile(r"\..+\.[0-9a-f]{8}\.tmp")),
     ("torn", re.compile(r".+\.torn-[0-9]+")),
     ("backup", re.compile(r".+\.bak-[0-9][0-9TZ-]*")),
+    ("index", re.compile(r".+\.ckpt-index")),  # a document's checkpoint index
 )
 
 

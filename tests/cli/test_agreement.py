@@ -193,8 +193,8 @@ def test_migrate_dir_skips_side_files_and_strays_with_one_warning_each(
     assert "a.y.torn-176" in warnings[0]
     assert "README.txt" in warnings[1]
     assert result.stdout.splitlines() == [
-        f"{root / 'old.y'} upgraded from version 2 to version 3.",
-        f"Upgraded 1 of 3 files of {root} to version 3; 2 already current.",
+        f"{root / 'old.y'} upgraded from version 2 to version 4.",
+        f"Upgraded 1 of 3 files of {root} to version 4; 2 already current.",
     ]
     assert (root / "a.y.torn-176").read_bytes() == b"\x05\x01"
     again = run("migrate", str(root), "--json")
@@ -218,7 +218,7 @@ def test_migrate_one_file_reports_once(fixtures_dir: Path, tmp_path: Path) -> No
     path.chmod(0o644)
     result = run("migrate", str(path))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"{path} upgraded from version 2 to version 3.\n"
+    assert result.stdout == f"{path} upgraded from version 2 to version 4.\n"
     assert result.stderr == ""
 
 

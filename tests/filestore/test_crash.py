@@ -163,7 +163,7 @@ def test_sigkill_during_an_upgrade_leaves_the_old_file_or_the_new_one(tmp_path: 
             outcomes.append("old")
         else:
             records, _store = anyio.run(_read, path)
-            assert path.read_bytes().startswith(b"VERSION:3\n")
+            assert path.read_bytes().startswith(b"VERSION:4\n")
             assert [r.as_tuple() for r in records[: len(entries)]] == entries
             extra = [r.metadata for r in records[len(entries) :]]  # the child's own writes
             assert extra == [f"u{round_}:{i}".encode() for i in range(len(extra))]

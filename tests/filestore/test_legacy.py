@@ -231,7 +231,7 @@ async def test_upgrade_rewrites_legacy_file_to_v3(
     await store.write(update)
     await store.aclose()
 
-    assert path.read_bytes().startswith(b"VERSION:3\n")
+    assert path.read_bytes().startswith(b"VERSION:4\n")
     assert _listing(tmp_path) == [path.name]  # no temp file, no torn file
     records = await _records(FileYStore(str(path)))
     assert [r.as_tuple() for r in records] == [*old, (update, b"new", 1_700_000_000.25)]

@@ -48,7 +48,7 @@ from ystores.records import decode_varuint, encode_varuint
 pytestmark = pytest.mark.anyio
 
 UPDATES = [*typing_updates("Grüße 🚀 ok", client_id=7), b"\x00\x00"]
-HEADER = b"VERSION:3\n"
+HEADER = b"VERSION:4\n"  # what a new file starts with (version 3 files read the same)
 EXTRA = typing_updates("!", client_id=99)[0]  # the update written after a cut
 
 

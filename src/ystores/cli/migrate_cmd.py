@@ -108,22 +108,24 @@ def _upgrade_files(target: str, files: list[Path], *, single: bool, as_json: boo
                 failures.append(f"{path}: {exc}")
                 results.append({"path": str(path), "action": "failed", "error": str(exc)})
             else:
-                action = "empty" if before is None else "current" if before == 3 else "upgraded"
+                action = "empty" if before is None else "current" if before >= 3 else "upgraded"
                 results.append({"path": str(path), "action": action, "from_version": before})
                 if action == "upgraded" and not as_json:
-                    typer.echo(f"{path} upgraded from version {before} to version 3.")
+                    typer.echo(f"{path} upgraded from version {before} to version 4.")
             bar(path.name, done, len(files))
     if as_json:
         print_json({"target": target, "files": results})
     elif single and results and results[0]["action"] == "current":
-        typer.echo(f"{files[0]} is already in the current format (version 3).")
+        typer.echo(
+            f"{files[0]} is already in the current format (version {results[0]['from_version']})."
+        )
     elif single and results and results[0]["action"] == "empty":
         typer.echo(f"{files[0]} holds no record yet; nothing to do.")
     elif not single:
         upgraded = sum(r["action"] == "upgraded" for r in results)
         current = sum(r["action"] in ("current", "empty") for r in results)
         if upgraded:
-            typer.echo(f"Upgraded {upgraded} of {len(files)} files of {target} to version 3; "
+            typer.echo(f"Upgraded {upgraded} of {len(files)} files of {target} to version 4; "
                        f"{current} already current.")  # fmt: skip
         elif not failures:
             typer.echo(f"Nothing to migrate: the {len(files)} files of {target} are current.")

@@ -27,8 +27,9 @@ from ..compaction.policy import LogStats, SquashReport
 from ..crdt import merge_updates
 from ..errors import LegacyFormatError
 from ..records import Record, RecordKind
-from .formats import HEADER, FileFormat, open_scanner
+from .formats import FileFormat, open_scanner
 from .frames import encode_frame
+from .hints import remove_hints
 from .log import FileLog, replace_file
 from .scanning import TornTail
 
@@ -45,6 +46,8 @@ class _Scan:
     update_bytes: int
     end: int
     inode: int
+    fmt: FileFormat
+    checkpoints: int = 0
 
 
 def _scan(path: Path, log: Logger, *, keep_updates: bool, root: Path | None) -> _Scan | None:
@@ -66,8 +69,12 @@ def _scan(path: Path, log: Logger, *, keep_updates: bool, root: Path | None) -> 
         records = total = tail_records = tail_bytes = 0
         has_snapshot = False
         last_write: float | None = None
+        checkpoints = 0
         for batch in scanner.kinds_updates_times():
             for kind, update, timestamp in batch:
+                if kind is RecordKind.CHECKPOINT:
+                    checkpoints += 1  # beside the log, replaced by a snapshot: not its tail
+                    continue
                 length = len(update)
                 total += length
                 if kind is RecordKind.SNAPSHOT:
@@ -78,10 +85,17 @@ def _scan(path: Path, log: Logger, *, keep_updates: bool, root: Path | None) -> 
                 last_write = timestamp
             records += len(batch)
             if keep_updates:
-                updates.extend(update for _, update, _ in batch)
+                updates.extend(u for k, u, _ in batch if k is not RecordKind.CHECKPOINT)
         stats = LogStats(tail_records, tail_bytes, has_snapshot, last_write, scanner.last_seq)
         return _Scan(
-            updates, stats, records, total, scanner.good_end, os.fstat(file.fileno()).st_ino
+            updates,
+            stats,
+            records,
+            total,
+            scanner.good_end,
+            os.fstat(file.fileno()).st_ino,
+            fmt,
+            checkpoints,
         )
 
 
@@ -98,6 +112,8 @@ def squash_file(
 
     The snapshot's metadata is empty and its timestamp is that of the last
     record it replaces. Records appended meanwhile are kept after it, unchanged.
+    Checkpoints before it go with the records they cover (and the checkpoint
+    index with them).
 
     Returns:
         What was done, or None when there was nothing to squash (no file, a
@@ -109,7 +125,7 @@ def squash_file(
     """
     started = time.perf_counter()
     scan = _scan(path, log, keep_updates=True, root=root)
-    if scan is None or not scan.stats.squashable:
+    if scan is None or not (scan.stats.squashable or scan.checkpoints):
         return None
     snapshot = Record(
         scan.stats.last_seq,
@@ -129,6 +145,7 @@ def squash_file(
             tail = _records_since(writer, file, scan, size)
             frame = encode_frame(snapshot)
             replace_file(path, _chunks(fd, frame, scan.end, tail.good_end), root=root)
+            remove_hints(path, root)
             if tail.tail is not None:
                 writer._save_tail(file, tail.tail)
     finally:
@@ -156,7 +173,7 @@ def _records_since(writer: FileLog, file: BinaryIO, scan: _Scan, size: int) -> _
     """Verify the records appended since the scan (they are copied as they are)."""
     scanner = open_scanner(
         file,
-        FileFormat(3, len(HEADER)),
+        scan.fmt,
         size,
         path=str(writer.path),
         start=scan.end,

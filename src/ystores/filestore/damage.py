@@ -80,8 +80,12 @@ def checksum_on_disk(fd: int, length_bytes: bytes, start: int, size: int) -> int
     return int(crc)
 
 
-def body_start_fits(prefix: bytes, length: int, last_seq: int) -> bool | None:
+def body_start_fits(
+    prefix: bytes, length: int, last_seq: int, kinds: frozenset[int] = KINDS
+) -> bool | None:
     """Whether a body's first bytes are those of a record written after seq `last_seq`.
+
+    `kinds` are the kind bytes the file's version allows (`frames.kinds_of_version`).
 
     Returns:
         True if its seq, kind and metadata length decode and fit, False if they do
@@ -95,7 +99,7 @@ def body_start_fits(prefix: bytes, length: int, last_seq: int) -> bool | None:
         return None
     except ValueError:
         return False
-    return kind in KINDS and seq > last_seq and end + meta_len <= length
+    return kind in kinds and seq > last_seq and end + meta_len <= length
 
 
 def frame_at(fd: int, offset: int, end: int) -> bool:
@@ -115,8 +119,12 @@ def frame_at(fd: int, offset: int, end: int) -> bool:
     return bool(checksum_on_disk(fd, peek[:4], offset + FRAME_HEAD.size, length) == check)
 
 
-def v3_torn_or_corrupt(fd: int, offset: int, end: int, last_seq: int, path: str) -> int:
-    """Judge the bytes from `offset` (where records stopped) to `end` of a v3 file.
+def v3_torn_or_corrupt(
+    fd: int, offset: int, end: int, last_seq: int, path: str, kinds: frozenset[int] = KINDS
+) -> int:
+    """Judge the bytes from `offset` (where records stopped) to `end` of a v3 or v4 file.
+
+    `kinds` are the kind bytes the file's version allows.
 
     Returns:
         The size of the torn tail at `offset`.
@@ -136,7 +144,7 @@ def v3_torn_or_corrupt(fd: int, offset: int, end: int, last_seq: int, path: str)
     if FRAME_HEAD.size + length <= remaining:
         raise corrupt(path, offset, "the record there is complete but fails its checksum")
     body = remaining - FRAME_HEAD.size
-    if body_start_fits(peek[FRAME_HEAD.size :], length, last_seq) is False:
+    if body_start_fits(peek[FRAME_HEAD.size :], length, last_seq, kinds) is False:
         if all_zero(fd, offset + FRAME_HEAD.size, end):
             return remaining
         raise corrupt(
@@ -154,7 +162,7 @@ def v3_torn_or_corrupt(fd: int, offset: int, end: int, last_seq: int, path: str)
                 f"the last record is whole but its length field is damaged (it says "
                 f"{length}, the record has {body} bytes)",
             )
-    found = next_valid_frame(fd, offset, end, last_seq)
+    found = next_valid_frame(fd, offset, end, last_seq, kinds=kinds)
     if found is not None:
         raise corrupt(
             path,
@@ -166,11 +174,18 @@ def v3_torn_or_corrupt(fd: int, offset: int, end: int, last_seq: int, path: str)
 
 
 def next_valid_frame(
-    fd: int, offset: int, end: int, last_seq: int, *, within: int | None = None
+    fd: int,
+    offset: int,
+    end: int,
+    last_seq: int,
+    *,
+    within: int | None = None,
+    kinds: frozenset[int] = KINDS,
 ) -> int | None:
     """The first offset after `offset` where a record with a valid checksum starts.
 
     With `within`, only offsets below it are looked at (the records may run past it).
+    `kinds` are the kind bytes a record may have (the file's version's).
 
     Before paying for the checksum of a long body, a candidate must look like a
     record written after seq `last_seq` (its seq, kind and metadata length decode)
@@ -184,7 +199,7 @@ def next_valid_frame(
         # windows overlap by a frame head and a body's first fields, which the
         # candidate pattern looks at; offsets from CHUNK on belong to the next window
         window = os.pread(fd, min(CHUNK + head + BODY_PEEK, end - window_start), window_start)
-        for k in frame_start_candidates(window, end - window_start - head):
+        for k in frame_start_candidates(window, end - window_start - head, kinds):
             if k >= CHUNK or k > len(window) - head or window_start + k >= stop:
                 break
             length, crc = FRAME_HEAD.unpack_from(window, k)
@@ -196,10 +211,10 @@ def next_valid_frame(
             peek = window[k + head : k + head + want]
             if len(peek) < want:
                 peek = os.pread(fd, want, start)
-            if not body_start_fits(peek, length, last_seq):
+            if not body_start_fits(peek, length, last_seq, kinds):
                 continue
             seq = decode_varuint(peek)[0]
-            if not _plausible_successor(fd, start + length, end, seq):
+            if not _plausible_successor(fd, start + length, end, seq, kinds):
                 continue
             if checksum_on_disk(fd, window[k : k + 4], start, length) == crc:
                 return at
@@ -207,7 +222,7 @@ def next_valid_frame(
     return None
 
 
-def _plausible_successor(fd: int, offset: int, end: int, seq: int) -> bool:
+def _plausible_successor(fd: int, offset: int, end: int, seq: int, kinds: frozenset[int]) -> bool:
     """Whether what follows a candidate record at `offset` could follow a real one."""
     peek = os.pread(fd, min(end - offset, FRAME_HEAD.size + 11), offset)
     if len(peek) < 4:
@@ -222,10 +237,12 @@ def _plausible_successor(fd: int, offset: int, end: int, seq: int) -> bool:
         return True  # a frame torn before its seq and kind
     except ValueError:
         return False
-    return kind in KINDS and next_seq > seq
+    return kind in kinds and next_seq > seq
 
 
-def frame_start_candidates(window: bytes, room: int) -> Iterator[int]:
+def frame_start_candidates(
+    window: bytes, room: int, kinds: frozenset[int] = KINDS
+) -> Iterator[int]:
     """Offsets in `window` where a frame whose body fits in `room` bytes could start.
 
     A C-speed regex keeps the offsets whose u32 length could be at most `room`
@@ -236,8 +253,8 @@ def frame_start_candidates(window: bytes, room: int) -> Iterator[int]:
     character class the regex engine scans for quickly (a lookahead at every
     offset was 7 times slower).
     """
-    kinds = b"".join(b"\\x%02x" % kind for kind in sorted(KINDS))
-    body = b".{4}[\\x80-\\xff]{0,9}[\\x01-\\x7f][%s]" % kinds
+    kind_class = b"".join(b"\\x%02x" % kind for kind in sorted(kinds))
+    body = b".{4}[\\x80-\\xff]{0,9}[\\x01-\\x7f][%s]" % kind_class
     if room >= 1 << 32:
         pattern, before = b"(?=.{4}" + body + b")", 0
     else:

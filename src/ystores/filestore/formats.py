@@ -2,16 +2,23 @@
 
 | version | written by | header | record |
 |---|---|---|---|
-| 3 | ystores | `VERSION:3\\n` | `u32 length, u32 crc32c, body` (see `frames`) |
+| 4 | ystores | `VERSION:4\\n` | as 3; kind byte `codec << 4 \\| kind`, kinds 0-2, codecs 0-1 |
+| 3 | ystores | `VERSION:3\\n` | `u32 length, u32 crc32c, body` (see `frames`), kinds 0-1 |
 | 2 | ypy-websocket 0.8-0.12, pycrdt-store | `VERSION:2\\n` | update, metadata, float64 time |
 | 1 | ypy-websocket 0.7 | `VERSION:1\\n` | update, metadata |
 | 0 | ypy-websocket 0.2-0.6 | none | update, metadata |
 
 Legacy fields are each a var-uint length followed by the bytes.
 
+Version 4 frames are version 3's; the kind byte also holds the codec the update
+is stored with, and kind 2 (a checkpoint) is allowed. New files are written as
+version 4. A version-3 file is appended to as it is until a frame only version
+4 allows (a checkpoint, a compressed update) is to be written: it is then
+rewritten with a version-4 header, atomically (`FileLog`), before that frame.
+
 The header has no checksum of its own; the first frame's checksum vouches for it.
-Whatever a file's first bytes say, a whole, checksummed v3 frame starting within
-its first 64 KiB means a damaged (or missing) version-3 header
+Whatever a file's first bytes say, a whole, checksummed v3/v4 frame starting within
+its first 64 KiB means a damaged (or missing) checksummed header
 (`CorruptStoreError`), never another format: ypy-websocket's records would pass
 that check by chance far less than once in a million files.
 """
@@ -27,24 +34,29 @@ from ..errors import CorruptStoreError, InvalidUpdateError, UnknownFormatError
 from ..records import decode_varuint
 from ..yupdate import parse_update
 from .damage import frame_at, next_valid_frame
+from .frames import kinds_of_version
 from .scanning import LegacyScanner, Scanner, V3Scanner
 
 __all__ = [
     "CURRENT_VERSION",
     "HEADER",
+    "HEADER_V3",
     "FileFormat",
     "detect_format",
     "open_scanner",
     "v3_records_start",
 ]
 
-CURRENT_VERSION = 3
-HEADER = b"VERSION:3\n"
-_HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER)
+CURRENT_VERSION = 4
+HEADER = b"VERSION:4\n"
+HEADER_V3 = b"VERSION:3\n"
+_CHECKSUMMED = 3  # the first checksummed version
+_HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER_V3, HEADER)
 _HEADER_SEARCH = 2 * len(HEADER) + 1
 _FRAME_SEARCH = 1 << 16
 _PARSE_AT_MOST = 1 << 20
 _DESCRIPTIONS = {
+    4: "ystores file format version 4 (checksummed, checkpoints, compression)",
     3: "ystores file format version 3 (checksummed)",
     2: "ypy-websocket file format version 2",
     1: "ypy-websocket file format version 1",
@@ -57,7 +69,7 @@ class FileFormat:
     """A file's layout.
 
     Attributes:
-        version: 0 to 3 (see the module docstring).
+        version: 0 to 4 (see the module docstring).
         data_offset: Where the first record starts, just past the header.
     """
 
@@ -67,7 +79,17 @@ class FileFormat:
     @property
     def legacy(self) -> bool:
         """Whether this is one of ypy-websocket's layouts (read-only until migrated)."""
-        return self.version < CURRENT_VERSION
+        return self.version < _CHECKSUMMED
+
+    @property
+    def checksummed(self) -> bool:
+        """Whether this is one of ystores' checksummed layouts (3 or 4)."""
+        return self.version >= _CHECKSUMMED
+
+    @property
+    def kinds(self) -> frozenset[int]:
+        """The kind bytes this (checksummed) layout allows."""
+        return kinds_of_version(self.version)
 
     @property
     def description(self) -> str:
@@ -92,7 +114,7 @@ def detect_format(file: BinaryIO, size: int, path: str) -> FileFormat | None:
     except UnknownFormatError:
         _refuse_damaged_header(file, size, path, None)
         raise
-    if fmt is not None and fmt.version != CURRENT_VERSION:
+    if fmt is not None and fmt.legacy:
         _refuse_damaged_header(file, size, path, fmt)
         if fmt.version > 0:
             _refuse_damaged_first_record(file, size, path, fmt)
@@ -143,10 +165,10 @@ def _read_header(file: BinaryIO, size: int, path: str) -> FileFormat | None:
                 path=path,
             )
         version = int(digits)
-        if version not in (1, 2, 3):
+        if version not in (1, 2, 3, 4):
             raise UnknownFormatError(
                 f"{path} is in store file format version {version}, which this ystores "
-                "does not know (it reads versions 0 to 3); a newer ystores may read it.",
+                "does not know (it reads versions 0 to 4); a newer ystores may read it.",
                 path=path,
             )
         return FileFormat(version, newline + 1)
@@ -228,8 +250,8 @@ def open_scanner(
     """A scanner over the records of `file` from `start` (default: the first record) to `end`."""
     begin = max(start, fmt.data_offset)
     scanner: Scanner
-    if fmt.version == CURRENT_VERSION:
-        scanner = V3Scanner(file, begin, end, path=path)
+    if fmt.checksummed:
+        scanner = V3Scanner(file, begin, end, path=path, kinds=fmt.kinds)
     else:
         scanner = LegacyScanner(file, begin, end, fields=3 if fmt.version == 2 else 2, path=path)
     scanner.last_seq = last_seq

@@ -1,8 +1,13 @@
-"""Encoding v3 records: `u32 length | u32 crc32c(length bytes + body) | body`.
+"""Encoding v3 and v4 records: `u32 length | u32 crc32c(length bytes + body) | body`.
 
 The body is `varuint seq | u8 kind | float64 timestamp | varuint len(metadata) |
 metadata | update` (the update runs to the end of the body). All integers are
 little-endian. The checksum covers the length so a damaged length is caught too.
+
+In version 4 the kind byte is `codec << 4 | kind`: the low four bits are the
+`RecordKind` (0 update, 1 snapshot, 2 checkpoint), the high four the `Codec` the
+update is stored with (0 raw, 1 zlib). Version 3 knows kinds 0 and 1, raw only,
+so every v3 frame is a valid v4 frame.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Iterable
 
 import crc32c
 
+from ..history.compression import Codec, compress
 from ..records import Record, RecordKind, encode_varuint
 
 __all__ = [
@@ -20,9 +26,14 @@ __all__ = [
     "KINDS",
     "MAX_BODY",
     "MIN_BODY",
+    "V3_KINDS",
+    "V4_KINDS",
     "encode_frame",
     "encode_frames",
     "frame_checksum",
+    "kind_byte",
+    "kinds_of_version",
+    "needs_v4",
 ]
 
 CHUNK = 1 << 20
@@ -30,7 +41,12 @@ CHUNK = 1 << 20
 FRAME_HEAD = struct.Struct("<II")  # body length, CRC32C of (length bytes + body)
 MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint meta length (1)
 MAX_BODY = 1 << 31
-KINDS = frozenset(int(kind) for kind in RecordKind)
+V3_KINDS = frozenset((int(RecordKind.UPDATE), int(RecordKind.SNAPSHOT)))
+"""The kind bytes a version-3 file may hold."""
+V4_KINDS = frozenset(int(codec) << 4 | int(kind) for kind in RecordKind for codec in Codec)
+"""The kind bytes a version-4 file may hold (`codec << 4 | kind`)."""
+KINDS = V4_KINDS
+"""Every kind byte some version allows (for spotting frames when the version is unknown)."""
 
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
@@ -41,23 +57,43 @@ def frame_checksum(length_bytes: bytes | memoryview, body: bytes | memoryview) -
     return int(crc32c.crc32c(body, crc32c.crc32c(length_bytes)))
 
 
-def encode_frame(record: Record) -> bytes:
-    """One record as a v3 frame."""
+def kinds_of_version(version: int) -> frozenset[int]:
+    """The kind bytes a checksummed file of `version` (3 or 4) may hold."""
+    return V3_KINDS if version == 3 else V4_KINDS
+
+
+def kind_byte(kind: RecordKind, codec: Codec = Codec.RAW) -> int:
+    """The kind byte of a record of `kind` stored with `codec`."""
+    return int(codec) << 4 | int(kind)
+
+
+def needs_v4(kind: RecordKind, *, compressing: bool) -> bool:
+    """Whether a record of `kind` may be written as a frame only version 4 allows."""
+    return compressing or kind not in (RecordKind.UPDATE, RecordKind.SNAPSHOT)
+
+
+def encode_frame(record: Record, *, compressing: bool = False) -> bytes:
+    """One record as a frame; with `compressing`, its update goes through `compress`.
+
+    Without compression (and for updates and snapshots) the frame is a valid v3
+    frame too.
+    """
     metadata = record.metadata
+    codec, stored = compress(record.update) if compressing else (Codec.RAW, record.update)
     body = b"".join(
         (
             encode_varuint(record.seq),
-            bytes((record.kind,)),
+            bytes((kind_byte(record.kind, codec),)),
             _F64.pack(record.timestamp),
             encode_varuint(len(metadata)),
             metadata,
-            record.update,
+            stored,
         )
     )
     length = _U32.pack(len(body))
     return length + _U32.pack(frame_checksum(length, body)) + body
 
 
-def encode_frames(records: Iterable[Record]) -> bytes:
-    """Several records as consecutive v3 frames (one buffer, for one write)."""
-    return b"".join(encode_frame(record) for record in records)
+def encode_frames(records: Iterable[Record], *, compressing: bool = False) -> bytes:
+    """Several records as consecutive frames (one buffer, for one write)."""
+    return b"".join(encode_frame(record, compressing=compressing) for record in records)

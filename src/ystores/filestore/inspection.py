@@ -12,7 +12,7 @@ from pathlib import Path
 from ..crdt import validate_update
 from ..errors import InvalidUpdateError, StoreFormatError
 from ..records import RecordKind
-from .formats import CURRENT_VERSION, detect_format
+from .formats import detect_format
 from .log import FileLog
 from .scanning import TornTail
 
@@ -26,11 +26,13 @@ class FileReport:
     Attributes:
         path: The file.
         size: Its size in bytes.
-        version: Its format version (0 to 3), None if empty or unreadable.
+        version: Its format version (0 to 4), None if empty or unreadable.
         format: A human name for the format.
-        records: Records read (snapshots included).
+        records: Records read (snapshots and checkpoints included).
         snapshots: Snapshot records among them.
-        update_bytes: Total size of the stored updates.
+        checkpoints: Checkpoint records among them.
+        update_bytes: Total raw size of the updates (decompressed).
+        stored_bytes: Bytes those updates take in the file (compressed ones as stored).
         first_timestamp: Time of the first record (None without records or times).
         last_timestamp: Time of the last record.
         last_seq: The highest seq.
@@ -46,7 +48,9 @@ class FileReport:
     format: str = "empty"
     records: int = 0
     snapshots: int = 0
+    checkpoints: int = 0
     update_bytes: int = 0
+    stored_bytes: int = 0
     first_timestamp: float | None = None
     last_timestamp: float | None = None
     last_seq: int = 0
@@ -86,11 +90,15 @@ def inspect_file(path: str | Path) -> FileReport:
                 for record in batch:
                     _account(report, record.seq, record.update, record.metadata)
                     report.snapshots += record.kind == RecordKind.SNAPSHOT
+                    report.checkpoints += record.kind == RecordKind.CHECKPOINT
                     if fmt.version >= 2:
                         if report.first_timestamp is None:
                             report.first_timestamp = record.timestamp
                         report.last_timestamp = record.timestamp
             report.torn_tail = scanner.tail
+            report.stored_bytes = (
+                report.update_bytes - scanner.decompressed_bytes + scanner.compressed_bytes
+            )
         except StoreFormatError as exc:
             report.problem = str(exc)
     return report
@@ -114,7 +122,8 @@ def upgrade_file(path: str | Path) -> int | None:
     already current is left untouched.
 
     Returns:
-        The version the file was in (3 if it was current), or None for an empty file.
+        The version the file was in (3 or 4 for a checksummed file, which is left
+        as it is), or None for an empty file.
 
     Raises:
         FileNotFoundError: There is no such file.
@@ -124,4 +133,4 @@ def upgrade_file(path: str | Path) -> int | None:
     if not target.is_file():
         raise FileNotFoundError(f"There is no file at {target}.")
     before = FileLog(target, fsync=True, upgrade=True, log=getLogger("ystores")).ensure_current()
-    return None if before is None else before.version if before.legacy else CURRENT_VERSION
+    return None if before is None else before.version

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import LegacyFormatError, StoreIOError
-from ..records import Record
+from ..history.compression import DEFAULT_THRESHOLD
+from ..records import Record, RecordKind
 from .damage import all_zero
-from .formats import HEADER, FileFormat, detect_format, open_scanner
-from .frames import encode_frame, encode_frames
+from .formats import CURRENT_VERSION, HEADER, FileFormat, detect_format, open_scanner
+from .frames import encode_frame, encode_frames, needs_v4
 from .paths import fsync_directory, inside_root, make_directories, open_inside
 from .scanning import Scanner, TornTail
 
@@ -46,7 +47,7 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 
 def replace_file(path: Path, frames: Iterable[bytes], *, root: Path | None = None) -> int:
-    """Atomically replace `path` by a v3 file holding `frames` (encoded records).
+    """Atomically replace `path` by a current-version file holding `frames` (encoded records).
 
     Writes a temporary file beside it, fsyncs it, renames it over `path` and
     fsyncs the directory: a crash at any point leaves the old file or the new one.
@@ -93,6 +94,11 @@ class FileLog:
         upgrade: Whether an older-format file may be rewritten in the current format.
         log: Where torn-tail warnings go.
         root: The store's root (resolved): every open is checked to stay under it.
+
+    Attributes:
+        compress: Whether appended updates go through `history.compression.compress`
+            (a version-3 file is upgraded to version 4 before the first such append).
+        last_offset: Where the frame of the last record appended starts.
     """
 
     def __init__(
@@ -108,6 +114,11 @@ class FileLog:
         self._finalizer = weakref.finalize(self, lambda: None)
         self._end: int | None = None  # end of verified records in the open file
         self._last_seq = 0
+        self._version = CURRENT_VERSION  # of the open file, once known
+        self.compress = False
+        self.last_offset = 0
+        self.last_length = 0
+        self._seed: tuple[int, int, int, int] | None = None
         self.last_torn_tail: TornTail | None = None
 
     def close(self) -> None:
@@ -120,14 +131,29 @@ class FileLog:
 
     # -- writing -------------------------------------------------------------
 
-    def append(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
-        """Append `(update, metadata, timestamp)` entries as one write; return their seqs."""
+    def append(
+        self, entries: Sequence[tuple[bytes, bytes, float]], kind: RecordKind = RecordKind.UPDATE
+    ) -> list[int]:
+        """Append `(update, metadata, timestamp)` entries as one write; return their seqs.
+
+        Args:
+            entries: The records' contents.
+            kind: Their kind (a checkpoint is appended with `RecordKind.CHECKPOINT`).
+        """
         try:
             while True:
                 with self._exclusive() as file:
                     size = os.fstat(file.fileno()).st_size
-                    if self._end == size or self._catch_up(file, size):
-                        return self._append_locked(file, entries, sync=self.fsync)
+                    if not (self._end == size or self._catch_up(file, size)):
+                        continue
+                    if (
+                        self._version < 4
+                        and self._end
+                        and needs_v4(kind, compressing=self.compress)
+                    ):
+                        self._upgrade_to_v4(file)
+                        continue
+                    return self._append_locked(file, entries, sync=self.fsync, kind=kind)
         except StoreIOError:
             self.close()
             raise
@@ -154,6 +180,10 @@ class FileLog:
         file = self._file
         if file is None or not self._end:
             return None
+        if self.compress and (
+            self._version < 4 or any(len(entry[0]) >= DEFAULT_THRESHOLD for entry in entries)
+        ):
+            return None  # an upgrade first, or compression: in a worker thread
         fd = file.fileno()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -187,19 +217,28 @@ class FileLog:
             os.close(fd)
 
     def _append_locked(
-        self, file: BinaryIO, entries: Sequence[tuple[bytes, bytes, float]], *, sync: bool
+        self,
+        file: BinaryIO,
+        entries: Sequence[tuple[bytes, bytes, float]],
+        *,
+        sync: bool,
+        kind: RecordKind = RecordKind.UPDATE,
     ) -> list[int]:
         fd = file.fileno()
         end = self._end
         assert end is not None
         records = [
-            Record(seq, update, metadata, timestamp)
+            Record(seq, update, metadata, timestamp, kind)
             for seq, (update, metadata, timestamp) in enumerate(entries, self._last_seq + 1)
         ]
-        data = encode_frames(records)
+        data = encode_frames(records, compressing=self.compress)
+        self.last_offset = end
         if end == 0:
             data = HEADER + data
+            self.last_offset = len(HEADER)
+            self._version = CURRENT_VERSION
         self._write_at(fd, data, end)
+        self.last_length = end + len(data) - self.last_offset
         if sync:
             os.fdatasync(fd)
             if end == 0:
@@ -245,6 +284,7 @@ class FileLog:
                 # A store that is never closed still releases its file when collected.
                 self._finalizer = weakref.finalize(self, self._file.close)
                 self._end = None
+                self._take_seed(self._file)
             file = self._file
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)
             try:
@@ -260,6 +300,28 @@ class FileLog:
         finally:
             if self._file is file:
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+    def seed(self, inode: int, end: int, last_seq: int, version: int) -> None:
+        """Tell the next open that the file `inode` was verified up to `end` (in `version`).
+
+        A writer that scanned the file itself (a checkpoint's build) so spares the
+        first append a scan from the start; a file replaced meanwhile is scanned.
+        """
+        self._seed = (inode, end, last_seq, version)
+
+    def _take_seed(self, file: BinaryIO) -> None:
+        seed, self._seed = self._seed, None
+        if seed is not None and os.fstat(file.fileno()).st_ino == seed[0]:
+            self._end, self._last_seq, self._version = seed[1], seed[2], seed[3]
+
+    def inode(self) -> int | None:
+        """The inode of the open file (None when closed)."""
+        return None if self._file is None else os.fstat(self._file.fileno()).st_ino
+
+    def pread(self, size: int, offset: int) -> bytes:
+        """Bytes of the open file."""
+        assert self._file is not None
+        return os.pread(self._file.fileno(), size, offset)
 
     def _open_for_writing(self) -> int:
         """Open (or create) the file, making its directories; each step checked under the root."""
@@ -291,6 +353,7 @@ class FileLog:
                 )
             self._upgrade(file, fmt, size)
             return False
+        self._version = fmt.version
         resume = self._end is not None and self._end <= size
         scanner = open_scanner(
             file,
@@ -359,7 +422,33 @@ class FileLog:
                 scanner.tail.size,
                 saved,
             )
-        self.log.warning("%s was upgraded from %s to version 3.", self.path, fmt.description)
+        self.log.warning("%s was upgraded from %s to version 4.", self.path, fmt.description)
+        self.close()  # the path now names the new file; the caller's lock is on the old one
+
+    def _upgrade_to_v4(self, file: BinaryIO) -> None:
+        """Rewrite a version-3 file (verified up to `_end`) with a version-4 header.
+
+        The frames are copied byte for byte (every v3 frame is a valid v4 frame)
+        into a new file renamed over the old one: a crash leaves either. The caller
+        holds the exclusive lock and reopens the file afterwards.
+        """
+        assert self._end is not None
+        fd = file.fileno()
+        start = detect_format(file, self._end, str(self.path))
+        assert start is not None
+        end = self._end
+
+        def chunks() -> Iterator[bytes]:
+            offset = start.data_offset
+            while offset < end:
+                chunk = os.pread(fd, min(1 << 20, end - offset), offset)
+                if not chunk:
+                    break
+                yield chunk
+                offset += len(chunk)
+
+        replace_file(self.path, chunks(), root=self.root)
+        self.log.info("%s was upgraded from file format version 3 to 4.", self.path)
         self.close()  # the path now names the new file; the caller's lock is on the old one
 
     def ensure_current(self) -> FileFormat | None:

@@ -25,6 +25,7 @@ from typing import BinaryIO, TypeVar
 import crc32c
 
 from ..errors import CorruptStoreError
+from ..history.compression import decompress
 from ..records import Record, RecordKind, decode_varuint
 from .damage import (
     all_zero,
@@ -33,13 +34,13 @@ from .damage import (
     frame_start_candidates,
     v3_torn_or_corrupt,
 )
-from .frames import CHUNK, FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
+from .frames import CHUNK, FRAME_HEAD, MAX_BODY, MIN_BODY, V3_KINDS, frame_checksum
 
 __all__ = ["FRAME_HEAD", "LegacyScanner", "Scanner", "TornTail", "V3Scanner", "frame_checksum"]
 
 _frame_start_candidates = frame_start_candidates  # the name the tests know
 _F64 = struct.Struct("<d")
-_KIND_BY_VALUE = {int(kind): kind for kind in RecordKind}
+_CHECKPOINT = RecordKind.CHECKPOINT
 _MIN_UPDATE = 2  # the smallest Yjs v1 update, b"\x00\x00"
 
 
@@ -89,12 +90,26 @@ class Scanner(ABC):
         self.good_end = start
         self.last_seq = 0
         self.count = 0
+        self.skip_checkpoints = False
+        """Leave checkpoint records out (what `read()` and a restore's replay want)."""
+        self.offsets: list[int] | None = None
+        """When a list, the file offset of each record yielded is appended to it."""
+        self.compressed_bytes = 0
+        """Stored bytes of the compressed updates read so far."""
+        self.decompressed_bytes = 0
+        """Raw bytes those updates hold."""
 
     def __iter__(self) -> Iterator[list[Record]]:
         return self._batches(Record)
 
+    def records(self) -> Iterator[list[Record]]:
+        """Batches of records without the checkpoints, as `read_records()` yields them."""
+        self.skip_checkpoints = True
+        return self._batches(Record)
+
     def triples(self) -> Iterator[list[tuple[bytes, bytes, float]]]:
-        """Batches of `(update, metadata, timestamp)`, as `read()` yields them."""
+        """Batches of `(update, metadata, timestamp)`, as `read()` yields them (no checkpoints)."""
+        self.skip_checkpoints = True
         return self._batches(_triple)
 
     def kinds_updates_times(self) -> Iterator[list[tuple[RecordKind, bytes, float]]]:
@@ -102,7 +117,8 @@ class Scanner(ABC):
         return self._batches(_kind_update_time)
 
     def updates(self) -> Iterator[list[bytes]]:
-        """Batches of the updates alone (for applying them to a document)."""
+        """Batches of the updates alone, checkpoints left out (for replaying a log)."""
+        self.skip_checkpoints = True
         return self._batches(_update)
 
     def _batches(self, make: Make[T]) -> Iterator[list[T]]:
@@ -158,7 +174,25 @@ class Scanner(ABC):
 
 
 class V3Scanner(Scanner):
-    """The ystores log: `u32 length | u32 crc32c | body` frames."""
+    """The ystores log (versions 3 and 4): `u32 length | u32 crc32c | body` frames.
+
+    Args:
+        kinds: The kind bytes the file's version allows (`frames.kinds_of_version`);
+            any other is damage. A compressed update (codec bits set) is decompressed.
+    """
+
+    def __init__(
+        self,
+        file: BinaryIO,
+        start: int,
+        end: int,
+        *,
+        path: str = "",
+        kinds: frozenset[int] = V3_KINDS,
+    ) -> None:
+        super().__init__(file, start, end, path=path)
+        self.kinds = kinds
+        self._kind_by_byte = {byte: RecordKind(byte & 0x0F) for byte in kinds}
 
     def _needed(self, buf: bytes) -> int | None:
         if len(buf) < FRAME_HEAD.size:
@@ -176,8 +210,10 @@ class V3Scanner(Scanner):
         unpack_head = FRAME_HEAD.unpack_from
         unpack_f64 = _F64.unpack_from
         crc = crc32c.crc32c
-        kinds = _KIND_BY_VALUE
-        only_updates = make is _update  # the restore path: no call per record
+        kinds = self._kind_by_byte
+        skip_checkpoints = self.skip_checkpoints
+        offsets = self.offsets
+        only_updates = make is _update and offsets is None  # the restore path: no call per record
         i = 0
         n = len(buf)
         last_seq = self.last_seq
@@ -197,7 +233,8 @@ class V3Scanner(Scanner):
                     j += 1
                 else:
                     seq, j = decode_varuint(buf, j)
-                kind = kinds[buf[j]]
+                kind_byte = buf[j]
+                kind = kinds[kind_byte]
                 (timestamp,) = unpack_f64(buf, j + 1)
                 meta_len = buf[j + 9]
                 if meta_len < 0x80:
@@ -221,13 +258,32 @@ class V3Scanner(Scanner):
                     offset=pos + i,
                 )
             last_seq = seq
-            if only_updates:
-                append(buf[j + meta_len : stop])  # type: ignore[arg-type]
+            if kind is _CHECKPOINT and skip_checkpoints:
+                i = stop
+                continue
+            if kind_byte < 0x10:
+                update = buf[j + meta_len : stop]
             else:
-                append(make(seq, buf[j + meta_len : stop], buf[j : j + meta_len], timestamp, kind))
+                update = self._decompress(kind_byte >> 4, buf[j + meta_len : stop], pos + i)
+            if only_updates:
+                append(update)  # type: ignore[arg-type]
+            else:
+                if offsets is not None:
+                    offsets.append(pos + i)
+                append(make(seq, update, buf[j : j + meta_len], timestamp, kind))
             i = stop
         self.last_seq = last_seq
         return records, i
+
+    def _decompress(self, codec: int, stored: bytes, offset: int) -> bytes:
+        where = f"the record at byte {offset} of {self.path or 'the file'}"
+        try:
+            update = decompress(codec, stored, where=where)
+        except CorruptStoreError as exc:
+            raise CorruptStoreError(str(exc), path=self.path or None, offset=offset) from exc
+        self.compressed_bytes += len(stored)
+        self.decompressed_bytes += len(update)
+        return update
 
     def _worth_reading(self, pos: int, need: int) -> bool:
         if pos + need > self.end:
@@ -241,7 +297,9 @@ class V3Scanner(Scanner):
         return bool(checksum_on_disk(fd, head[:4], pos + FRAME_HEAD.size, length) == check)
 
     def _torn_tail_size(self, offset: int) -> int:
-        return v3_torn_or_corrupt(self.file.fileno(), offset, self.end, self.last_seq, self.path)
+        return v3_torn_or_corrupt(
+            self.file.fileno(), offset, self.end, self.last_seq, self.path, self.kinds
+        )
 
 
 class LegacyScanner(Scanner):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from logging import Logger
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -20,25 +20,44 @@ from ..crdt import validate_update
 from ..errors import InvalidDocumentNameError, StoreIOError
 from ..following import ChangeSignal
 from ..groupcommit import GroupCommitter
+from ..history import CheckpointPolicy, CheckpointReport, RetentionPolicy
+from ..history.stats import HistoryStats
 from ..names import resolve_under
 from ..records import Record
 from ..threads import run_in_worker
+from .checkpointing import (
+    RestoreResult,
+    history_stats_file,
+    restore_batches,
+    state_at_file,
+    write_checkpoint,
+)
 from .compaction import file_stats, squash_file
 from .following import file_signal
 from .log import FileLog
 from .reading import RecordReader
+from .retention import retain_file
 from .scanning import Scanner, TornTail
 
 __all__ = ["FileYStore", "TempFileYStore"]
+
+T = TypeVar("T")
 
 
 class FileYStore(BaseYStore):
     """A store that keeps one document in one file.
 
-    The file is an append-only log of checksummed records (format version 3).
-    Files written by ypy-websocket (versions 0, 1 and 2) are read as they are;
-    writing to one raises `LegacyFormatError` until it is migrated with
-    `ystore migrate PATH`, or unless the store is opened with `upgrade=True`.
+    The file is an append-only log of checksummed records (format version 4;
+    see the file format page). Version-3 files are read and appended to as they
+    are, and rewritten as version 4 (atomically) before the first checkpoint or
+    compressed record. Files written by ypy-websocket (versions 0, 1 and 2) are
+    read as they are; writing to one raises `LegacyFormatError` until it is
+    migrated with `ystore migrate PATH`, or unless the store is opened with
+    `upgrade=True`.
+
+    History is kept record by record; checkpoints (`checkpoint()`) let a restore
+    start from the latest one, found through a small index beside the file
+    (`NAME.ckpt-index`, a cache checked before use).
 
     Concurrent `write()` calls are group-committed: one write and one fsync per
     batch. Processes sharing a file take turns through an exclusive file lock.
@@ -57,7 +76,12 @@ class FileYStore(BaseYStore):
         validate: Check that each update decodes as a Yjs update before writing it.
         clock: The time source for timestamps.
         compaction: When a running store squashes the file in the background.
+        checkpoints: When a running store writes checkpoints (see `BaseYStore`).
+        retention: How much history a running store keeps (see `BaseYStore`).
+        compress: Store updates (and checkpoints, snapshots) zlib-compressed.
     """
+
+    version = 4
 
     def __init__(
         self,
@@ -71,6 +95,9 @@ class FileYStore(BaseYStore):
         validate: bool = True,
         clock: Clock | None = None,
         compaction: CompactionPolicy | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+        retention: RetentionPolicy | None = None,
+        compress: bool | None = None,
     ) -> None:
         self._root = Path(root).resolve() if root is not None else None
         if root is not None:
@@ -79,7 +106,16 @@ class FileYStore(BaseYStore):
             if not path or "\x00" in str(path):
                 raise InvalidDocumentNameError(f"{path!r} is not a usable file path.")
             file = Path(path)
-        super().__init__(str(file), metadata_callback, log, clock=clock, compaction=compaction)
+        super().__init__(
+            str(file),
+            metadata_callback,
+            log,
+            clock=clock,
+            compaction=compaction,
+            checkpoints=checkpoints,
+            retention=retention,
+            compress=compress,
+        )
         self.name = str(path)
         self.file_path = file
         self.validate = validate
@@ -107,6 +143,7 @@ class FileYStore(BaseYStore):
 
     async def _flush(self, entries: Sequence[tuple[bytes, bytes, float]]) -> list[int]:
         file_log = self._file_log
+        file_log.compress = self.compress
         appended = file_log.try_append_now(entries)  # a pwrite, on the loop
         if appended is None:
             return await run_in_worker(lambda: file_log.append(entries))
@@ -142,8 +179,96 @@ class FileYStore(BaseYStore):
                 f"Could not squash {self.file_path}: {exc.strerror or exc}; the file is unchanged."
             ) from exc
 
-    def read_records(self) -> AsyncIterator[Record]:
+    async def checkpoint(self) -> CheckpointReport | None:
+        """Append a checkpoint of everything stored so far (see `BaseYStore.checkpoint`).
+
+        The merge is built from the latest valid checkpoint or snapshot and the
+        records after it, and verified, without the write lock; only the append
+        takes it (after writes already queued). A version-3 file is upgraded first.
+
+        Raises:
+            LegacyFormatError: The file is in an older format (migrate it first).
+            CorruptStoreError: The file is damaged before its end.
+            StoreIOError: The operating system refused a read or a write.
+        """
+        try:
+            return await run_in_worker(
+                lambda: write_checkpoint(
+                    self.file_path,
+                    self.name,
+                    self.log,
+                    root=self._root,
+                    compress=self.compress,
+                    clock=self.clock,
+                )
+            )
+        except StoreIOError:
+            raise
+        except OSError as exc:
+            raise StoreIOError(
+                f"Could not write a checkpoint to {self.file_path}: {exc.strerror or exc}."
+            ) from exc
+
+    async def retain(self, policy: RetentionPolicy | None = None) -> SquashReport | None:
+        """Drop the history `policy` (default: the store's) does not keep (see `BaseYStore`).
+
+        The records before the cut are folded into a snapshot at the head of a
+        rewritten file (crash-safe, like `squash`; records appended meanwhile are
+        kept); `RetentionPolicy.none()` is `squash()`.
+        """
+        policy = policy or self.retention
+        if policy is None:
+            return None
+        if policy.keeps_nothing:
+            return await self.squash()
+        try:
+            return await run_in_worker(
+                lambda: retain_file(
+                    self.file_path,
+                    self.name,
+                    self.log,
+                    policy,
+                    root=self._root,
+                    compress=self.compress,
+                    clock=self.clock,
+                )
+            )
+        except StoreIOError:
+            raise
+        except OSError as exc:
+            raise StoreIOError(
+                f"Could not apply retention to {self.file_path}: {exc.strerror or exc}; "
+                "the file is unchanged."
+            ) from exc
+
+    async def state_at(self, at: float | None = None, *, seq: int | None = None) -> bytes:
+        """The document at time `at` or record `seq` (see `BaseYStore.state_at`).
+
+        Starts from the nearest valid checkpoint at or before that point.
+        """
+        if (at is None) == (seq is None):
+            raise ValueError("state_at() takes a time or a seq, exactly one of them.")
+        return await self._in_worker(lambda: state_at_file(self._reader_log(), seq=seq, at=at))
+
+    async def history_stats(self) -> HistoryStats | None:
+        """How much history the file keeps (one streaming pass; None without records)."""
+        return await self._in_worker(lambda: history_stats_file(self._reader_log()))
+
+    def _reader_log(self) -> FileLog:
+        return FileLog(self.file_path, fsync=False, upgrade=False, log=self.log, root=self._root)
+
+    async def _in_worker(self, work: Callable[[], T]) -> T:
+        try:
+            return await run_in_worker(work)
+        except StoreIOError:
+            raise
+        except OSError as exc:
+            raise StoreIOError(f"Could not read {self.file_path}: {exc.strerror or exc}.") from exc
+
+    def read_records(self, *, checkpoints: bool = False) -> AsyncIterator[Record]:
         """Iterate over the stored records (with seq and kind), streaming from disk.
+
+        Checkpoint records are left out unless `checkpoints` is true.
 
         The iterator may be abandoned at any point (on trio too); it closes the
         file when the records run out, on `aclose()`, or when it is dropped.
@@ -154,7 +279,8 @@ class FileYStore(BaseYStore):
             CorruptStoreError: A record fails its checksum before the end of the file.
             StoreIOError: The operating system refused the read.
         """
-        return RecordReader(self._file_log, Scanner.__iter__, self._end_of_records)
+        shape = Scanner.__iter__ if checkpoints else Scanner.records
+        return RecordReader(self._file_log, shape, self._end_of_records)
 
     def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)` in write order, streaming from disk.
@@ -170,20 +296,31 @@ class FileYStore(BaseYStore):
     async def apply_updates(self, ydoc: Any) -> None:
         """Apply every stored update to `ydoc` (a `y_py.YDoc` or a `pycrdt.Doc`).
 
-        Reads the file a megabyte at a time and applies each batch in one
-        transaction (see `crdt.apply_updates`).
+        Starts from the latest valid checkpoint (or snapshot) and applies the
+        records after it, each batch in one transaction (see `crdt.apply_updates`).
+        The checkpoint is found through the file's index when that checks out,
+        else by one pass over the file.
 
         Raises:
             YDocNotFound: There is no file, or it holds no record.
             InvalidUpdateError: A stored update could not be applied.
             CorruptStoreError: A record fails its checksum before the end of the file.
         """
-        reader = RecordReader(self._file_log, Scanner.updates, self._end_of_records)
+        result = RestoreResult()
+        batches = restore_batches(self._file_log, result)
         try:
-            while (batch := await reader.next_batch()) is not None:
+            while (batch := await self._in_worker(lambda: next(batches, None))) is not None:
                 crdt.apply_updates(ydoc, batch)
         finally:
-            reader.close()
+            batches.close()
+        self.torn_tail = result.tail
+        if result.tail is not None:
+            self.log.warning(
+                "%s ends in %d bytes that are not a complete record (a write cut "
+                "short); they are ignored and will be cut off before the next write.",
+                self.path,
+                result.tail.size,
+            )
 
     def change_signal(self) -> AbstractAsyncContextManager[ChangeSignal]:
         """A follower's signal: the file polled with `stat` (see `filestore.following`)."""
@@ -226,6 +363,9 @@ class TempFileYStore(FileYStore):
         validate: See `FileYStore`.
         clock: See `FileYStore`.
         compaction: See `FileYStore`.
+        checkpoints: See `FileYStore`.
+        retention: See `FileYStore`.
+        compress: See `FileYStore`.
     """
 
     prefix_dir: str | None = None
@@ -244,6 +384,9 @@ class TempFileYStore(FileYStore):
         validate: bool = True,
         clock: Clock | None = None,
         compaction: CompactionPolicy | None = None,
+        checkpoints: CheckpointPolicy | None = None,
+        retention: RetentionPolicy | None = None,
+        compress: bool | None = None,
     ) -> None:
         if base_dir is not None:
             self.base_dir = str(base_dir)
@@ -260,6 +403,9 @@ class TempFileYStore(FileYStore):
             validate=validate,
             clock=clock,
             compaction=compaction,
+            checkpoints=checkpoints,
+            retention=retention,
+            compress=compress,
         )
 
     def get_base_dir(self) -> str:

@@ -21,6 +21,7 @@ from ..filestore.damage import next_valid_frame
 from ..filestore.formats import (
     CURRENT_VERSION,
     HEADER,
+    HEADER_V3,
     FileFormat,
     detect_format,
     open_scanner,
@@ -132,11 +133,11 @@ def _good_records(
         fmt = _format_for_repair(file, path, size)
     except StoreFormatError:
         return [], []
-    if fmt is None or fmt.version != CURRENT_VERSION:
+    if fmt is None or not fmt.checksummed:
         return [], []
     bad: list[tuple[int, int]] = []
     header = os.pread(file.fileno(), fmt.data_offset, 0)
-    if header != HEADER:  # damaged, cut, grown or missing: written anew
+    if header not in (HEADER, HEADER_V3):  # damaged, cut, grown or missing: written anew
         bad.append((0, max(0, len(header) - len(HEADER))))
     records: list[Record] = []
     start, last_seq = fmt.data_offset, 0

@@ -117,7 +117,7 @@ def _file_batches(path: Path, state: ScanState) -> Iterator[list[Record]]:
             scanner = FileLog(path, fsync=False, upgrade=False, log=getLogger("ystores")).scanner(
                 file, fmt, size
             )
-            yield from scanner
+            yield from scanner.records()  # checkpoints are the store's, not the history's
             state.tail = scanner.tail
     except FileNotFoundError:
         raise StoreIOError(f"The store file {path} disappeared while it was read.") from None

@@ -1,0 +1,210 @@
+"""The checkpoint index beside a document file (`NAME.ckpt-index`): a cache, never the truth.
+
+A restore starts from the latest checkpoint, but finding it in the file means
+reading every frame. After each checkpoint (and each rewrite) the store writes a
+small JSON file beside the document telling where its checkpoints are:
+
+    {"format": "ystores-checkpoint-index", "version": 1,
+     "inode": N, "device": N,
+     "checkpoints": [[offset, length, checksum, seq, covers, covers_timestamp,
+                      tail_start], ...]}
+
+- `offset`, `length`, `checksum`: where the checkpoint's frame is, its size and
+  its CRC32C (the frame's own checksum field);
+- `seq`, `covers`, `covers_timestamp`: the record's seq and its header's fields;
+- `tail_start`: the offset of the frame of record `covers + 1` (the first one
+  a restore from this checkpoint replays).
+
+Nothing in it is believed as such: the document file must be the inode it
+names, and a reader checks the frames it points at (checksum, seq, kind, the
+checkpoint's header and digest; the frame at `tail_start` must hold seq
+`covers + 1`). Seqs grow with offsets, so a whole frame of seq `covers + 1` at
+`tail_start` means every later record follows it. A missing, stale, damaged or
+lying index only costs a scan of the file. It is written by rename without fsync
+(a crash leaves an old one, a new one or a damaged one: all harmless), opened
+without following a symbolic link, and ignored past 1 MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import inside_root, open_inside
+
+__all__ = [
+    "HINT_SUFFIX",
+    "CheckpointHint",
+    "Hints",
+    "hint_path",
+    "read_hints",
+    "remove_hints",
+    "write_hints",
+]
+
+HINT_SUFFIX = ".ckpt-index"
+MAX_HINT_BYTES = 1 << 20
+MAX_ENTRIES = 1024
+"""Checkpoints an index remembers (the newest ones)."""
+_FORMAT = "ystores-checkpoint-index"
+_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointHint:
+    """Where one checkpoint's frame is said to be (see the module docstring)."""
+
+    offset: int
+    length: int
+    checksum: int
+    seq: int
+    covers: int
+    covers_timestamp: float
+    tail_start: int
+
+    def as_list(self) -> list[int | float]:
+        """The JSON row."""
+        return [
+            self.offset,
+            self.length,
+            self.checksum,
+            self.seq,
+            self.covers,
+            self.covers_timestamp,
+            self.tail_start,
+        ]
+
+
+@dataclass(frozen=True)
+class Hints:
+    """A document file's checkpoint index.
+
+    Attributes:
+        inode: The document file's inode when the index was written.
+        device: Its device.
+        checkpoints: The checkpoints, in file order.
+    """
+
+    inode: int
+    device: int
+    checkpoints: tuple[CheckpointHint, ...]
+
+    def latest_first(self) -> list[CheckpointHint]:
+        """The checkpoints, the one covering most first."""
+        return sorted(self.checkpoints, key=lambda hint: hint.covers, reverse=True)
+
+
+def hint_path(path: Path) -> Path:
+    """The index file of the document file `path`."""
+    return path.with_name(path.name + HINT_SUFFIX)
+
+
+def _row(value: object) -> CheckpointHint | None:
+    if not isinstance(value, list) or len(value) != 7:
+        return None
+    *integers, covers_timestamp, tail_start = value
+    integers.append(tail_start)
+    if not all(type(v) is int and 0 <= v < 1 << 63 for v in integers):
+        return None
+    if type(covers_timestamp) not in (int, float) or not math.isfinite(covers_timestamp):
+        return None
+    offset, length, checksum, seq, covers, tail = integers
+    if covers < 1 or seq <= covers or tail > offset or checksum >= 1 << 32:
+        return None
+    return CheckpointHint(offset, length, checksum, seq, covers, float(covers_timestamp), tail)
+
+
+def read_hints(path: Path, root: Path | None) -> Hints | None:
+    """The index of the document file `path`, or None if there is none usable.
+
+    Never raises for the index's sake: a link, a huge file, bad JSON or bad
+    rows make it None (rows that do not decode are left out).
+    """
+    try:
+        fd, _ = open_inside(hint_path(path), root, os.O_RDONLY)
+    except Exception:  # missing, a link, or leading out of the root (StoreIOError)
+        return None
+    try:
+        data = os.read(fd, MAX_HINT_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_HINT_BYTES:
+        return None
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(parsed, dict) or parsed.get("format") != _FORMAT:
+        return None
+    inode, device, rows = parsed.get("inode"), parsed.get("device"), parsed.get("checkpoints")
+    if parsed.get("version") != _VERSION or type(inode) is not int or type(device) is not int:
+        return None
+    if not isinstance(rows, list):
+        return None
+    checkpoints = tuple(hint for hint in map(_row, rows) if hint is not None)
+    return Hints(inode, device, checkpoints)
+
+
+def write_hints(path: Path, root: Path | None, hints: Hints) -> bool:
+    """Replace the index of `path` by `hints` (rename, no fsync: it is a cache).
+
+    Returns:
+        Whether it was written (a failure is not an error: restores scan instead).
+    """
+    target = hint_path(path)
+    rows = sorted(hints.checkpoints, key=lambda hint: hint.offset)[-MAX_ENTRIES:]
+    body = json.dumps(
+        {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "inode": hints.inode,
+            "device": hints.device,
+            "checkpoints": [hint.as_list() for hint in rows],
+        },
+        separators=(",", ":"),
+    ).encode()
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        _remove_stale(target)
+        fd, _ = open_inside(tmp, root, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            os.write(fd, body)
+        finally:
+            os.close(fd)
+        os.replace(tmp, inside_root(target, root))
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def remove_hints(path: Path, root: Path | None) -> None:
+    """Delete the index of `path` (after a rewrite made it stale); never raises."""
+    try:
+        inside_root(hint_path(path), root).unlink(missing_ok=True)
+    except Exception:
+        return
+
+
+def _remove_stale(target: Path) -> None:
+    """Delete index temporaries more than a minute old (a writer killed midway)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{8}}\.tmp")
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if pattern.fullmatch(entry.name):
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime < time.time() - 60:
+                    Path(entry.path).unlink(missing_ok=True)
+            except OSError:
+                continue

@@ -1,0 +1,473 @@
+"""File store history: format 4, compression, checkpoints, their index, time travel, retention.
+
+Every test writes real files with real Yjs updates and reads them back through
+the store; hostile cases damage the file or its checkpoint index by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pycrdt
+import pytest
+
+from ydocs import text_of, typing_updates
+from ystores import FileYStore
+from ystores.errors import CorruptStoreError, HistoryNotKeptError
+from ystores.filestore.formats import HEADER_V3
+from ystores.filestore.frames import encode_frames
+from ystores.filestore.hints import hint_path
+from ystores.filestore.inspection import inspect_file
+from ystores.history import RetentionPolicy, decode_header
+from ystores.records import Record, RecordKind
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    """A clock tests move by hand: one second per record."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def _updates(text: str) -> list[bytes]:
+    """One update per character, from one client (so a longer text continues a shorter one)."""
+    return typing_updates(text, client_id=7)
+
+
+def _text(doc: pycrdt.Doc[Any]) -> str:
+    return str(doc.get("t", type=pycrdt.Text))
+
+
+async def _restore(store: FileYStore) -> str:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    await store.apply_updates(doc)
+    return _text(doc)
+
+
+def _state_text(update: bytes) -> str:
+    return text_of([update])
+
+
+async def _typed(path: Path, text: str, **options: Any) -> FileYStore:
+    store = FileYStore(str(path), fsync=False, **options)
+    for update in _updates(text):
+        await store.write(update)
+    return store
+
+
+def _v3_file(path: Path, updates: list[bytes]) -> None:
+    records = [Record(i, u, b"", 1_700_000_000.0 + i) for i, u in enumerate(updates, 1)]
+    path.write_bytes(HEADER_V3 + encode_frames(records))
+
+
+async def _all_records(store: FileYStore) -> list[Record]:
+    return [r async for r in store.read_records(checkpoints=True)]
+
+
+# -- format 4 ----------------------------------------------------------------
+
+
+async def test_new_files_are_version_4_and_v3_files_upgrade_at_the_first_checkpoint(
+    tmp_path: Path,
+) -> None:
+    new = await _typed(tmp_path / "new.y", "abc")
+    assert (tmp_path / "new.y").read_bytes().startswith(b"VERSION:4\n")
+    await new.aclose()
+
+    path = tmp_path / "old.y"
+    _v3_file(path, _updates("hello"))
+    store = FileYStore(str(path), fsync=False)
+    await store.write(_updates("hello!")[-1])
+    assert path.read_bytes().startswith(b"VERSION:3\n")  # plain updates: still version 3
+    inode = path.stat().st_ino
+    report = await store.checkpoint()
+    assert report is not None
+    assert report.covers == 6
+    assert path.read_bytes().startswith(b"VERSION:4\n")
+    assert path.stat().st_ino != inode  # a new file renamed over the old one
+    assert [r.seq for r in await _all_records(store)] == [1, 2, 3, 4, 5, 6, 7]
+    assert await _restore(store) == "hello!"
+    await store.write(_updates("hello!?")[-1])
+    assert await _restore(store) == "hello!?"
+    await store.aclose()
+
+
+async def test_a_version_3_file_refuses_a_checkpoint_frame(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    updates = _updates("ab")
+    records = [
+        Record(1, updates[0], b"", 1.0),
+        Record(2, updates[1], b"", 2.0),
+        Record(3, updates[0], b"\x01\x02", 3.0, RecordKind.CHECKPOINT),
+        Record(4, updates[1], b"", 4.0),
+    ]
+    path.write_bytes(HEADER_V3 + encode_frames(records))
+    store = FileYStore(str(path))
+    with pytest.raises(CorruptStoreError) as caught:
+        await _all_records(store)
+    assert caught.value.offset is not None
+    assert caught.value.offset > len(HEADER_V3)
+    path.write_bytes(b"VERSION:4\n" + encode_frames(records))  # the same frames are fine in v4
+    assert [r.seq for r in await _all_records(store)] == [1, 2, 3, 4]
+
+
+# -- compression ---------------------------------------------------------------
+
+
+async def test_compressed_records_read_back_raw_and_inspect_shows_both_sizes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "doc.y"
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc["t"] = text = pycrdt.Text()
+    big: list[bytes] = []
+    doc.observe(lambda event: big.append(event.update))
+    store = FileYStore(str(path), fsync=False)
+    text += "plain " * 100  # written raw
+    await store.write(big[-1])
+    store.compress = True
+    for i in range(5):
+        text += f"squeeze {i} " * 200
+        await store.write(big[-1])
+    text += "x"  # short: stays raw even with compression on
+    await store.write(big[-1])
+    stored = [r.update for r in await _all_records(store)]
+    assert stored == big
+    assert await _restore(store) == str(text)
+    report = inspect_file(path)
+    assert report.version == 4
+    assert report.healthy
+    assert report.update_bytes == sum(len(u) for u in big)
+    assert report.stored_bytes < report.update_bytes / 5
+    assert path.stat().st_size < report.update_bytes / 3
+    await store.aclose()
+
+
+async def test_a_damaged_compressed_record_is_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    update = b"\x01" * 10  # not an update; written by hand: codec bits say zlib
+    body = encode_frames([Record(1, update, b"", 1.0)])
+    frame = bytearray(body)
+    frame[8 + 1] = 0x10  # kind byte: update, zlib
+    from ystores.filestore.frames import frame_checksum
+
+    frame[4:8] = frame_checksum(bytes(frame[:4]), bytes(frame[8:])).to_bytes(4, "little")
+    path.write_bytes(b"VERSION:4\n" + bytes(frame))
+    with pytest.raises(CorruptStoreError, match="does not decode"):
+        await _all_records(FileYStore(str(path)))
+
+
+# -- checkpoints -------------------------------------------------------------
+
+
+async def test_checkpoints_are_invisible_to_read_and_restore_starts_from_the_latest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "doc.y"
+    store = await _typed(path, "hello world", clock=Clock())
+    first = await store.checkpoint()
+    assert first is not None
+    assert (first.covers, first.seq) == (11, 12)
+    assert await store.checkpoint() is None  # nothing new since
+    for update in _updates("hello world, again")[11:]:
+        await store.write(update)
+    second = await store.checkpoint()
+    assert second is not None
+    assert second.covers == 19
+    triples = [u async for u, _, _ in store.read()]
+    assert len(triples) == 18
+    assert text_of(triples) == "hello world, again"
+    assert all(r.kind is RecordKind.UPDATE for r in [r async for r in store.read_records()])
+    checkpoints = [r for r in await _all_records(store) if r.kind is RecordKind.CHECKPOINT]
+    assert [r.seq for r in checkpoints] == [12, 20]
+    header = decode_header(checkpoints[1].metadata)
+    assert header is not None
+    assert header.covers == 19
+    assert header.matches(checkpoints[1].update)
+    assert text_of([checkpoints[1].update]) == "hello world, again"
+    assert hint_path(path).exists()
+    assert await _restore(store) == "hello world, again"
+    stats = await store.log_stats()
+    assert stats is not None
+    assert stats.tail_records == 18
+    history = await store.history_stats()
+    assert history is not None
+    assert (history.records_since, history.checkpoints) == (0, 2)
+    assert history.oldest_timestamp == 1_700_000_001.0
+    await store.aclose()
+
+
+async def test_checkpoint_is_built_while_another_process_style_writer_goes_on(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "doc.y"
+    updates = _updates("concurrent writers keep writing")
+    store = await _typed(path, "concurrent")
+    other = FileYStore(str(path), fsync=False)  # a second writer on the same file
+    import anyio
+
+    async def keep_writing() -> None:
+        for update in updates[10:]:
+            await other.write(update)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_writing)
+        report = await store.checkpoint()
+    assert report is not None
+    assert await _restore(FileYStore(str(path))) == "concurrent writers keep writing"
+    seqs = [r.seq for r in await _all_records(store)]
+    assert seqs == sorted(seqs)
+    assert len(seqs) == len(updates) + 1
+    await store.aclose()
+    await other.aclose()
+
+
+async def _checkpointed(path: Path, text: str = "checkpointed text") -> tuple[FileYStore, str]:
+    store = await _typed(path, text[:10], clock=Clock())
+    assert await store.checkpoint() is not None
+    for update in _updates(text)[10:]:
+        await store.write(update)
+    return store, text
+
+
+async def test_restore_with_the_index_reads_two_frames_and_the_tail(tmp_path: Path) -> None:
+    """With an index that checks out, the records before the checkpoint are never read:
+    damage among them goes unseen by a restore (a full read still reports it)."""
+    path = tmp_path / "doc.y"
+    _store, text = await _checkpointed(path)
+    data = bytearray(path.read_bytes())
+    data[len(b"VERSION:4\n") + 8 + 12] ^= 0xFF  # inside record 1, covered by the checkpoint
+    path.write_bytes(bytes(data))  # same inode: the index still names this file
+    assert await _restore(FileYStore(str(path))) == text
+    with pytest.raises(CorruptStoreError):
+        [u async for u, _, _ in FileYStore(str(path)).read()]
+
+
+@pytest.mark.parametrize(
+    "lie",
+    ["middle-of-frame", "other-file", "after-squash", "symlink", "garbage", "tail-skips"],
+)
+async def test_a_hostile_index_costs_a_scan_never_a_wrong_document(
+    tmp_path: Path, lie: str
+) -> None:
+    path = tmp_path / "doc.y"
+    store, text = await _checkpointed(path)
+    index = hint_path(path)
+    saved = json.loads(index.read_bytes())
+    row = saved["checkpoints"][0]
+    if lie == "middle-of-frame":
+        row[0] += 5
+    elif lie == "other-file":
+        other, _ = await _checkpointed(tmp_path / "other.y", "a different document")
+        index.write_bytes(hint_path(tmp_path / "other.y").read_bytes())
+        await other.aclose()
+    elif lie == "after-squash":
+        assert await store.squash() is not None
+        assert not index.exists()  # a squash drops the index with the checkpoints
+        index.write_text(json.dumps(saved))  # an old index put back
+        saved["inode"] = path.stat().st_ino  # even naming the new file
+    elif lie == "symlink":
+        target = tmp_path / "elsewhere.json"
+        target.write_text(json.dumps(saved))
+        index.unlink()
+        index.symlink_to(target)
+    elif lie == "garbage":
+        index.write_bytes(b"\x00{not json" * 10)
+    elif lie == "tail-skips":
+        row[6] = row[0]  # the tail said to start at the checkpoint: records would be missed
+    if lie not in ("other-file", "symlink", "garbage"):
+        index.write_text(json.dumps(saved))
+    assert await _restore(FileYStore(str(path))) == text
+    if lie != "after-squash":  # seq 11 is the checkpoint: seq 12 is the 11th character
+        assert _state_text(await FileYStore(str(path)).state_at(seq=12)) == text[:11]
+    await store.aclose()
+
+
+async def test_a_damaged_checkpoint_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "doc.y"
+    store = await _typed(path, "first part", clock=Clock())
+    await store.checkpoint()
+    for update in _updates("first part, second part")[10:]:
+        await store.write(update)
+    await store.checkpoint()
+    checkpoints = [r for r in await _all_records(store) if r.kind is RecordKind.CHECKPOINT]
+    wrong = typing_updates("something else entirely", client_id=8)[0]
+    # The latest checkpoint rewritten with a valid frame but an update its digest does not match
+    data = path.read_bytes()
+    records = await _all_records(store)
+    rebuilt = [
+        Record(r.seq, wrong, r.metadata, r.timestamp, r.kind) if r.seq == checkpoints[1].seq else r
+        for r in records
+    ]
+    path.write_bytes(b"VERSION:4\n" + encode_frames(rebuilt))
+    assert path.read_bytes() != data
+    # with the index (which no longer matches that frame) and without it
+    assert await _restore(FileYStore(str(path))) == "first part, second part"
+    hint_path(path).unlink()
+    with caplog.at_level(logging.WARNING, logger="ystores"):
+        assert await _restore(FileYStore(str(path))) == "first part, second part"
+        assert (
+            _state_text(await store.state_at(seq=checkpoints[1].seq)) == "first part, second part"
+        )
+    assert "is damaged" in caplog.text
+    assert "digest does not match" in caplog.text
+    await store.aclose()
+
+
+async def test_restore_from_a_checkpoint_is_faster_than_a_full_replay(tmp_path: Path) -> None:
+    """Compared within one run: the same file restored with and without its checkpoint."""
+    path = tmp_path / "doc.y"
+    text = "abcdefghij" * 400
+    store = await _typed(path, text)
+    await store.checkpoint()
+    await store.aclose()
+
+    def timed() -> float:
+        best = float("inf")
+        import anyio
+
+        for _ in range(3):
+            started = time.perf_counter()
+            assert anyio.run(_restore, FileYStore(str(path))) == text
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    import anyio
+
+    fast = await anyio.to_thread.run_sync(timed)
+    records = await _all_records(FileYStore(str(path)))
+    plain = tmp_path / "plain.y"
+    path.rename(plain)
+    path.write_bytes(
+        b"VERSION:4\n" + encode_frames([r for r in records if r.kind is not RecordKind.CHECKPOINT])
+    )
+    slow = await anyio.to_thread.run_sync(timed)
+    assert fast < slow / 3, (fast, slow)
+
+
+# -- time travel ----------------------------------------------------------------
+
+
+async def test_state_at_seq_and_time_from_the_nearest_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    text = "time travel works"
+    clock = Clock()
+    store = FileYStore(str(path), fsync=False, clock=clock)
+    for i, update in enumerate(_updates(text), 1):
+        await store.write(update)
+        if i % 5 == 0:
+            await store.checkpoint()
+    # seqs: 5 updates then a checkpoint, repeated; update k has seq k + (k - 1) // 5
+    for k in range(1, len(text) + 1):
+        seq = k + (k - 1) // 5
+        assert _state_text(await store.state_at(seq=seq)) == text[:k]
+        at = 1_700_000_000.0 + seq  # the clock ticks once per record
+        assert _state_text(await store.state_at(at=at + 0.5)) == text[:k]
+    with pytest.raises(ValueError, match="exactly one"):
+        await store.state_at()
+    await store.aclose()
+
+
+# -- retention ------------------------------------------------------------------
+
+
+async def test_retention_by_window_keeps_recent_records_and_the_content(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    clock = Clock()
+    store = FileYStore(str(path), fsync=False, clock=clock)
+    text = "retention keeps the recent part"
+    for i, update in enumerate(_updates(text), 1):
+        await store.write(update)
+        if i % 8 == 0:
+            await store.checkpoint()
+    before = await _all_records(store)
+    clock.now = before[-1].timestamp + 1  # now: one second after the last record
+    report = await store.retain(RetentionPolicy(window=10.5))
+    assert report is not None
+    after = await _all_records(store)
+    assert after[0].kind is RecordKind.SNAPSHOT
+    assert after[0].seq == report.cut_seq
+    kept = [r for r in after[1:] if r.kind is RecordKind.UPDATE]
+    assert all(r.timestamp >= clock.now - 10.5 - 1 for r in kept)
+    assert {r.seq for r in kept} == {
+        r.seq for r in before if r.kind is RecordKind.UPDATE and r.seq > report.cut_seq
+    }
+    covers = [decode_header(r.metadata) for r in after if r.kind is RecordKind.CHECKPOINT]
+    assert all(h is not None and h.covers > report.cut_seq for h in covers)
+    assert await _restore(FileYStore(str(path))) == text
+    assert text_of([u async for u, _, _ in store.read()]) == text
+    with pytest.raises(HistoryNotKeptError) as caught:
+        await store.state_at(seq=report.cut_seq - 1)
+    assert caught.value.oldest == after[0].timestamp
+    assert _state_text(await store.state_at(seq=report.cut_seq)) == text_of(
+        [r.update for r in before if r.seq <= report.cut_seq and r.kind is RecordKind.UPDATE]
+    )
+    history = await store.history_stats()
+    assert history is not None
+    assert history.oldest_timestamp == after[0].timestamp
+    clock.now = before[-1].timestamp + 1  # the same moment again
+    assert await store.retain(RetentionPolicy(window=10.5)) is None  # nothing older left
+    assert await store.retain(RetentionPolicy.all()) is None
+    await store.aclose()
+
+
+async def test_retention_by_budget_and_none_is_a_squash(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    store, text = await _checkpointed(path, "a budget of bytes for history")
+    report = await store.retain(RetentionPolicy(budget=400))
+    assert report is not None
+    sizes = path.stat().st_size
+    assert await _restore(FileYStore(str(path))) == text
+    assert sizes < 400 + 200  # the kept frames plus the snapshot
+    squashed = await store.retain(RetentionPolicy.none())
+    assert squashed is not None
+    records = await _all_records(store)
+    assert [r.kind for r in records] == [RecordKind.SNAPSHOT]
+    assert not hint_path(path).exists()
+    assert await _restore(FileYStore(str(path))) == text
+    await store.aclose()
+
+
+async def test_squash_drops_checkpoints_and_log_stats_ignore_them(tmp_path: Path) -> None:
+    path = tmp_path / "doc.y"
+    store, text = await _checkpointed(path)
+    report = await store.squash()
+    assert report is not None
+    assert report.records_after == 1
+    assert [r.kind for r in await _all_records(store)] == [RecordKind.SNAPSHOT]
+    assert await _restore(FileYStore(str(path))) == text
+    await store.aclose()
+
+
+async def test_index_survives_as_a_cache_after_retention(tmp_path: Path) -> None:
+    """After a rewrite the index names the new file's offsets (and is checked like any)."""
+    path = tmp_path / "doc.y"
+    clock = Clock()
+    store = FileYStore(str(path), fsync=False, clock=clock)
+    text = "an index rebuilt after retention"
+    for i, update in enumerate(_updates(text), 1):
+        await store.write(update)
+        if i % 6 == 0:
+            await store.checkpoint()
+    clock.now = (await _all_records(store))[-1].timestamp + 1
+    assert await store.retain(RetentionPolicy(window=12.5)) is not None
+    saved = json.loads(hint_path(path).read_bytes())
+    assert saved["inode"] == path.stat().st_ino
+    assert saved["checkpoints"]
+    assert await _restore(FileYStore(str(path))) == text
+    os.unlink(hint_path(path))
+    assert await _restore(FileYStore(str(path))) == text
+    await store.aclose()
