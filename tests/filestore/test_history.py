@@ -204,7 +204,7 @@ async def test_checkpoints_are_invisible_to_read_and_restore_starts_from_the_lat
     history = await store.history_stats()
     assert history is not None
     assert (history.records_since, history.checkpoints) == (0, 2)
-    assert history.oldest_timestamp == 1_700_000_001.0
+    assert history.oldest == 1_700_000_001.0
     await store.aclose()
 
 
@@ -417,7 +417,7 @@ async def test_retention_by_window_keeps_recent_records_and_the_content(tmp_path
     )
     history = await store.history_stats()
     assert history is not None
-    assert history.oldest_timestamp == after[0].timestamp
+    assert history.oldest == after[0].timestamp
     clock.now = before[-1].timestamp + 1  # the same moment again
     assert await store.retain(RetentionPolicy(window=10.5)) is None  # nothing older left
     assert await store.retain(RetentionPolicy.all()) is None

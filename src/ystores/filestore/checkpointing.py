@@ -510,7 +510,10 @@ def _remember(
 
 
 def history_stats_file(file_log: FileLog) -> HistoryStats | None:
-    """The file's `HistoryStats` (one streaming pass; None without records)."""
+    """The file's `HistoryStats` (one streaming pass; None without records).
+
+    Sizes since the base are raw update sizes (short updates are stored raw).
+    """
     try:
         file, fmt, size = _open(file_log)
     except YDocNotFound:
@@ -519,22 +522,31 @@ def history_stats_file(file_log: FileLog) -> HistoryStats | None:
     with file:
         replay = Replay(path, file_log.log)
         scanner = open_scanner(file, fmt, size, path=path)
-        raw = 0
+        raw = records = 0
         oldest: float | None = None
+        newest: float | None = None
         for batch in scanner:
-            if oldest is None and batch:
-                oldest = batch[0].timestamp
-            raw += sum(len(record.update) for record in batch)
+            for record in batch:
+                raw += len(record.update)
+                if record.kind is _CHECKPOINT:
+                    continue
+                records += 1
+                newest = record.timestamp
+                if oldest is None:
+                    oldest = record.timestamp
             replay.feed(batch)
             replay.pending, replay.base = [], None  # only the counts are wanted
-        if oldest is None:
+        if not records and not replay.checkpoints:
             return None
-        stored = raw - scanner.decompressed_bytes + scanner.compressed_bytes
         return HistoryStats(
+            records=records,
+            checkpoints=replay.checkpoints,
             records_since=len(replay.since),
             bytes_since=sum(size for _, size in replay.since),
-            oldest_timestamp=oldest,
-            checkpoints=replay.checkpoints,
-            stored_bytes=stored,
+            base_covers=replay.covers,
+            oldest=oldest,
+            newest=newest,
+            last_seq=scanner.last_seq,
+            stored_bytes=raw - scanner.decompressed_bytes + scanner.compressed_bytes,
             raw_bytes=raw,
         )
