@@ -15,8 +15,10 @@
   days of history, with checkpoints and compression: a checkpoint after each
   session that made one due, retention applied once a simulated day (what a
   running store does in the background). The peers run as they ship (their
-  write paths read `time.time`, pointed at the simulated clock). Bytes on disk
-  (SQLite files with their journals, file stores' directories) or
+  write paths read `time.time`, pointed at the simulated clock). Written to a
+  memory-backed directory where there is one (the same bytes, without a month
+  of one-by-one fsyncs); bytes used (SQLite files with their journals, closed;
+  file stores' directories) or
   `pg_total_relation_size` of the store's tables. Target: at most half of
   pycrdt-store's.
 
@@ -27,6 +29,7 @@ ystores rows say whether their target is met.
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 import types
 from collections.abc import Iterator
@@ -37,7 +40,7 @@ from typing import Any
 import anyio
 from impls import PYCRDT, YPY, Impl, as_pycrdt, engine_of, opened, prepare, restore_doc
 from notebook_month import MonthSize, final_contents, notebook_content, notebook_month
-from scenarios import Row, _reset_postgres, impls_for, scratch
+from scenarios import HERE, Row, _reset_postgres, impls_for, scratch
 from workload import content, expected_content, load, replay
 
 RESTORE_TARGET_MS = 15.0
@@ -54,12 +57,12 @@ def _history_impls(backends: set[str]) -> list[Impl]:
     return [i for i in impls_for(backends) if i.family != "ystores" or i.durable]
 
 
-def _month_impls(backends: set[str]) -> list[Impl]:
-    """As `_history_impls`, with ystores' fast setting where it has one: the same bytes on
-    disk, without a month of one-by-one fsyncs."""
-    impls = impls_for(backends)
-    fast = {i.backend for i in impls if i.family == "ystores" and not i.durable}
-    return [i for i in impls if i.family != "ystores" or (not i.durable) == (i.backend in fast)]
+@contextmanager
+def in_memory() -> Iterator[Path]:
+    """A fresh directory in memory when there is one (sizes are the same, fsyncs free)."""
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else HERE / ".cache") as directory:
+        yield Path(directory)
 
 
 async def history(size: dict[str, Any], backends: set[str]) -> list[Row]:
@@ -329,10 +332,10 @@ async def month_of_edits(size: MonthSize, every: int, backends: set[str]) -> lis
         f"({len(edits)} updates, {sum(len(e.update) for e in edits) // 1024} KB of updates)"
     )
     measured: list[tuple[Impl, float, bool, str]] = []
-    for impl in _month_impls(backends):
+    for impl in _history_impls(backends):
         await _reset_postgres(impl)
         clock = SimulatedClock()
-        with scratch() as root, peers_on(clock):
+        with in_memory() as root, peers_on(clock):
             note = await _write_month(impl, root, edits, clock, every)
             verified = await _read_month(impl, root, expected)
             used = await _bytes_used(impl, root)

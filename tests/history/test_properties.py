@@ -2,13 +2,16 @@
 
 Each example writes a random history (text, map and array edits by three
 clients, timestamps from a simulated clock, several records sometimes sharing a
-timestamp), with stores reopened at random points, and checks against a replay
-of what was written:
+timestamp), with checkpoints written, retention policies (windows, byte
+budgets, squashes) applied, compression switched on and off and stores reopened
+at random points, and checks against a replay of what was written:
 
 - `apply_updates` gives the document of the full replay (content and state vector);
 - `state_at(at=t)` gives the replay of every record stamped at or before `t`,
-  for every record's time and the times between them;
-- `state_at(seq=s)` gives the replay up to record `s`.
+  for every record's time and the times between them, as long as the kept
+  history covers `t`; before that it raises `HistoryNotKeptError` (and only
+  there: never for a time a policy keeps, always for one a window dropped);
+- `state_at(seq=s)` gives the replay up to record `s`, for every record kept.
 
 Examples per backend: `YSTORES_HISTORY_EXAMPLES` (default 8 in CI; a bigger
 run: `YSTORES_HISTORY_EXAMPLES=300 pytest tests/history/test_properties.py`).
@@ -16,23 +19,32 @@ run: `YSTORES_HISTORY_EXAMPLES=300 pytest tests/history/test_properties.py`).
 
 from __future__ import annotations
 
+import math
 import os
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pycrdt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
 from backends import BACKENDS, StoreFactory
-from ystores import BaseYStore, HistoryNotKeptError
-from ystores.history import decode_header, encode_header
+from ystores import BaseYStore, HistoryNotKeptError, RecordKind
+from ystores.filestore.formats import v3_records_start
+from ystores.filestore.frames import FRAME_HEAD, frame_checksum
+from ystores.history import RetentionPolicy, decode_header, encode_header
+from ystores.records import decode_varuint
 
 pytestmark = pytest.mark.anyio
 
+KEEPS_HISTORY = ["sqlite", "postgres"]
+"""The backends with checkpoints and retention (the file store's arrive with format v4)."""
 EXAMPLES = int(os.environ.get("YSTORES_HISTORY_EXAMPLES", "8"))
 START = 1_700_000_000.0
 
@@ -45,7 +57,21 @@ edits = st.tuples(
     st.sampled_from([0.0, 0.0, 0.5, 1.0, 7.0, 3600.0]),  # seconds before this edit
 )
 reopens = st.tuples(st.just("reopen"))
-steps = st.lists(st.one_of(edits, edits, edits, reopens), min_size=1, max_size=40)
+checkpoints = st.tuples(st.just("checkpoint"))
+compressions = st.tuples(st.just("compress"), st.booleans())
+retentions = st.tuples(
+    st.just("retain"),
+    st.one_of(
+        st.tuples(st.just("window"), st.sampled_from([0.0, 0.5, 1.0, 10.0, 3600.0, 1e6])),
+        st.tuples(st.just("budget"), st.sampled_from([0, 40, 400, 4000])),
+        st.tuples(st.just("all"), st.just(0)),
+    ),
+)
+steps = st.lists(
+    st.one_of(edits, edits, edits, edits, reopens, checkpoints, compressions, retentions),
+    min_size=1,
+    max_size=40,
+)
 
 
 class SimulatedClock:
@@ -64,12 +90,36 @@ class Written:
 
     updates: list[bytes] = field(default_factory=list)
     stamps: list[float] = field(default_factory=list)
+    must_answer_from: float = START - 1.0
+    """Every time from this on is still covered by the kept history."""
+    dropped_before: float = START - 1.0
+    """A window retention dropped the records before this time: state_at raises there."""
 
     def replay(self, count: int) -> pycrdt.Doc[Any]:
         doc: pycrdt.Doc[Any] = pycrdt.Doc()
         for update in self.updates[:count]:
             doc.apply_update(update)
         return doc
+
+    def retained(self, policy: RetentionPolicy, now: float) -> None:
+        """Note what a retention policy applied at `now` leaves answerable, and what not."""
+        if not self.stamps or policy.keep_all:
+            return
+        last = self.stamps[-1]
+        # Records a policy drops are folded into one record stamped with the last of
+        # them: times before that stamp are gone once two records or more were folded.
+        if policy.keeps_nothing:
+            self.must_answer_from = max(self.must_answer_from, last)
+            if len(self.stamps) > 1:
+                self.dropped_before = max(self.dropped_before, last)
+        elif policy.window is not None:
+            cutoff = now - policy.window
+            self.must_answer_from = max(self.must_answer_from, min(cutoff, last))
+            dropped = [stamp for stamp in self.stamps if stamp < cutoff]
+            if len(dropped) > 1:
+                self.dropped_before = max(self.dropped_before, dropped[-1])
+        else:  # a budget of stored bytes: the newest record at least is kept
+            self.must_answer_from = max(self.must_answer_from, last)
 
     def count_at(self, at: float) -> int:
         """How many records are stamped at or before `at` (stamps never go back)."""
@@ -102,6 +152,14 @@ def edit(doc: pycrdt.Doc[Any], op: str, seed: int, text: str) -> bytes:
     return doc.get_update(before)
 
 
+def policy_of(kind: str, value: float) -> RetentionPolicy:
+    if kind == "window":
+        return RetentionPolicy(window=value)
+    if kind == "budget":
+        return RetentionPolicy(budget=int(value))
+    return RetentionPolicy.all()
+
+
 def state_of(update: bytes) -> pycrdt.Doc[Any]:
     doc: pycrdt.Doc[Any] = pycrdt.Doc()
     doc.apply_update(update)
@@ -117,8 +175,21 @@ async def write_history(
     written = Written()
     for step in history:
         if step[0] == "reopen":
+            compress = store.compress
             await store.aclose()
             store = make(name, clock=clock)
+            store.compress = compress
+            continue
+        if step[0] == "checkpoint":
+            await store.checkpoint()
+            continue
+        if step[0] == "compress":
+            store.compress = step[1]
+            continue
+        if step[0] == "retain":
+            policy = policy_of(*step[1])
+            await store.retain(policy)
+            written.retained(policy, clock.now)
             continue
         _, who, op, seed, text, pause = step
         update = edit(clients[who], op, seed, text)
@@ -139,6 +210,14 @@ def probe_times(stamps: list[float]) -> list[float]:
     return sorted(times)
 
 
+async def state_or_oldest(store: BaseYStore, at: float) -> tuple[bytes | None, float]:
+    """The state at `at`, or None and the oldest time kept (NaN when none is said)."""
+    try:
+        return await store.state_at(at), math.nan
+    except HistoryNotKeptError as exc:
+        return None, math.nan if exc.oldest is None else exc.oldest
+
+
 async def check_against_replay(store: BaseYStore, written: Written) -> None:
     """apply_updates and state_at agree with replays of what was written."""
     restored: pycrdt.Doc[Any] = pycrdt.Doc()
@@ -146,25 +225,51 @@ async def check_against_replay(store: BaseYStore, written: Written) -> None:
     full = written.replay(len(written.updates))
     assert content(restored) == content(full)
     assert restored.get_state() == full.get_state()
+    too_old = True
     for at in probe_times(written.stamps):
-        try:
-            state = await store.state_at(at)
-        except HistoryNotKeptError:  # the whole history is kept: nothing is too old
-            pytest.fail(f"state_at({at}) raised with the whole history kept")
+        state, oldest = await state_or_oldest(store, at)
+        if state is None:
+            assert too_old, f"state_at({at}) raised after a later time did not"
+            assert at < written.must_answer_from, f"state_at({at}) is still kept"
+            assert at < oldest, f"state_at({at}) raised, saying {oldest} is kept"
+            continue
+        too_old = False
+        assert at >= written.dropped_before, f"state_at({at}) is older than the history kept"
         expected = written.replay(written.count_at(at))
         assert content(state_of(state)) == content(expected), f"state_at({at})"
-    seqs = [record.seq async for record in store.read_records()]
-    assert len(seqs) == len(written.updates)
-    for count, seq in enumerate(seqs, 1):
-        state = await store.state_at(seq=seq)
-        assert content(state_of(state)) == content(written.replay(count)), f"seq {seq}"
+    records = [record async for record in store.read_records()]
+    updates = [record for record in records if record.kind == RecordKind.UPDATE]
+    first = len(written.updates) - len(updates)
+    assert [record.update for record in updates] == written.updates[first:]
+    for count, record in enumerate(updates, first + 1):
+        state = await store.state_at(seq=record.seq)
+        assert content(state_of(state)) == content(written.replay(count)), f"seq {record.seq}"
+
+
+@dataclass
+class Location:
+    """Where a backend's records are, to damage them behind the store's back."""
+
+    backend: str
+    make: StoreFactory
+    root: Path
+
+
+def located(backend: str, tmp_path: Path) -> Location:
+    maker, _loops = BACKENDS[backend]
+    return Location(backend, maker(tmp_path), tmp_path)
 
 
 @pytest.fixture(params=["file", "sqlite", "postgres"])
-def make(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
     """Stores of each durable backend (asyncio)."""
-    maker, _loops = BACKENDS[request.param]
-    return maker(tmp_path)
+    return located(request.param, tmp_path)
+
+
+@pytest.fixture(params=KEEPS_HISTORY)
+def history_location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    """Stores of each backend with checkpoints."""
+    return located(request.param, tmp_path)
 
 
 @pytest.fixture
@@ -179,10 +284,144 @@ def anyio_backend() -> str:
 )
 @given(history=steps.filter(lambda steps: any(step[0] == "edit" for step in steps)))
 async def test_restore_and_time_travel_equal_the_replay(
-    make: StoreFactory, history: list[tuple[Any, ...]]
+    location: Location, history: list[tuple[Any, ...]]
 ) -> None:
-    """The document, and its state at every time and seq, are those of the replay."""
-    store, written = await write_history(make, f"doc-{uuid.uuid4().hex}", history, SimulatedClock())
+    """The document, and its state at every time and seq kept, are those of the replay."""
+    if location.backend not in KEEPS_HISTORY:
+        history = [step for step in history if step[0] in ("edit", "reopen")]
+    name = f"doc-{uuid.uuid4().hex}"
+    store, written = await write_history(location.make, name, history, SimulatedClock())
+    try:
+        await check_against_replay(store, written)
+    finally:
+        await store.aclose()
+
+
+def flipped(stored: bytes, offset: int, flip: int) -> bytes:
+    damaged = bytearray(stored)
+    damaged[offset % len(damaged)] ^= flip
+    return bytes(damaged)
+
+
+async def damage_row(store: BaseYStore, seq: int, column: str, offset: int, flip: int) -> None:
+    """Flip one byte of a SQL record's stored update or metadata (its header)."""
+    url = make_url(str(getattr(store, "database_url", "")))
+    if url.get_backend_name() == "sqlite":
+        with sqlite3.connect(str(url.database)) as connection:
+            (stored,) = connection.execute(
+                f'SELECT "{column}" FROM ystore_records WHERE doc = ? AND seq = ?',
+                (store.path, seq),
+            ).fetchone()
+            connection.execute(
+                f'UPDATE ystore_records SET "{column}" = ? WHERE doc = ? AND seq = ?',
+                (flipped(stored, offset, flip), store.path, seq),
+            )
+        return
+    dsn = url.set(drivername="postgresql", query={}).render_as_string(False)
+    connection = await asyncpg.connect(dsn)
+    try:
+        stored = await connection.fetchval(
+            f'SELECT "{column}" FROM ystore_records WHERE doc = $1 AND seq = $2', store.path, seq
+        )
+        await connection.execute(
+            f'UPDATE ystore_records SET "{column}" = $1 WHERE doc = $2 AND seq = $3',
+            flipped(stored, offset, flip),
+            store.path,
+            seq,
+        )
+    finally:
+        await connection.close()
+
+
+def damage_frame(path: Path, seq: int, in_header: bool, offset: int, flip: int) -> None:
+    """Flip one byte of a file record's update or metadata, its frame checksum made valid.
+
+    The frame stays intact, so the damage reaches the checkpoint's own digest check.
+    """
+    data = bytearray(path.read_bytes())
+    with path.open("rb") as file:
+        position = v3_records_start(file, len(data))
+    assert position is not None
+    while position + FRAME_HEAD.size <= len(data):
+        length, _checksum = FRAME_HEAD.unpack_from(data, position)
+        body = position + FRAME_HEAD.size
+        record_seq, at = decode_varuint(data, body)
+        metadata_length, metadata = decode_varuint(data, at + 1 + 8)
+        update = metadata + metadata_length
+        if record_seq == seq:
+            start, end = (metadata, update) if in_header else (update, body + length)
+            data[start + offset % (end - start)] ^= flip
+            checksum = frame_checksum(
+                bytes(data[position : position + 4]), bytes(data[body : body + length])
+            )
+            FRAME_HEAD.pack_into(data, position, length, checksum)
+            path.write_bytes(bytes(data))
+            return
+        position = body + length
+    raise AssertionError(f"No record {seq} in {path}.")
+
+
+async def damage(
+    location: Location, store: BaseYStore, seq: int, in_header: bool, offset: int, flip: int
+) -> None:
+    if location.backend in ("sqlite", "postgres"):
+        await damage_row(store, seq, "metadata" if in_header else "update", offset, flip)
+    else:
+        damage_frame(Path(store.path), seq, in_header, offset, flip)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    history=st.lists(edits, min_size=2, max_size=30),
+    cuts=st.sets(st.integers(0, 29), max_size=4),
+    compress=st.booleans(),
+    pick=st.integers(0, 100),
+    in_header=st.booleans(),
+    offset=st.integers(0, 10**6),
+    flip=st.integers(1, 255),
+)
+async def test_a_damaged_checkpoint_never_yields_a_wrong_document(
+    history_location: Location,
+    history: list[tuple[Any, ...]],
+    cuts: set[int],
+    compress: bool,
+    pick: int,
+    in_header: bool,
+    offset: int,
+    flip: int,
+) -> None:
+    """One byte of a checkpoint's stored update or header flipped: every read is still right."""
+    steps: list[tuple[Any, ...]] = []
+    for i, step in enumerate(history):
+        steps.append(step)
+        if i in cuts:
+            steps.append(("checkpoint",))
+    name = f"doc-{uuid.uuid4().hex}"
+    clock = SimulatedClock()
+    store, written = await write_history(
+        history_location.make, name, [("compress", compress), *steps], clock
+    )
+    await store.checkpoint()
+    try:
+        read_records: Any = store.read_records  # every backend with checkpoints takes the flag
+        found = [r async for r in read_records(checkpoints=True)]
+        checkpoints = [r for r in found if r.kind == RecordKind.CHECKPOINT]
+        assert checkpoints
+        await damage(
+            history_location,
+            store,
+            checkpoints[pick % len(checkpoints)].seq,
+            in_header,
+            offset,
+            flip,
+        )
+    finally:
+        await store.aclose()
+    store = history_location.make(name, clock=clock)
     try:
         await check_against_replay(store, written)
     finally:
