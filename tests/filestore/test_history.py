@@ -471,3 +471,26 @@ async def test_index_survives_as_a_cache_after_retention(tmp_path: Path) -> None
     os.unlink(hint_path(path))
     assert await _restore(FileYStore(str(path))) == text
     await store.aclose()
+
+
+@pytest.mark.parametrize("flush", [1 << 24, 64])
+async def test_restore_without_the_index_scans_once_from_the_latest_checkpoint(
+    tmp_path: Path, flush: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many checkpoints across the file's read chunks, the index gone, updates held in
+    memory handed over early (a small flush size) or not: the same document."""
+    from ystores.filestore import checkpointing
+
+    monkeypatch.setattr(checkpointing, "FLUSH_BYTES", flush)
+    path = tmp_path / "doc.y"
+    text = "0123456789" * 300
+    store = FileYStore(str(path), fsync=False)
+    for i, update in enumerate(_updates(text), 1):
+        await store.write(update)
+        if i % 250 == 0:
+            await store.checkpoint()
+    await store.aclose()
+    hint_path(path).unlink()
+    assert path.stat().st_size > 60_000
+    assert await _restore(FileYStore(str(path))) == text
+    assert _state_text(await FileYStore(str(path)).state_at(seq=1000)) == text[:997]

@@ -10,6 +10,7 @@ the records themselves, are used instead): never a wrong document.
 
 from __future__ import annotations
 
+import bisect
 import os
 import struct
 import time
@@ -218,6 +219,42 @@ class _Base:
     record: Record
     header: CheckpointHeader
     tail_start: int
+    hints: Hints
+
+
+def _bound(
+    file: BinaryIO,
+    fmt: FileFormat,
+    size: int,
+    hints: Hints,
+    *,
+    seq: int | None,
+    at: float | None,
+) -> int:
+    """Where a replay up to `seq`/`at` may stop reading: at a checkpoint past that point.
+
+    Every record up to that point lies before such a checkpoint's frame (seqs grow
+    with offsets, and the checkpoint covers a record past the point). The frame
+    is checked like any the index names; without one that checks out, `size`.
+    """
+    fd = file.fileno()
+    after = [
+        hint
+        for hint in hints.checkpoints
+        if (seq is not None and hint.covers > seq)
+        or (at is not None and hint.covers_timestamp > at)
+    ]
+    for hint in sorted(after, key=lambda hint: hint.offset):
+        found = frame_record_at(fd, hint.offset, size, fmt)
+        if found is None or (found.length, found.checksum) != (hint.length, hint.checksum):
+            continue
+        header = decode_header(found.record.metadata)
+        if found.record.kind is not _CHECKPOINT or found.record.seq != hint.seq or header is None:
+            continue
+        if (header.covers, header.covers_timestamp) != (hint.covers, hint.covers_timestamp):
+            continue
+        return hint.offset
+    return size
 
 
 def hinted_base(
@@ -255,7 +292,7 @@ def hinted_base(
         tail = frame_record_at(fd, hint.tail_start, size, fmt)
         if tail is None or tail.record.seq != header.covers + 1 or tail.offset > hint.offset:
             continue
-        return _Base(record, header, hint.tail_start)
+        return _Base(record, header, hint.tail_start, hints)
     return None
 
 
@@ -304,18 +341,62 @@ def restore_batches(file_log: FileLog, result: RestoreResult) -> Generator[list[
                 result.from_checkpoint = found.record.seq
                 yield from batches
                 return
-        replay = Replay(path, file_log.log)
-        scanner = open_scanner(file, fmt, size, path=path)
-        count = 0
-        for batch in scanner:
-            count += len(batch)
-            replay.feed(batch)
-            if replay.pending_bytes > FLUSH_BYTES:
-                yield replay.take()
-        result.tail = scanner.tail
-        if count == 0:
-            raise YDocNotFound(f"The document at {path} holds no update yet.")
-        yield replay.take()
+        yield from _scanned_restore(file, fmt, size, path, file_log.log, result)
+
+
+def _scanned_restore(
+    file: BinaryIO, fmt: FileFormat, size: int, path: str, log: Logger, result: RestoreResult
+) -> Iterator[list[bytes]]:
+    """A restore reading the whole file: the replay's fast path, checkpoints set aside.
+
+    Updates are held from the latest valid checkpoint on (those it covers are
+    dropped when it comes); past `FLUSH_BYTES` they are handed over to be applied
+    (a later checkpoint applied over them changes nothing).
+    """
+    scanner = open_scanner(file, fmt, size, path=path)
+    sink: list[tuple[int, Record]] = []
+    seqs: list[int] = []
+    scanner.checkpoint_sink, scanner.seqs = sink, seqs
+    base: bytes | None = None
+    covers = 0
+    held: list[bytes] = []
+    held_seqs: list[int] = []
+    held_bytes = 0
+    for batch in scanner.updates():
+        start = scanner.count - len(batch)  # records yielded before this batch
+        done = 0
+        for index, checkpoint in sink:
+            at = index - start
+            held.extend(batch[done:at])
+            held_seqs.extend(seqs[done:at])
+            done = at
+            header = trusted_header(checkpoint, path, log)
+            if header is None or header.covers <= covers:
+                continue
+            if not held_seqs or header.covers > held_seqs[-1]:
+                continue  # it claims records not before it: not this log's
+            cut = bisect.bisect_right(held_seqs, header.covers)
+            base, covers = checkpoint.update, header.covers
+            del held[:cut], held_seqs[:cut]
+            held_bytes = sum(map(len, held))
+        held.extend(batch[done:])
+        held_seqs.extend(seqs[done:])
+        held_bytes += sum(map(len, batch[done:]))
+        sink.clear()
+        seqs.clear()
+        if held_bytes > FLUSH_BYTES:
+            yield ([] if base is None else [base]) + held
+            base, held, held_seqs, held_bytes = None, [], [], 0
+    for _index, checkpoint in sink:  # after the last update: nothing follows them
+        header = trusted_header(checkpoint, path, log)
+        if header is not None and covers < header.covers <= (held_seqs or [0])[-1]:
+            cut = bisect.bisect_right(held_seqs, header.covers)
+            base, covers = checkpoint.update, header.covers
+            del held[:cut], held_seqs[:cut]
+    result.tail = scanner.tail
+    if scanner.count == 0 and base is None:
+        raise YDocNotFound(f"The document at {path} holds no update yet.")
+    yield ([] if base is None else [base]) + held
 
 
 def _hinted_restore(
@@ -349,11 +430,13 @@ def state_at_file(file_log: FileLog, *, seq: int | None = None, at: float | None
         found = hinted_base(
             file, fmt, size, read_hints(file_log.path, file_log.root), log, path, seq=seq, at=at
         )
+        end = size
         if found is not None:
             header = found.header
             replay.start_from(found.record.update, header.covers, header.covers_timestamp)
             start, last_seq = found.tail_start, header.covers
-        scanner = open_scanner(file, fmt, size, path=path, start=start, last_seq=last_seq)
+            end = _bound(file, fmt, size, found.hints, seq=seq, at=at)
+        scanner = open_scanner(file, fmt, end, path=path, start=start, last_seq=last_seq)
         seen = found is not None
         for batch in scanner:
             if batch and not seen:

@@ -94,6 +94,11 @@ class Scanner(ABC):
         """Leave checkpoint records out (what `read()` and a restore's replay want)."""
         self.offsets: list[int] | None = None
         """When a list, the file offset of each record yielded is appended to it."""
+        self.checkpoint_sink: list[tuple[int, Record]] | None = None
+        """When a list and checkpoints are left out, each is appended to it instead,
+        with the number of records yielded before it."""
+        self.seqs: list[int] | None = None
+        """When a list, `updates()` appends each yielded update's seq to it."""
         self.compressed_bytes = 0
         """Stored bytes of the compressed updates read so far."""
         self.decompressed_bytes = 0
@@ -212,6 +217,8 @@ class V3Scanner(Scanner):
         crc = crc32c.crc32c
         kinds = self._kind_by_byte
         skip_checkpoints = self.skip_checkpoints
+        sink = self.checkpoint_sink
+        seqs = self.seqs
         offsets = self.offsets
         only_updates = make is _update and offsets is None  # the restore path: no call per record
         i = 0
@@ -259,6 +266,15 @@ class V3Scanner(Scanner):
                 )
             last_seq = seq
             if kind is _CHECKPOINT and skip_checkpoints:
+                if sink is not None:
+                    stored = buf[j + meta_len : stop]
+                    raw = (
+                        stored
+                        if kind_byte < 0x10
+                        else self._decompress(kind_byte >> 4, stored, pos + i)
+                    )
+                    checkpoint = Record(seq, raw, buf[j : j + meta_len], timestamp, kind)
+                    sink.append((self.count + len(records), checkpoint))
                 i = stop
                 continue
             if kind_byte < 0x10:
@@ -267,6 +283,8 @@ class V3Scanner(Scanner):
                 update = self._decompress(kind_byte >> 4, buf[j + meta_len : stop], pos + i)
             if only_updates:
                 append(update)  # type: ignore[arg-type]
+                if seqs is not None:
+                    seqs.append(seq)
             else:
                 if offsets is not None:
                     offsets.append(pos + i)
