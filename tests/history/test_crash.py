@@ -114,7 +114,7 @@ async def final_checks(url: str, expected: str) -> None:
     assert await read_text(url) == expected
 
 
-@pytest.fixture(params=["sqlite", "postgres"])  # the file store's history arrives with v4
+@pytest.fixture(params=["file", "sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "file":
         return f"file://{tmp_path}/docs/"
