@@ -43,8 +43,6 @@ from ystores.records import decode_varuint
 
 pytestmark = pytest.mark.anyio
 
-KEEPS_HISTORY = ["sqlite", "postgres"]
-"""The backends with checkpoints and retention (the file store's arrive with format v4)."""
 EXAMPLES = int(os.environ.get("YSTORES_HISTORY_EXAMPLES", "8"))
 START = 1_700_000_000.0
 
@@ -255,21 +253,11 @@ class Location:
     root: Path
 
 
-def located(backend: str, tmp_path: Path) -> Location:
-    maker, _loops = BACKENDS[backend]
-    return Location(backend, maker(tmp_path), tmp_path)
-
-
 @pytest.fixture(params=["file", "sqlite", "postgres"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
     """Stores of each durable backend (asyncio)."""
-    return located(request.param, tmp_path)
-
-
-@pytest.fixture(params=KEEPS_HISTORY)
-def history_location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
-    """Stores of each backend with checkpoints."""
-    return located(request.param, tmp_path)
+    maker, _loops = BACKENDS[request.param]
+    return Location(request.param, maker(tmp_path), tmp_path)
 
 
 @pytest.fixture
@@ -287,8 +275,6 @@ async def test_restore_and_time_travel_equal_the_replay(
     location: Location, history: list[tuple[Any, ...]]
 ) -> None:
     """The document, and its state at every time and seq kept, are those of the replay."""
-    if location.backend not in KEEPS_HISTORY:
-        history = [step for step in history if step[0] in ("edit", "reopen")]
     name = f"doc-{uuid.uuid4().hex}"
     store, written = await write_history(location.make, name, history, SimulatedClock())
     try:
@@ -385,7 +371,7 @@ async def damage(
     flip=st.integers(1, 255),
 )
 async def test_a_damaged_checkpoint_never_yields_a_wrong_document(
-    history_location: Location,
+    location: Location,
     history: list[tuple[Any, ...]],
     cuts: set[int],
     compress: bool,
@@ -403,7 +389,7 @@ async def test_a_damaged_checkpoint_never_yields_a_wrong_document(
     name = f"doc-{uuid.uuid4().hex}"
     clock = SimulatedClock()
     store, written = await write_history(
-        history_location.make, name, [("compress", compress), *steps], clock
+        location.make, name, [("compress", compress), *steps], clock
     )
     await store.checkpoint()
     try:
@@ -412,7 +398,7 @@ async def test_a_damaged_checkpoint_never_yields_a_wrong_document(
         checkpoints = [r for r in found if r.kind == RecordKind.CHECKPOINT]
         assert checkpoints
         await damage(
-            history_location,
+            location,
             store,
             checkpoints[pick % len(checkpoints)].seq,
             in_header,
@@ -421,7 +407,7 @@ async def test_a_damaged_checkpoint_never_yields_a_wrong_document(
         )
     finally:
         await store.aclose()
-    store = history_location.make(name, clock=clock)
+    store = location.make(name, clock=clock)
     try:
         await check_against_replay(store, written)
     finally:
