@@ -53,7 +53,8 @@ class GroupCommitter(Generic[T, R]):
     def __init__(self, flush: Callable[[Sequence[T]], Awaitable[Sequence[R]]]) -> None:
         self._flush = flush
         self._queue: list[_Slot[T, R]] = []
-        self._flushed: anyio.Event | None = None  # set when the flush in progress ends
+        self._flushing = False
+        self._flushed: anyio.Event | None = None  # made by the first writer to wait for it
         self._contended = False
 
     async def submit(self, entry: T) -> R:
@@ -61,7 +62,9 @@ class GroupCommitter(Generic[T, R]):
         slot: _Slot[T, R] = _Slot(entry)
         self._queue.append(slot)
         while not slot.done:
-            if self._flushed is not None:
+            if self._flushing:
+                if self._flushed is None:
+                    self._flushed = anyio.Event()
                 await self._flushed.wait()
             elif self._contended and not slot.yielded:
                 slot.yielded = True
@@ -75,7 +78,7 @@ class GroupCommitter(Generic[T, R]):
     async def _lead(self) -> None:
         """Flush everything queued, shielded, and wake the writers waiting meanwhile."""
         batch, self._queue = self._queue, []
-        flushed = self._flushed = anyio.Event()
+        self._flushing = True
         try:
             with anyio.CancelScope(shield=True):
                 results = await self._flush([s.entry for s in batch])
@@ -94,6 +97,7 @@ class GroupCommitter(Generic[T, R]):
             for s, result in zip(batch, results, strict=True):
                 s.result, s.done = result, True
         finally:
-            self._flushed = None
+            flushed, self._flushed, self._flushing = self._flushed, None, False
             self._contended = len(batch) > 1 or bool(self._queue)
-            flushed.set()
+            if flushed is not None:
+                flushed.set()

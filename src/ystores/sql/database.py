@@ -82,7 +82,7 @@ class Database:
         self.in_doubt = InDoubt()
         self._flush_lock = asyncio.Lock()  # flushes and resolutions, one at a time
         self._resolver: asyncio.Task[None] | None = None
-        self._detached: set[asyncio.Task[int]] = set()
+        self._detached: set[asyncio.Task[None]] = set()
         self._sent_on: Fence | None = None  # the connection the current flush sent on
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
@@ -166,17 +166,39 @@ class Database:
             StoreDatabaseError: The database refused the write.
         """
         entry = self.in_doubt.match(doc, update) or (doc, pack_kind(kind, codec), update, meta, ts)
-        task = self.loop.create_task(self.committer.submit(entry))
+        # The task sets `waiter` itself as its last step: the caller wakes one loop
+        # turn after the flush, where awaiting a shielded task took two more.
+        waiter: asyncio.Future[int] = self.loop.create_future()
+        task = self.loop.create_task(self._submit(entry, waiter))
         try:
-            seq = await asyncio.shield(task)
+            seq = await waiter
         except asyncio.CancelledError:
             if not task.done():
                 self._detached.add(task)
-                task.add_done_callback(lambda done: self._detached_done(done, entry))
+                task.add_done_callback(self._detached.discard)
             raise
         if self._hub is not None:  # this process's followers need not wait for the database
             self._hub.notify(doc, seq)
         return seq
+
+    async def _submit(self, entry: Entry, waiter: asyncio.Future[int]) -> None:
+        """Group-commit `entry` and report to `waiter`; a caller gone meanwhile leaves
+        a failed record in doubt (stored once, see `outcomes`)."""
+        try:
+            seq = await self.committer.submit(entry)
+        except asyncio.CancelledError:
+            waiter.cancel()
+            raise
+        except BaseException as exc:
+            if not waiter.done():
+                waiter.set_exception(exc)
+            elif isinstance(exc, Exception):
+                self._left_behind(entry)
+            else:
+                raise
+            return
+        if not waiter.done():
+            waiter.set_result(seq)
 
     def change_hub(self) -> ChangeHub:
         """The hub waking this process's followers of this database (made on first use)."""
@@ -184,11 +206,8 @@ class Database:
             self._hub = new_hub(self)
         return self._hub
 
-    def _detached_done(self, task: asyncio.Task[int], entry: Entry) -> None:
-        """A cancelled caller's write ended: if it failed, its record goes in doubt."""
-        self._detached.discard(task)
-        if task.cancelled() or task.exception() is None:
-            return
+    def _left_behind(self, entry: Entry) -> None:
+        """A cancelled caller's write failed: its record goes in doubt."""
         if identity(entry) not in {identity(e) for e in self.in_doubt.entries()}:
             self.in_doubt.add([entry], None)
         self._start_resolver()
