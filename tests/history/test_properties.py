@@ -19,6 +19,7 @@ run: `YSTORES_HISTORY_EXAMPLES=300 pytest tests/history/test_properties.py`).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -38,6 +39,7 @@ from backends import BACKENDS, StoreFactory
 from ystores import BaseYStore, HistoryNotKeptError, RecordKind
 from ystores.filestore.formats import v3_records_start
 from ystores.filestore.frames import FRAME_HEAD, frame_checksum
+from ystores.filestore.hints import hint_path
 from ystores.history import RetentionPolicy, decode_header, encode_header
 from ystores.records import decode_varuint
 
@@ -440,3 +442,50 @@ def test_a_damaged_checkpoint_header_or_update_is_never_trusted(
     intact = decode_header(encode_header(covers, stamp, update))
     assert intact is not None
     assert intact.matches(update)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    history=st.lists(edits, min_size=2, max_size=30),
+    cuts=st.sets(st.integers(0, 29), min_size=1, max_size=4),
+    lies=st.lists(
+        st.tuples(st.integers(0, 100), st.integers(0, 6), st.integers(-3, 3), st.booleans()),
+        min_size=1,
+        max_size=3,
+    ),
+)
+async def test_a_lying_checkpoint_index_never_yields_a_wrong_document(
+    tmp_path: Path,
+    history: list[tuple[Any, ...]],
+    cuts: set[int],
+    lies: list[tuple[int, int, int, bool]],
+) -> None:
+    """The file store's checkpoint index, its numbers changed or swapped, is only a cache."""
+    make = BACKENDS["file"][0](tmp_path)
+    steps: list[tuple[Any, ...]] = []
+    for i, step in enumerate(history):
+        steps.append(step)
+        if i in cuts:
+            steps.append(("checkpoint",))
+    name = f"doc-{uuid.uuid4().hex}"
+    clock = SimulatedClock()
+    store, written = await write_history(make, name, [*steps, ("checkpoint",)], clock)
+    await store.aclose()
+    index = hint_path(Path(store.path))
+    hints = json.loads(index.read_text())
+    entries = hints["checkpoints"]
+    assert entries
+    for entry, field_at, delta, swap in lies:
+        row = entries[entry % len(entries)]
+        other = entries[(entry + 1) % len(entries)]
+        row[field_at] = other[field_at] if swap and other is not row else row[field_at] + delta
+    index.write_text(json.dumps(hints))
+    store = make(name, clock=clock)
+    try:
+        await check_against_replay(store, written)
+    finally:
+        await store.aclose()
