@@ -15,6 +15,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from . import crdt
 from .clock import Clock, system_clock
 from .compaction.background import WriteNotes, run_compaction
+from .compaction.history import HistoryCounts, HistoryNotes, run_history
 from .compaction.policy import CompactionPolicy, LogStats, SquashReport
 from .errors import HistoryNotKeptError, YDocNotFound
 from .following import ChangeSignal, PollingSignal
@@ -67,6 +68,10 @@ class BaseYStore(Lifecycle, ABC):
     compress: bool = False
     compaction_interval: float = 10.0
     """Seconds between the background compactor's idle-TTL checks."""
+    history_interval: float = 10.0
+    """Seconds between the background checks of whether a checkpoint is due."""
+    retention_interval: float = 300.0
+    """Seconds between the background applications of the retention policy."""
     follow_interval: float = 0.05
     """Seconds between change checks of a follower on a backend that polls."""
 
@@ -94,6 +99,7 @@ class BaseYStore(Lifecycle, ABC):
         if compress is not None:
             self.compress = compress
         self._write_notes: WriteNotes | None = None
+        self._history_notes: HistoryNotes | None = None
         self.log = log or getLogger("ystores")
         self.clock: Clock = clock or system_clock
         self._task_group: TaskGroup | None = None
@@ -119,7 +125,8 @@ class BaseYStore(Lifecycle, ABC):
     def read_records(self) -> AsyncIterator[Record]:
         """Iterate over the stored records (with seq and kind), the latest snapshot on.
 
-        Backends with seqs implement this (following needs it).
+        Backends with seqs implement this (following needs it); those that keep
+        checkpoints take `checkpoints=True` to yield them too (copy, inspect, log).
 
         Raises:
             YDocNotFound: The store holds no record for this document.
@@ -290,6 +297,14 @@ class BaseYStore(Lifecycle, ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not apply retention.")
 
+    async def history_stats(self) -> HistoryCounts | None:
+        """How much log follows the latest checkpoint, and the history's sizes (None: no record).
+
+        Backends that keep history implement this (see `ystores.history.stats`);
+        the background checkpointing counts the store's own writes without it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not report its history.")
+
     async def state_at(self, at: float | None = None, *, seq: int | None = None) -> bytes:
         """The document as it was at time `at`, or just after record `seq`, as one Yjs update.
 
@@ -326,6 +341,8 @@ class BaseYStore(Lifecycle, ABC):
         """Tell the background compactor about a write (backends call this)."""
         if self._write_notes is not None:
             self._write_notes.note(size)
+        if self._history_notes is not None:
+            self._history_notes.note(size)
 
     async def _open(self) -> None:
         """Acquire what the backend needs while started (hook for backends)."""
@@ -388,6 +405,9 @@ class BaseYStore(Lifecycle, ABC):
                 if self.compaction is not None and self.compaction.enabled:
                     self._write_notes = WriteNotes(self.compaction)
                     tg.start_soon(run_compaction, self, self._write_notes, self.compaction_interval)
+                if self._keeps_history_in_background():
+                    self._history_notes = HistoryNotes(self.checkpoints)
+                    tg.start_soon(self._run_history, self._history_notes)
                 self.started.set()
                 task_status.started()
                 await stop_requested.wait()
@@ -395,9 +415,24 @@ class BaseYStore(Lifecycle, ABC):
         finally:
             self._task_group = None
             self._write_notes = None
+            self._history_notes = None
             with anyio.CancelScope(shield=True):
                 await self._close()
             self._finish()
+
+    def _keeps_history_in_background(self) -> bool:
+        retention = self.retention
+        keeps_all = (
+            retention is None
+            or retention.keep_all
+            or (retention.window is None and retention.budget is None)
+        )
+        return self.checkpoints is not None or not keeps_all
+
+    async def _run_history(self, notes: HistoryNotes) -> None:
+        await run_history(
+            self, notes, interval=self.history_interval, retention_interval=self.retention_interval
+        )
 
     async def aclose(self) -> None:
         """Stop the store if it runs and wait until it has flushed and closed; else close it."""

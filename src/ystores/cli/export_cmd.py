@@ -11,6 +11,7 @@ import typer
 
 from .app import app
 from .common import STORE_HELP, call, fail, resolve, run_operation
+from .times import TIME_HELP, option_time
 
 
 class ExportFormat(str, enum.Enum):
@@ -42,11 +43,21 @@ def export_command(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help=f"The document as it was then (every record written by then): {TIME_HELP}.",
+        ),
+    ] = None,
 ) -> None:
     """Export a document: its merged state as one Yjs update, or its content as JSON.
 
     Reads without changing the store. Prints nothing else on success. A binary
-    update is not written to a terminal: redirect stdout or use -o FILE.
+    update is not written to a terminal: redirect stdout or use -o FILE. With
+    --at, the state as of that time (`ystore log` lists the times); a time older
+    than the history kept is an error naming the oldest one.
     """
     from ..operations import export_document
 
@@ -55,8 +66,9 @@ def export_command(
     chosen = ExportFormat.json if as_json else (format or ExportFormat.update)
     if output is None and chosen is ExportFormat.update and sys.stdout.isatty():
         fail("a Yjs update is binary; write it with -o FILE or redirect stdout.", code=2)
+    when = option_time(at, "--at")
     resolve(target)
-    data = run_operation(lambda: export_document(target, doc, format=chosen.value))
+    data = run_operation(lambda: export_document(target, doc, format=chosen.value, at=when))
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

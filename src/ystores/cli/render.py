@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Col",
     "format_bytes",
+    "format_precise_time",
     "format_time",
     "print_json",
     "print_table",
@@ -31,6 +32,14 @@ def format_time(timestamp: float | None) -> str:
     if not timestamp:
         return "-"
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_precise_time(timestamp: float | None) -> str:
+    """A UTC time to the millisecond (`YYYY-MM-DD HH:MM:SS.mmm`), or '-' when unknown."""
+    if not timestamp:
+        return "-"
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 def format_bytes(size: int) -> str:

@@ -17,7 +17,9 @@ from .sources import ScanState, open_source
 __all__ = ["export_document", "import_document"]
 
 
-async def export_document(target: str, doc: str, *, format: str = "update") -> bytes:
+async def export_document(
+    target: str, doc: str, *, format: str = "update", at: float | None = None
+) -> bytes:
     """The document as bytes: its merged state as one Yjs v1 update, or its content as JSON.
 
     Args:
@@ -25,14 +27,22 @@ async def export_document(target: str, doc: str, *, format: str = "update") -> b
         doc: The document's name.
         format: `update` (loadable by any Yjs client with `Y.applyUpdate`) or
             `json` (`{root: {"type": ..., "value": ...}}`, UTF-8).
+        at: The document as it was at this time (seconds since the epoch) instead
+            of now: every record written by then (see `BaseYStore.state_at`).
 
     Raises:
         YDocNotFound: No such document.
+        HistoryNotKeptError: `at` is older than the history kept.
         ValueError: An unknown format.
     """
     if format not in ("update", "json"):
         raise ValueError(f"Unknown export format {format!r}; use 'update' or 'json'.")
-    state = await document_state(target, doc)
+    if at is None:
+        state = await document_state(target, doc)
+    else:
+        from .history import state_at_time
+
+        state = await state_at_time(target, doc, at)
     if format == "update":
         return state
     content = content_as_json(describe_update(state))

@@ -1,0 +1,128 @@
+"""`ystore checkpoint` and `ystore retain`: a store's history, kept fast and bounded."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .app import app
+from .common import STORE_HELP, progress_bar, resolve, run_operation, warn_strays
+from .render import format_bytes, print_json
+from .times import option_retention
+
+_DOC_HELP = "Only this document (default: every document of the store)."
+
+
+@app.command("checkpoint")
+def checkpoint_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help=STORE_HELP)],
+    doc: Annotated[str | None, typer.Option("--doc", metavar="NAME", help=_DOC_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Write a checkpoint of each document: restores start from it; nothing is deleted.
+
+    A checkpoint is the merged state of every record so far, verified before it
+    is written and stored beside the history (which stays record by record).
+    Loading a document and time travel then replay only the records after the
+    latest checkpoint. Safe while servers keep writing. A document whose latest
+    checkpoint already covers everything is left as it is. Servers write
+    checkpoints on their own with `ystore serve --checkpoint-every N`.
+    """
+    from ..operations.history import checkpoint_target
+
+    resolve(target)
+    warn_strays(target)
+    with progress_bar("Checkpointing") as bar:
+        results = run_operation(lambda: checkpoint_target(target, doc=doc, progress=bar.steps))
+    written = [(name, report) for name, report in results if report is not None]
+    if as_json:
+        print_json(
+            {
+                "target": target,
+                "documents": len(results),
+                "checkpoints": [
+                    {
+                        "doc": name,
+                        "seq": r.seq,
+                        "covers": r.covers,
+                        "raw_bytes": r.raw_bytes,
+                        "stored_bytes": r.stored_bytes,
+                        "seconds": round(r.seconds, 6),
+                    }
+                    for name, r in written
+                ],
+            }
+        )
+        return
+    for name, r in written:
+        typer.echo(
+            f"checkpoint of {name}: seq {r.seq} covers seqs up to {r.covers}, "
+            f"{format_bytes(r.stored_bytes)} stored ({format_bytes(r.raw_bytes)} raw)"
+        )
+    typer.echo(
+        f"Wrote {len(written)} checkpoints for {len(results)} documents of {target}; "
+        f"{len(results) - len(written)} were already covered."
+    )
+
+
+@app.command("retain")
+def retain_command(
+    target: Annotated[str, typer.Argument(metavar="TARGET", help=STORE_HELP)],
+    keep: Annotated[
+        str,
+        typer.Option(
+            "--keep",
+            metavar="HISTORY",
+            help="How much history to keep: a duration (30d, 12h: records younger than "
+            "that), a size (64MiB: the newest records that fit), all, or none (a squash).",
+        ),
+    ],
+    doc: Annotated[str | None, typer.Option("--doc", metavar="NAME", help=_DOC_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Drop the history older than what --keep keeps; the content never changes.
+
+    The records dropped are first merged into a checkpoint, so each document
+    loads exactly as before and time travel reaches back to that checkpoint
+    (older times are an error naming the oldest one kept). Crash-safe and safe
+    while servers keep writing. Servers apply it on their own with
+    `ystore serve --retain`.
+    """
+    from ..operations.history import retain_target
+
+    policy = option_retention(keep, "--keep")
+    resolve(target)
+    warn_strays(target)
+    with progress_bar("Retaining") as bar:
+        results = run_operation(lambda: retain_target(target, policy, doc=doc, progress=bar.steps))
+    changed = [(name, report) for name, report in results if report is not None]
+    if as_json:
+        data: dict[str, Any] = {
+            "target": target,
+            "policy": policy.describe(),
+            "documents": len(results),
+            "retained": [
+                {
+                    "doc": name,
+                    "records_before": r.records_before,
+                    "records_after": r.records_after,
+                    "bytes_before": r.bytes_before,
+                    "bytes_after": r.bytes_after,
+                    "cut_seq": r.cut_seq,
+                    "seconds": round(r.seconds, 6),
+                }
+                for name, r in changed
+            ],
+        }
+        print_json(data)
+        return
+    for name, r in changed:
+        typer.echo(
+            f"retained {name}: {r.records_before} records -> {r.records_after}, "
+            f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
+        )
+    typer.echo(
+        f"Applied '{policy.describe()}' to {len(results)} documents of {target}: "
+        f"{len(changed)} changed, {len(results) - len(changed)} had nothing older to drop."
+    )
