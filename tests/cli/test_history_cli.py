@@ -173,8 +173,7 @@ def kinds(target: str) -> Iterator[str]:
     return (e["kind"] for e in ok_json("log", target, "--doc", "notes/a.txt"))
 
 
-def test_checkpoint_and_retain_commands(target: str) -> None:
-    """Where the backend keeps checkpoints: written, listed, and retention keeps content."""
+def test_checkpoint_and_retain_commands(target: str, tmp_path: Path) -> None:
     write_history(target)
     result = ystore("checkpoint", target, "--json")
     if result.exit_code == 1 and "keep no checkpoints" in result.stderr:
@@ -182,7 +181,25 @@ def test_checkpoint_and_retain_commands(target: str) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["checkpoints"][0]["covers"] >= 4
     assert RecordKind.CHECKPOINT.name.lower() in set(kinds(target))
+    again = ok_json("checkpoint", target, "--doc", "notes/a.txt")
+    assert again["checkpoints"] == []  # everything is covered already
+    report = ok_json("inspect", target.removeprefix("file://"))
+    (doc,) = report["documents"]
+    assert doc["checkpoints"] == 1
+    assert doc["records"] == 4
+    assert doc["raw_bytes"] > 0
+    assert doc["stored_bytes"] is not None
     before = ok_json("export", target, "--doc", "notes/a.txt", "--json")
-    kept = ok_json("retain", target, "--keep", "none")
+    # Every record is older than an hour: all of them are merged into the base.
+    kept = ok_json("retain", target, "--keep", "1h")
     assert kept["documents"] == 1
     assert ok_json("export", target, "--doc", "notes/a.txt", "--json") == before
+    one_line_error(
+        ystore("export", target, "--doc", "notes/a.txt", "--at", str(T0 + 30), "-o", "/dev/null"),
+        "not kept",
+    )
+    # A copy of the retained history holds the same document.
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    copied = ystore("copy", target.removeprefix("file://"), copy)
+    assert copied.exit_code == 0, copied.output
+    assert ok_json("export", copy, "--doc", "notes/a.txt", "--json") == before

@@ -56,6 +56,10 @@ def document_as_dict(doc: DocumentReport) -> dict[str, Any]:
         "undecodable": doc.undecodable,
         "out_of_order": doc.out_of_order,
         "checkpoint_bytes": doc.checkpoint,
+        "checkpoints": doc.checkpoints,
+        "history_checkpoint_bytes": doc.checkpoint_bytes,
+        "raw_bytes": doc.raw_bytes,
+        "stored_bytes": doc.stored_bytes,
         "problem": doc.problem,
     }
     if doc.record_list is not None:
@@ -75,6 +79,13 @@ def report_as_dict(report: StoreReport) -> dict[str, Any]:
         "problem": report.problem,
         "documents": [document_as_dict(d) for d in report.documents],
     }
+
+
+def _sizes(doc: DocumentReport) -> str:
+    raw = format_bytes(doc.raw_bytes) + " raw"
+    if doc.stored_bytes is None:
+        return raw
+    return f"{format_bytes(doc.stored_bytes)} stored, {raw}"
 
 
 def _metadata_summary(doc: DocumentReport, limit: int = 3) -> str:
@@ -139,7 +150,9 @@ def _print_documents(console: Console, docs: list[DocumentReport]) -> None:
         Col("document", keep=100, fold=True),
         Col("records", keep=90, justify="right"),
         Col("snapshots", keep=20, justify="right"),
+        Col("checkpoints", keep=25, justify="right"),
         Col("bytes", keep=80, justify="right"),
+        Col("stored", keep=30, justify="right"),
         Col("first write", keep=10),
         Col("last write", keep=60),
         Col("metadata", keep=15),
@@ -150,7 +163,9 @@ def _print_documents(console: Console, docs: list[DocumentReport]) -> None:
             escape(doc.name),
             str(doc.records),
             str(doc.snapshots),
-            format_bytes(doc.update_bytes),
+            str(doc.checkpoints),
+            format_bytes(doc.raw_bytes),
+            "-" if doc.stored_bytes is None else format_bytes(doc.stored_bytes),
             format_time(doc.first_timestamp),
             format_time(doc.last_timestamp),
             f"{len(doc.metadata)} distinct",
@@ -165,6 +180,8 @@ def _print_document(console: Console, doc: DocumentReport) -> None:
     rows = [
         ["records", f"{doc.records} ({doc.snapshots} snapshots)"],
         ["updates", format_bytes(doc.update_bytes)],
+        ["checkpoints", f"{doc.checkpoints} ({format_bytes(doc.checkpoint_bytes)})"],
+        ["size", _sizes(doc)],
         ["first write", format_time(doc.first_timestamp)],
         ["last write", format_time(doc.last_timestamp)],
         ["metadata", f"{len(doc.metadata)} distinct: " + escape(_metadata_summary(doc, 5))],

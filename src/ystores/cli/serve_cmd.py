@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .app import app, library_errors
+from .times import option_retention
+
+if TYPE_CHECKING:
+    from ..history.policy import CheckpointPolicy, RetentionPolicy
 
 DEFAULT_STORE = "sqlite:///ystore.db"
 
@@ -32,24 +36,57 @@ def serve_command(
         ),
     ] = None,
     compaction: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--compaction/--no-compaction",
-            help="Squash open documents in the background (see --compact-idle, --compact-records).",
+            help="Squash open documents in the background (see --compact-idle, --compact-records); "
+            "on unless history is kept (--retain, --checkpoint-every).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     compact_idle: Annotated[
-        float,
-        typer.Option(min=0, metavar="SECONDS", help="Squash a document idle this long."),
-    ] = 60.0,
+        float | None,
+        typer.Option(
+            min=0, metavar="SECONDS", help="Squash a document idle this long (default 60)."
+        ),
+    ] = None,
     compact_records: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             metavar="COUNT",
-            help="Squash a document once this many records follow its snapshot.",
+            help="Squash a document once this many records follow its snapshot (default 1000).",
         ),
-    ] = 1000,
+    ] = None,
+    retain: Annotated[
+        str | None,
+        typer.Option(
+            "--retain",
+            metavar="HISTORY",
+            help="Keep history instead of squashing it: all, a duration (30d: records younger "
+            "than that), a size (64MiB: the newest records that fit), or none (squash, the "
+            "default). Applied to open documents every 5 minutes.",
+        ),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option(
+            "--checkpoint-every",
+            min=1,
+            metavar="N",
+            help="With history kept, write a checkpoint of an open document once more than "
+            "N records follow its latest one (default 1000), so it still loads fast; alone, "
+            "it implies --retain all.",
+        ),
+    ] = None,
+    compress: Annotated[
+        bool,
+        typer.Option(
+            "--compress/--no-compress",
+            help="Store updates zlib-compressed (those long enough to shrink; mixed freely "
+            "with raw ones).",
+        ),
+    ] = False,
     max_message_size: Annotated[
         int,
         typer.Option(min=1, metavar="BYTES", help="Close clients that send larger messages."),
@@ -92,9 +129,14 @@ def serve_command(
         raise typer.BadParameter(f"use one of {', '.join(LOG_LEVELS)}.", param_hint="--log-level")
     if token is not None and not token.strip():
         raise typer.BadParameter("the token is empty.", param_hint="--token")
+    history = _history(retain, checkpoint_every, compaction, compact_idle, compact_records)
     policy = (
-        CompactionPolicy(ttl=compact_idle, max_updates=compact_records, max_bytes=4 * 1024 * 1024)
-        if compaction
+        CompactionPolicy(
+            ttl=60.0 if compact_idle is None else compact_idle,
+            max_updates=1000 if compact_records is None else compact_records,
+            max_bytes=4 * 1024 * 1024,
+        )
+        if compaction is not False and history is None
         else None
     )
     options = ServerOptions(
@@ -106,6 +148,9 @@ def serve_command(
         max_message_size=max_message_size,
         grace_period=grace_period,
         log_level=log_level,
+        checkpoints=None if history is None else history[0],
+        retention=None if history is None else history[1],
+        compress=compress,
     )
     with library_errors():
         anyio.run(check_store, options)
@@ -126,3 +171,33 @@ def serve_command(
         typer.echo(f"Open in a browser: {shown}")
 
     run_server(application, options, on_ready=ready)
+
+
+def _history(
+    retain: str | None,
+    checkpoint_every: int | None,
+    compaction: bool | None,
+    compact_idle: float | None,
+    compact_records: int | None,
+) -> tuple[CheckpointPolicy, RetentionPolicy] | None:
+    """The checkpoint and retention policies when history is kept; None when it is squashed."""
+    from ..history.policy import CheckpointPolicy, RetentionPolicy
+
+    retention = None if retain is None else option_retention(retain, "--retain")
+    if retention is not None and retention.keeps_nothing:
+        if checkpoint_every is not None:
+            raise typer.BadParameter(
+                "--retain none squashes history; checkpoints need history kept.",
+                param_hint="--checkpoint-every",
+            )
+        return None
+    if retention is None and checkpoint_every is None:
+        return None
+    if compaction or compact_idle is not None or compact_records is not None:
+        raise typer.BadParameter(
+            "squashing drops the history --retain and --checkpoint-every keep; give one or "
+            "the other.",
+            param_hint="--compaction",
+        )
+    checkpoints = CheckpointPolicy(every_updates=checkpoint_every or 1000)
+    return checkpoints, retention or RetentionPolicy.all()

@@ -20,6 +20,11 @@ Nothing is created at the target before the first record is written to it.
 From a pycrdt-store database, a document's checkpoint is copied as a last update
 when it holds what the history does not (as `ystore migrate` does).
 
+ystores checkpoint records are not copied (their `covers` names the source's
+seqs; the target writes its own), except the one a retention policy left as
+the base of the history: its update is copied first, as a snapshot (see
+`_without_checkpoints`).
+
 Both sides are read in batches, side by side, so memory holds a batch, not a
 document. The target is compared in full before anything is written to it. A
 source that fails half-way through a document (damage) leaves the records
@@ -41,6 +46,7 @@ import anyio
 
 from ..errors import InvalidDocumentNameError, InvalidStoreURLError, YDocNotFound
 from ..filestore.log import FileLog
+from ..history.checkpoints import decode_header
 from ..names import resolve_under
 from ..records import Record, RecordKind
 from ..targets import resolve_target
@@ -147,6 +153,52 @@ async def _with_trailing(reader: Source, name: str) -> Batches:
     extra = await reader.trailing(name, last)
     if extra is not None:
         yield [extra]
+
+
+async def _without_checkpoints(batches: Batches) -> Batches:
+    """The records to copy: the source's checkpoints left out, or turned into the base.
+
+    A log that starts with a snapshot or with seq 1 holds its whole history; its
+    checkpoints only speed reads up, and they name the source's seqs, so they are
+    dropped. A log that starts later was cut by retention: the checkpoint that
+    covers what was cut (it may come after records it does not cover, even last)
+    is the base, copied first as a snapshot with the time of the last record it
+    covers; records it covers are left out. Until that checkpoint is found, the
+    records are held back (a retained history is bounded by its policy).
+    """
+    held: list[Record] = []
+    base_needed: bool | None = None
+    first_seq: int | None = None
+    async for batch in batches:
+        out: list[Record] = []
+        for record in batch:
+            if base_needed is None:
+                base_needed = not (
+                    record.kind == RecordKind.SNAPSHOT
+                    or (record.kind == RecordKind.UPDATE and record.seq <= 1)
+                )
+            if not base_needed:
+                if record.kind != RecordKind.CHECKPOINT:
+                    out.append(record)
+                continue
+            held.append(record)
+            if record.kind != RecordKind.CHECKPOINT:
+                first_seq = record.seq if first_seq is None else first_seq
+                continue
+            header = decode_header(record.metadata)
+            if header is None or not header.matches(record.update):
+                continue
+            if first_seq is not None and header.covers < first_seq - 1:
+                continue  # an older checkpoint: the records between are missing from it
+            base = Record(header.covers, record.update, b"", header.covers_timestamp,
+                          RecordKind.SNAPSHOT)  # fmt: skip
+            out.append(base)
+            out += [r for r in held if r.kind != RecordKind.CHECKPOINT and r.seq > header.covers]
+            held, base_needed = [], False
+        if out:
+            yield out
+    if held:  # no checkpoint covers the cut: copy what there is
+        yield [r for r in held if r.kind != RecordKind.CHECKPOINT]
 
 
 class _Sink:
@@ -284,7 +336,7 @@ async def _copy_document(
         merged, last = await merged_state(reader, name)
         wanted = _Cursor(_one(Record(1, merged, b"", last, RecordKind.UPDATE)))
     else:
-        wanted = _Cursor(_with_trailing(reader, name))
+        wanted = _Cursor(_without_checkpoints(_with_trailing(reader, name)))
     present = _Cursor(sink.existing(name))
     matched = 0
     try:

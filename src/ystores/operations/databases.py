@@ -19,6 +19,7 @@ import anyio
 import pycrdt
 
 from ..errors import SchemaError, StoreConnectionError, YDocNotFound
+from ..history.compression import decompress
 from ..records import Record, RecordKind
 from ..sqlite_uris import sqlite_uri
 from .sources import ScanState, Source, Totals, _in_thread
@@ -194,16 +195,25 @@ class SQLiteSource(Source):
                         )  # fmt: skip
                     yield batch
             else:
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(ystore_records)")}
+                codec = "codec" if "codec" in columns else "0"  # before schema 0003_history
                 cursor = conn.execute(
-                    'SELECT seq, kind, "update", metadata, timestamp FROM ystore_records '
-                    "WHERE doc = ? ORDER BY seq",
+                    f'SELECT seq, kind, "update", metadata, timestamp, {codec} '
+                    "FROM ystore_records WHERE doc = ? ORDER BY seq",
                     (name,),
                 )
                 while rows := cursor.fetchmany(_BATCH):
                     yield [
-                        Record(int(s), bytes(u), bytes(m), float(t), RecordKind(int(k)))
-                        for s, k, u, m, t in rows
+                        Record(int(s), _raw(c, u, name, s), bytes(m), float(t), RecordKind(int(k)))
+                        for s, k, u, m, t, c in rows
                     ]
+
+
+def _raw(codec: int, stored: bytes, name: str, seq: int) -> bytes:
+    """A record's update as written, decompressed when it is stored compressed."""
+    if not codec:
+        return bytes(stored)
+    return decompress(int(codec), bytes(stored), where=f"record {seq} of {name!r}")
 
 
 # -- Postgres --------------------------------------------------------------------
@@ -230,12 +240,13 @@ class PostgresSource(Source):
         return [(str(d), int(n), int(b or 0), float(t)) for d, n, b, t in rows]
 
     async def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
+        from ..history.reading import records_with_checkpoints
         from ..sql import PostgresYStore
 
         store = PostgresYStore(name, url=self.location, create_schema=False)
         batch: list[Record] = []
         try:
-            async for record in store.read_records():
+            async for record in records_with_checkpoints(store):
                 batch.append(record)
                 if len(batch) >= _BATCH:
                     yield batch

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +24,7 @@ from ..compaction.sweep import open_target_store, store_documents
 from ..errors import HistoryNotKeptError, StoreStateError, YDocNotFound
 from ..history.checkpoints import CheckpointReport, decode_header
 from ..history.policy import RetentionPolicy
+from ..history.reading import records_with_checkpoints
 from ..history.revert import revert_update
 from ..records import Record, RecordKind
 from ..targets import resolve_target
@@ -104,15 +105,6 @@ def _store(target: str, doc: str) -> BaseYStore:
     return open_target_store(resolve_target(target, existing=True), doc)
 
 
-def _records(store: BaseYStore) -> AsyncIterator[Record]:
-    """The store's records with its checkpoints (plain records where it keeps none)."""
-    reader: Callable[..., AsyncIterator[Record]] = store.read_records
-    try:
-        return reader(checkpoints=True)
-    except TypeError:  # a backend that keeps no checkpoints takes no such argument
-        return reader()
-
-
 def _entry(record: Record) -> LogEntry:
     covers = None
     if record.kind == RecordKind.CHECKPOINT:
@@ -145,7 +137,7 @@ async def document_log(
     store = _store(target, doc)
     entries: list[LogEntry] = []
     try:
-        records = _records(store)
+        records = records_with_checkpoints(store)
         try:
             async for record in records:
                 if since is not None and record.timestamp < since:

@@ -11,7 +11,7 @@ from ..errors import InvalidUpdateError, StoreFormatError, YDocNotFound
 from ..filestore.scanning import TornTail
 from ..records import Record, RecordKind
 from ..yupdate import parse_update
-from .sources import FileSource, ScanState, Source, open_source
+from .sources import DirectorySource, FileSource, ScanState, Source, open_source
 
 __all__ = [
     "DocumentReport",
@@ -71,6 +71,11 @@ class DocumentReport:
         out_of_order: Seqs that do not follow the previous record's seq.
         torn_tail: Incomplete bytes at the end of a store file, if any.
         checkpoint: Size of a pycrdt-store checkpoint of this document, if any.
+        checkpoints: Checkpoint records (ystores history; not counted in `records`).
+        checkpoint_bytes: Bytes of their updates (uncompressed).
+        stored_bytes: Bytes the document takes where it is stored: its file's size,
+            or the sum of its stored (compressed) updates in a database; None when
+            the backend cannot tell cheaply.
         problem: Why (part of) the document cannot be read, if so.
         record_list: Every record, described (only when asked for).
     """
@@ -88,9 +93,17 @@ class DocumentReport:
     out_of_order: list[int] = field(default_factory=list)
     torn_tail: TornTail | None = None
     checkpoint: int | None = None
+    checkpoints: int = 0
+    checkpoint_bytes: int = 0
+    stored_bytes: int | None = None
     problem: str | None = None
     record_list: list[RecordInfo] | None = None
     _replay: Replay = field(default_factory=Replay, repr=False, compare=False)
+
+    @property
+    def raw_bytes(self) -> int:
+        """Bytes of every update kept, checkpoints included, uncompressed."""
+        return self.update_bytes + self.checkpoint_bytes
 
     @property
     def healthy(self) -> bool:
@@ -105,6 +118,17 @@ class DocumentReport:
 
     def account(self, record: Record, *, decode: bool, describe: bool) -> None:
         """Add one record to the summary."""
+        if record.kind == RecordKind.CHECKPOINT:
+            # Beside the log, not part of it: counted apart, never replayed.
+            self.checkpoints += 1
+            self.checkpoint_bytes += len(record.update)
+            self.last_seq = max(self.last_seq, record.seq)
+            if describe:
+                assert self.record_list is not None
+                size = len(record.update)
+                info = RecordInfo(record.seq, "checkpoint", record.timestamp, size, record.metadata)
+                self.record_list.append(info)
+            return
         if record.seq <= self.last_seq:
             self.out_of_order.append(record.seq)
         self.records += 1
@@ -194,6 +218,16 @@ async def scan_document(
     return report
 
 
+async def _stored_sizes(source: Source, names: list[str]) -> dict[str, int]:
+    """Bytes each document takes where it is stored (see `DocumentReport.stored_bytes`)."""
+    if isinstance(source, FileSource):
+        return {name: source.path.stat().st_size for name in names}
+    if isinstance(source, DirectorySource):
+        return {name: (source.root / name).stat().st_size for name in names}
+    totals = await source.totals()
+    return {} if totals is None else {name: size for name, _count, size, _last in totals}
+
+
 async def inspect_store(
     target: str,
     *,
@@ -230,10 +264,11 @@ async def inspect_store(
             if doc not in names:
                 raise YDocNotFound(f"{target} holds no document named {doc!r}.")
             names = [doc]
+        stored = await _stored_sizes(source, names)
         for done, name in enumerate(names, 1):
-            report.documents.append(
-                await scan_document(source, name, decode=decode, describe=records)
-            )
+            scanned = await scan_document(source, name, decode=decode, describe=records)
+            scanned.stored_bytes = stored.get(name)
+            report.documents.append(scanned)
             if progress is not None:
                 progress(name, done, len(names))
         return report

@@ -7,7 +7,7 @@ plain HTTP GET of a room's path gets that room's editor page (`ystores.web`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from logging import Logger, getLogger
 from types import TracebackType
 from typing import Any
@@ -114,6 +114,7 @@ class YStoreApp(RoomAccess):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         on_room_closed: Sequence[RoomHook] = (),
         log: Logger | None = None,
+        store_options: Mapping[str, Any] | None = None,
     ) -> None:
         """Make the application.
 
@@ -127,8 +128,14 @@ class YStoreApp(RoomAccess):
             max_message_size: Larger client messages close that client (1009).
             on_room_closed: Hooks run with `(name, room)` after a room closes.
             log: Where to log; the `ystores.room` logger by default.
+            store_options: With a store URL, the keyword arguments each
+                document's store is opened with (`compaction=`, `checkpoints=`,
+                `retention=`, `compress=`; see `BaseYStore`).
         """
-        factory = _url_factory(store) if isinstance(store, str) else store
+        if store_options and not isinstance(store, str):
+            raise TypeError("store_options go with a store URL; a factory sets its own.")
+        options = dict(store_options or {})
+        factory = _url_factory(store, options) if isinstance(store, str) else store
         self.log = log or getLogger("ystores.room")
         self.authenticate = authenticate
 
@@ -234,8 +241,8 @@ class YStoreApp(RoomAccess):
                 return
 
 
-def _url_factory(url: str) -> StoreFactory:
+def _url_factory(url: str, options: dict[str, Any]) -> StoreFactory:
     def factory(name: str) -> BaseYStore:
-        return open_store(url, name)
+        return open_store(url, name, **options)
 
     return factory

@@ -18,6 +18,7 @@ from ..base import BaseYStore
 from ..compaction.policy import CompactionPolicy
 from ..errors import StoreIOError, YStoreError
 from ..filestore.store import FileYStore
+from ..history.policy import CheckpointPolicy, RetentionPolicy
 from ..urls import open_store
 from .asgi import YStoreApp
 from .room import DEFAULT_MAX_MESSAGE_SIZE
@@ -58,6 +59,11 @@ class ServerOptions:
             they are cut (rooms then store what they hold either way).
         reuse_port: Listen with `SO_REUSEPORT`, beside other workers on the same
             port (see `ystores.room.workers`).
+        checkpoints: When each open document's store writes a checkpoint in the
+            background; None: never.
+        retention: How much history each open document's store keeps, applied
+            in the background; None: all of it.
+        compress: Store updates zlib-compressed (those long enough to shrink).
     """
 
     store: str
@@ -70,10 +76,26 @@ class ServerOptions:
     log_level: str = "info"
     shutdown_timeout: float = 10.0
     reuse_port: bool = False
+    checkpoints: CheckpointPolicy | None = None
+    retention: RetentionPolicy | None = None
+    compress: bool = False
+
+    def store_options(self) -> dict[str, Any]:
+        """The keyword arguments each document's store is opened with."""
+        options: dict[str, Any] = {}
+        if self.compaction is not None:
+            options["compaction"] = self.compaction
+        if self.checkpoints is not None:
+            options["checkpoints"] = self.checkpoints
+        if self.retention is not None:
+            options["retention"] = self.retention
+        if self.compress:
+            options["compress"] = True
+        return options
 
     def store_factory(self) -> Callable[[str], BaseYStore]:
-        """Makes each document's store, with the compaction policy."""
-        options: dict[str, Any] = {} if self.compaction is None else {"compaction": self.compaction}
+        """Makes each document's store, with the compaction and history policies."""
+        options = self.store_options()
         url = self.store
 
         def factory(name: str) -> BaseYStore:
