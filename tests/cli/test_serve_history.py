@@ -52,7 +52,7 @@ def test_server_options_reach_every_document_store(tmp_path: Path) -> None:
 
 def test_the_asgi_app_opens_stores_with_the_options_given(tmp_path: Path) -> None:
     app = YStoreApp(
-        f"file://{tmp_path}/",
+        f"sqlite:///{tmp_path / 'x.db'}",
         store_options={"retention": RetentionPolicy.all(), "compress": True},
     )
     store = app.manager.store_factory("notes/a")

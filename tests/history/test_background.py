@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 T0 = 1_767_000_000.0
 
 
-@pytest.fixture(params=["file", "sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     maker, _loops = BACKENDS[request.param]
     return maker(tmp_path)
@@ -106,7 +106,7 @@ async def test_retention_drops_old_history_in_the_background(make_store: StoreFa
 
     async def dropped() -> bool:
         try:
-            await store.state_at(T0 + 1)
+            await store.state_at(T0 - 1)
         except HistoryNotKeptError:
             return True
         return False
@@ -148,7 +148,7 @@ async def test_a_failing_round_is_logged_retried_and_never_stops_the_store(
 
             async def dropped() -> bool:
                 try:
-                    await store.state_at(T0 + 1)
+                    await store.state_at(T0 - 1)
                 except HistoryNotKeptError:
                     return True
                 except Exception:  # the database may still be coming back
