@@ -176,8 +176,6 @@ def kinds(target: str) -> Iterator[str]:
 def test_checkpoint_and_retain_commands(target: str, tmp_path: Path) -> None:
     write_history(target)
     result = ystore("checkpoint", target, "--json")
-    if result.exit_code == 1 and "keep no checkpoints" in result.stderr:
-        pytest.xfail("this backend does not keep checkpoints yet")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["checkpoints"][0]["covers"] >= 4
     assert RecordKind.CHECKPOINT.name.lower() in set(kinds(target))

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 T0 = 1_767_000_000.0
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["file", "sqlite", "postgres"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     maker, _loops = BACKENDS[request.param]
     return maker(tmp_path)

@@ -197,9 +197,10 @@ class SQLiteSource(Source):
             else:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(ystore_records)")}
                 codec = "codec" if "codec" in columns else "0"  # before schema 0003_history
+                kinds = "" if state.checkpoints else f" AND kind <> {int(RecordKind.CHECKPOINT)}"
                 cursor = conn.execute(
                     f'SELECT seq, kind, "update", metadata, timestamp, {codec} '
-                    "FROM ystore_records WHERE doc = ? ORDER BY seq",
+                    f"FROM ystore_records WHERE doc = ?{kinds} ORDER BY seq",
                     (name,),
                 )
                 while rows := cursor.fetchmany(_BATCH):
@@ -246,7 +247,8 @@ class PostgresSource(Source):
         store = PostgresYStore(name, url=self.location, create_schema=False)
         batch: list[Record] = []
         try:
-            async for record in records_with_checkpoints(store):
+            reader = records_with_checkpoints(store) if state.checkpoints else store.read_records()
+            async for record in reader:
                 batch.append(record)
                 if len(batch) >= _BATCH:
                     yield batch

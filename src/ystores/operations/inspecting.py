@@ -206,7 +206,7 @@ async def scan_document(
 ) -> DocumentReport:
     """Read one document of an open source from end to end and summarize it."""
     report = DocumentReport(name, record_list=[] if describe else None)
-    state = ScanState()
+    state = ScanState(checkpoints=True)
     try:
         async for batch in source.batches(name, state):
             for record in batch:

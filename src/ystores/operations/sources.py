@@ -37,10 +37,13 @@ class ScanState:
     Attributes:
         tail: Incomplete bytes at the end of a store file.
         checkpoint: A pycrdt-store checkpoint's size, for its legacy databases.
+        checkpoints: Set by the reader: yield ystores checkpoint records too
+            (`inspect` counts them; every other reader leaves them to the store).
     """
 
     tail: TornTail | None = None
     checkpoint: int | None = None
+    checkpoints: bool = False
 
 
 class Source(ABC):
@@ -117,7 +120,8 @@ def _file_batches(path: Path, state: ScanState) -> Iterator[list[Record]]:
             scanner = FileLog(path, fsync=False, upgrade=False, log=getLogger("ystores")).scanner(
                 file, fmt, size
             )
-            yield from scanner.records()  # checkpoints are the store's, not the history's
+            # Checkpoints are the store's, not the history's: only inspect asks for them.
+            yield from (iter(scanner) if state.checkpoints else scanner.records())
             state.tail = scanner.tail
     except FileNotFoundError:
         raise StoreIOError(f"The store file {path} disappeared while it was read.") from None
