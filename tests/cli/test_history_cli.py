@@ -201,3 +201,16 @@ def test_checkpoint_and_retain_commands(target: str, tmp_path: Path) -> None:
     copied = ystore("copy", target.removeprefix("file://"), copy)
     assert copied.exit_code == 0, copied.output
     assert ok_json("export", copy, "--doc", "notes/a.txt", "--json") == before
+
+
+def test_a_store_file_is_its_one_document(tmp_path: Path) -> None:
+    write_history(f"file://{tmp_path}/", "a.y")
+    path = str(tmp_path / "a.y")
+    assert len(ok_json("log", path, "--doc", "a.y")) == 4
+    one_line_error(ystore("log", path, "--doc", "other.y"), "other.y", "'a.y'")
+    report = ok_json("restore", path, "--doc", "a.y", "--at", str(T0 + 90))
+    assert report["seq"] == 5
+    assert ok_json("export", path, "--doc", "a.y", "--json")["text"]["value"] == "Hello world"
+    failed = ystore("restore", path, "--doc", "b.y", "--at", str(T0))
+    one_line_error(failed, "b.y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.y"]  # nothing made beside it

@@ -62,7 +62,7 @@ def revert_update(current: bytes, old: bytes) -> bytes | None:
     """
     kinds = _root_kinds(current, old)
     before = _load(old)
-    doc = _load(current, client_id=_fresh_client(before, current))
+    doc = _load(current, client_id=_fresh_client(old, current))
     changes: list[bytes] = []
     subscription = doc.observe(lambda event: changes.append(event.update))
     try:
@@ -100,11 +100,9 @@ def _load(update: bytes, *, client_id: int | None = None) -> pycrdt.Doc[Any]:
     return doc
 
 
-def _fresh_client(old: pycrdt.Doc[Any], current: bytes) -> int:
-    """A client id neither state has used, so the revert's items never clash with theirs."""
-    used = set(_clients(old.get_state()))
-    probe = _load(current)
-    used |= set(_clients(probe.get_state()))
+def _fresh_client(*states: bytes) -> int:
+    """A client id no state has used, so the revert's items never clash with theirs."""
+    used = {client for state in states for client in _clients(pycrdt.get_state(state))}
     while True:
         candidate = random.getrandbits(31) + 1
         if candidate not in used:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pycrdt
@@ -102,7 +103,16 @@ class RestoreReport:
 
 
 def _store(target: str, doc: str) -> BaseYStore:
-    return open_target_store(resolve_target(target, existing=True), doc)
+    resolved = resolve_target(target, existing=True)
+    if resolved.kind == "file":
+        # A store file is one document, named by the file (as `ystore ls` shows it).
+        path = Path(resolved.location)
+        if doc not in (resolved.location, path.name, str(path.resolve())):
+            raise YDocNotFound(
+                f"{target} is the store file of one document, {path.name!r}, not {doc!r}."
+            )
+        return open_target_store(resolved, resolved.location)
+    return open_target_store(resolved, doc)
 
 
 def _entry(record: Record) -> LogEntry:
