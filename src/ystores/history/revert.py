@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Sequence
-from difflib import SequenceMatcher
+from collections.abc import Callable
 from typing import Any
 
 import pycrdt
@@ -32,6 +31,7 @@ import pycrdt
 from .. import crdt
 from ..errors import InvalidUpdateError
 from ..operations.roots import infer_root_types
+from .diffing import opcodes
 
 __all__ = ["revert_update"]
 
@@ -42,9 +42,6 @@ _ROOT_TYPES: dict[str, type[Any]] = {
     "Y.XmlFragment": pycrdt.XmlFragment,
 }
 _FALLBACK = "Y.Array"  # what `infer_root_types` says of a root holding only deleted items
-_MAX_DIFF_CELLS = 4_000_000
-"""Above this many (old x new) characters or items, the differing middle is replaced
-whole instead of diffed: still correct, bounded in time."""
 
 
 def revert_update(current: bytes, old: bytes) -> bytes | None:
@@ -152,7 +149,7 @@ def _sync_text(target: Any, source: Any) -> None:
     now = str(target)
     if now != old:
         at = _offsets(now, len(target))
-        for tag, i1, i2, j1, j2 in reversed(_opcodes(now, old)):
+        for tag, i1, i2, j1, j2 in reversed(opcodes(now, old)):
             if tag in ("replace", "delete"):
                 del target[at(i1) : at(i2)]
             if tag in ("replace", "insert"):
@@ -242,7 +239,7 @@ def _sync_sequence(target: Any, old: list[Any], insert: Callable[[Any, int, Any]
     old_keys = [_fingerprint(item) for item in old]
     if now_keys == old_keys:
         return
-    for tag, i1, i2, j1, j2 in reversed(_opcodes(now_keys, old_keys)):
+    for tag, i1, i2, j1, j2 in reversed(opcodes(now_keys, old_keys)):
         if tag == "equal":
             continue
         paired = min(i2 - i1, j2 - j1) if tag == "replace" else 0
@@ -256,27 +253,6 @@ def _sync_sequence(target: Any, old: list[Any], insert: Callable[[Any, int, Any]
             del target[i1:i2]
         for offset, value in enumerate(old[j1:j2]):
             insert(target, i1 + offset, value)
-
-
-def _opcodes(now: Sequence[Any], old: Sequence[Any]) -> list[tuple[str, int, int, int, int]]:
-    """Edit operations turning `now` into `old`: common ends first, then a bounded diff."""
-    start = 0
-    limit = min(len(now), len(old))
-    while start < limit and now[start] == old[start]:
-        start += 1
-    end = 0
-    while end < limit - start and now[len(now) - 1 - end] == old[len(old) - 1 - end]:
-        end += 1
-    middle_now = now[start : len(now) - end]
-    middle_old = old[start : len(old) - end]
-    if len(middle_now) * len(middle_old) > _MAX_DIFF_CELLS or not middle_now or not middle_old:
-        tag = "replace" if middle_now and middle_old else ("delete" if middle_now else "insert")
-        return [(tag, start, len(now) - end, start, len(old) - end)]
-    matcher = SequenceMatcher(None, middle_now, middle_old, autojunk=False)
-    return [
-        (tag, i1 + start, i2 + start, j1 + start, j2 + start)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-    ]
 
 
 # -- what a value is ------------------------------------------------------------
