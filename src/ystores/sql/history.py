@@ -44,15 +44,22 @@ _latest_snapshot = (
     .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
     .scalar_subquery()
 )
-# The latest snapshot and every checkpoint after it, headers only, newest first.
-_LANDMARKS = (
-    sa.select(records.c.seq, records.c.kind, records.c.metadata, records.c.timestamp)
-    .where(
-        records.c.doc == _doc,
-        records.c.kind > RecordKind.UPDATE.value,  # snapshots and checkpoints: one range
-        records.c.seq >= _latest_snapshot,
-    )
+# The latest snapshot and every checkpoint after it, headers only. Each part is an
+# equality on `kind`, so both are range scans of the `(doc, kind, seq)` index
+# (`kind > 0` would let SQLite scan the whole document through the primary key).
+_columns = (records.c.seq, records.c.kind, records.c.metadata, records.c.timestamp)
+_snapshot_row = (
+    sa.select(*_columns)
+    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
     .order_by(records.c.seq.desc())
+    .limit(1)
+    .subquery()
+)
+_LANDMARKS = sa.union_all(
+    sa.select(*_columns).where(
+        records.c.doc == _doc, records.c.kind == _CHECKPOINT, records.c.seq >= _latest_snapshot
+    ),
+    sa.select(_snapshot_row),
 )
 _ROW = sa.select(records.c.update, records.c.codec).where(
     records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
@@ -104,6 +111,7 @@ async def landmarks(db: Database, doc: str) -> Landmarks:
             snapshot, stamp = int(seq), float(timestamp)
         else:
             found.append((int(seq), decode_header(bytes(metadata))))
+    found.sort(key=lambda checkpoint: checkpoint[0], reverse=True)
     return Landmarks(snapshot, stamp, found)
 
 

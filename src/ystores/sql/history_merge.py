@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from .. import crdt
-from ..errors import CorruptStoreError
+from ..errors import CorruptStoreError, InvalidUpdateError
 from ..history.compression import Codec, compress
 from ..threads import run_in_worker
-from ..yupdate import decode_state_vector, parse_update
+from ..yupdate import CoverageCheck, decode_state_vector, parse_update
 from .history import Base, Landmarks, find_base, landmarks
 from .statements import MAX_SEQ, compile_for
 from .tables import records
@@ -25,7 +25,14 @@ from .tables import records
 if TYPE_CHECKING:
     from .database import Database
 
-__all__ = ["Merged", "merge_and_verify", "merge_range", "stored_form", "verify_merge"]
+__all__ = [
+    "Merged",
+    "merge_and_verify",
+    "merge_onto",
+    "merge_range",
+    "stored_form",
+    "verify_merge",
+]
 
 PAGE = 4096
 _TIMESTAMP = sa.select(records.c.timestamp).where(
@@ -95,13 +102,22 @@ async def merge_range(db: Database, doc: str, until: int = MAX_SEQ) -> Merged:
     return Merged(marks, base, covers, stamp, first, count, size, inputs)
 
 
-async def merge_and_verify(merged: Merged) -> bytes:
-    """Merge `merged.inputs` in a worker thread and verify the result (see `verify_merge`)."""
+async def merge_and_verify(merged: Merged, *, strict: bool = False) -> bytes:
+    """Merge `merged.inputs` in a worker thread and verify the result (see `verify_merge`).
+
+    Args:
+        merged: What was read.
+        strict: Also refuse a merge holding updates the engine held back (their
+            dependencies missing from the log): a checkpoint must not hold any,
+            since later merges start from it without parsing it.
+    """
     inputs = merged.inputs
+    base = inputs[0] if merged.base is not None else None
+    rest = inputs[1:] if merged.base is not None else inputs
 
     def work() -> bytes:
-        update = crdt.merge_updates(inputs)
-        verify_merge(inputs, update)
+        update = merge_onto(base, rest)
+        verify_merge(inputs, update, strict=strict)
         return update
 
     merged.update = await run_in_worker(work)
@@ -109,12 +125,40 @@ async def merge_and_verify(merged: Merged) -> bytes:
     return merged.update
 
 
-def verify_merge(inputs: list[bytes], merged: bytes) -> None:
+def merge_onto(base: bytes | None, updates: list[bytes]) -> bytes:
+    """`crdt.merge_updates([base, *updates])` for a trusted checkpoint's `base`.
+
+    A trusted checkpoint holds no update the engine held back (see
+    `merge_and_verify`), so only `updates` need the engine's coverage check: the
+    base, the bulk of the bytes, is applied without being parsed in Python.
+    Should the check find something held back, the full merge runs instead.
+
+    Raises:
+        InvalidUpdateError: An update does not decode.
+    """
+    if base is None:
+        return crdt.merge_updates(updates)
+    check = CoverageCheck()
+    try:
+        for update in updates:
+            check.add(update)
+        doc: Any = crdt.new_doc("pycrdt")
+        crdt.apply_updates(doc, [base, *updates])
+    except (ValueError, InvalidUpdateError):
+        return crdt.merge_updates([base, *updates])  # raises the error naming the update
+    state = crdt.encode_state_as_update(doc)
+    if check.missing(decode_state_vector(crdt.encode_state_vector(doc))):
+        return crdt.merge_updates([base, *updates])
+    return state
+
+
+def verify_merge(inputs: list[bytes], merged: bytes, *, strict: bool = False) -> None:
     """Check that `merged` applied to a fresh document holds what replaying `inputs` holds.
 
     Compared: the state vectors, and the clock ranges of the structs and
     deletions of each document's encoded state (the engine's encoding may order
-    equal content differently, so bytes are not compared).
+    equal content differently, so bytes are not compared). `strict`: `merged`
+    itself must hold nothing more than that state (no update held back).
 
     Raises:
         CorruptStoreError: The documents differ.
@@ -132,6 +176,9 @@ def verify_merge(inputs: list[bytes], merged: bytes) -> None:
         same = _spans(one.structs) == _spans(other.structs) and _spans(one.deletes) == _spans(
             other.deletes
         )
+        if same and strict:
+            held = parse_update(merged)
+            same = _spans(held.structs) == _spans(one.structs)
     if not same:
         raise CorruptStoreError(
             f"A merge of {len(inputs)} updates does not replay to the same document; "

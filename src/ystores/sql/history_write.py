@@ -25,7 +25,7 @@ from ..history.policy import RetentionPolicy
 from ..records import RecordKind
 from ..threads import run_in_worker
 from .history import find_base, landmarks
-from .history_merge import merge_and_verify, merge_range, stored_form
+from .history_merge import merge_and_verify, merge_onto, merge_range, stored_form
 from .statements import compile_for
 from .tables import records
 
@@ -44,11 +44,15 @@ _latest = (
     .scalar_subquery()
 )
 _in_log = (records.c.doc == _doc, records.c.kind != _CHECKPOINT, records.c.seq >= _latest)
-# "At time t": the records before the first one written after t (in seq order).
-_FIRST_AFTER = sa.select(
-    sa.func.min(sa.case((records.c.timestamp > sa.bindparam("at"), records.c.seq))),
-    sa.func.max(records.c.seq),
-).where(*_in_log)
+# "At time t": the records before the first one written after t (in seq order): a
+# scan of the primary key from the snapshot on that stops at that record.
+_FIRST_AFTER = (
+    sa.select(records.c.seq)
+    .where(*_in_log, records.c.timestamp > sa.bindparam("at"))
+    .order_by(records.c.seq)
+    .limit(1)
+)
+_LAST_IN_LOG = sa.select(sa.func.max(records.c.seq)).where(*_in_log)
 _after_latest = (records.c.doc == _doc, records.c.kind != _CHECKPOINT, records.c.seq > _latest)
 _FIRST_KEPT = sa.select(sa.func.min(records.c.seq)).where(
     *_after_latest, records.c.timestamp > sa.bindparam("cutoff")
@@ -77,7 +81,7 @@ async def write_checkpoint(
         return None  # covered already (or no record at all)
     if merged.base is None and merged.count == 1 and merged.first == merged.marks.snapshot:
         return None  # the snapshot alone: it covers everything already
-    update = await merge_and_verify(merged)
+    update = await merge_and_verify(merged, strict=True)
     codec, stored = stored_form(update, compressed)
     header = encode_header(merged.covers, merged.covers_timestamp, update)
     seq = await db.write(doc, RecordKind.CHECKPOINT, stored, header, now, int(codec))
@@ -124,10 +128,15 @@ async def state_at(db: Database, doc: str, at: float | None, seq: int | None) ->
     marks = await landmarks(db, doc)
     if at is not None:
         stmt = compile_for(_FIRST_AFTER, db.backend)
-        first_after, last = (await db.fetch(stmt.sql, stmt.args(doc=doc, at=at)))[0]
-        if last is None:
-            raise YDocNotFound(f"The database holds no record for the document {doc!r}.")
-        target = int(first_after) - 1 if first_after is not None else int(last)
+        first_after = await db.fetch(stmt.sql, stmt.args(doc=doc, at=at))
+        if first_after:
+            target = int(first_after[0][0]) - 1
+        else:
+            stmt = compile_for(_LAST_IN_LOG, db.backend)
+            last = (await db.fetch(stmt.sql, stmt.args(doc=doc)))[0][0]
+            if last is None:
+                raise YDocNotFound(f"The database holds no record for the document {doc!r}.")
+            target = int(last)
     else:
         assert seq is not None
         target = seq
@@ -153,6 +162,8 @@ async def state_at(db: Database, doc: str, at: float | None, seq: int | None) ->
         stmt = compile_for(_EXISTS, db.backend)
         if not (await db.fetch(stmt.sql, stmt.args(doc=doc)))[0][0]:
             raise YDocNotFound(f"The database holds no record for the document {doc!r}.")
+    if base is None:
+        return await run_in_worker(lambda: crdt.merge_updates(updates))
     if len(updates) == 1:
-        return updates[0]
-    return await run_in_worker(lambda: crdt.merge_updates(updates))
+        return base.update
+    return await run_in_worker(lambda: merge_onto(base.update, updates[1:]))

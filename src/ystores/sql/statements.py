@@ -280,8 +280,27 @@ _SQLITE = _build(_SQLITE_DIALECT)
 _POSTGRES = _build(_POSTGRES_DIALECT)
 
 
+_compiled: dict[tuple[int, str], tuple[ClauseElement, Compiled]] = {}
+
+
 def compile_for(stmt: ClauseElement, backend: str) -> Compiled:
-    """Compile a statement once for the driver of `sqlite` or `postgresql`."""
+    """Compile a statement for the driver of `sqlite` or `postgresql`.
+
+    A statement object is compiled once (compiling costs about a millisecond;
+    reads on a restore path run a few): the result is kept by the object's identity.
+    """
+    key = (id(stmt), backend)
+    found = _compiled.get(key)
+    if found is not None and found[0] is stmt:
+        return found[1]
+    compiled = _compile_now(stmt, backend)
+    if len(_compiled) >= 1024:  # statements built per call (listings) would pile up
+        _compiled.clear()
+    _compiled[key] = (stmt, compiled)
+    return compiled
+
+
+def _compile_now(stmt: ClauseElement, backend: str) -> Compiled:
     return _compile(stmt, _SQLITE_DIALECT if backend == "sqlite" else _POSTGRES_DIALECT)
 
 

@@ -310,14 +310,16 @@ class SQLYStore(FollowedSQLStore):
         """
         db = await self.database()
         base = await find_base(db, self.path)
-        after = 0
-        if base is not None:
-            crdt.apply_updates(ydoc, [base.update])
-            after = base.covers
-        pages = self._pages(db.update_page, _update_size, APPLY_PAGE_SIZE, after, base is not None)
+        # The checkpoint goes in one transaction with the first page after it.
+        first = [base.update] if base is not None else []
+        after = base.covers if base is not None else 0
+        pages = self._pages(db.update_page, _update_size, APPLY_PAGE_SIZE, after, bool(first))
         async with aclosing(pages):
             async for rows in pages:
-                crdt.apply_updates(ydoc, [update for _seq, update in rows])
+                crdt.apply_updates(ydoc, [*first, *(update for _seq, update in rows)])
+                first = []
+        if first:
+            crdt.apply_updates(ydoc, first)
 
     async def _pages(
         self,

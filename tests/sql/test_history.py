@@ -1,0 +1,353 @@
+"""History on the SQL stores: checkpoints, restore from them, time travel, retention,
+compression, and the schema revision that brought the codec column."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import pycrdt
+import pytest
+
+from ystores import HistoryNotKeptError, RecordKind, YDocNotFound, open_store
+from ystores.history import CheckpointPolicy, RetentionPolicy
+from ystores.sql import dispose_databases, schema
+from ystores.sql.store import SQLYStore
+
+from .test_schema import run_sql
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    """A clock that moves one second per reading."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def edits(count: int, seed: int = 3, *, paste_every: int = 0) -> list[bytes]:
+    """`count` pycrdt updates: typing at moving cursors with deletions, and pastes."""
+    rng = random.Random(seed)
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    while len(updates) < count:
+        length = len(text)
+        if paste_every and len(updates) % paste_every == paste_every - 1:
+            text.insert(rng.randint(0, length), "pasted paragraph " * 40)
+        elif length > 5 and rng.random() < 0.15:
+            del text[rng.randrange(length)]
+        else:
+            text.insert(rng.randint(0, length), rng.choice("abcdef ."))
+    return updates
+
+
+def text_of(updates: list[bytes]) -> str:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return str(doc.get("t", type=pycrdt.Text))
+
+
+async def restored(store: Any) -> str:
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    await store.apply_updates(doc)
+    return str(doc.get("t", type=pycrdt.Text))
+
+
+def state_text(update: bytes) -> str:
+    return text_of([update])
+
+
+async def written(
+    url: str, updates: list[bytes], every: int, **kwargs: Any
+) -> tuple[SQLYStore, list[int]]:
+    """A store holding `updates`, a checkpoint after each `every`; the seq of each update."""
+    store = open_store(url, "doc", clock=kwargs.pop("clock", Clock()), **kwargs)
+    assert isinstance(store, SQLYStore)
+    for start in range(0, len(updates), every):
+        for update in updates[start : start + every]:
+            await store.write(update)
+        report = await store.checkpoint()
+        assert report is not None
+        assert report.covers < report.seq
+    seqs = [r.seq async for r in store.read_records()]
+    assert len(seqs) == len(updates)
+    return store, seqs
+
+
+@pytest.fixture(params=[False, True], ids=["raw", "compressed"])
+def compress(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+async def test_restore_from_checkpoints_equals_the_full_replay(db_url: str, compress: bool) -> None:
+    updates = edits(420, paste_every=50)
+    store, _seqs = await written(db_url, updates[:400], 100, compress=compress)
+    for update in updates[400:]:  # a tail after the last checkpoint
+        await store.write(update)
+    assert await restored(store) == text_of(updates)
+    # read() and read_records() yield the log without checkpoints, as written
+    assert [u async for u, _m, _t in store.read()] == updates
+    with_checkpoints = [r async for r in store.read_records(checkpoints=True)]
+    assert [r.kind for r in with_checkpoints].count(RecordKind.CHECKPOINT) == 4
+    stats = await store.history_stats()
+    assert stats is not None
+    assert (stats.records, stats.checkpoints, stats.records_since) == (420, 4, 20)
+    assert stats.bytes_since == sum(map(len, updates[400:]))
+    if compress:
+        assert stats.stored_bytes < stats.raw_bytes
+    else:
+        assert stats.stored_bytes == stats.raw_bytes
+    assert await store.checkpoint() is not None
+    assert await store.checkpoint() is None  # nothing after the latest one
+    await dispose_databases()
+
+
+async def test_compressed_records_mix_with_raw_ones(db_url: str) -> None:
+    updates = edits(60, paste_every=10)
+    store = open_store(db_url, "doc", compress=True)
+    for update in updates[:30]:
+        await store.write(update)
+    store.compress = False
+    for update in updates[30:]:
+        await store.write(update)
+    assert [u async for u, _m, _t in store.read()] == updates
+    assert await restored(open_store(db_url, "doc")) == text_of(updates)
+    await dispose_databases()
+    codecs = await column_values(db_url, "codec")
+    assert 1 in codecs[:30]
+    assert set(codecs[30:]) == {0}
+    pastes = [i for i in range(30) if len(updates[i]) > 256]
+    assert pastes
+    assert all(codecs[i] == 1 for i in pastes)
+
+
+async def column_values(url: str, column: str) -> list[Any]:
+    from ystores.sql.engines import create_engine
+    from ystores.sql.urls import database_url
+
+    engine = create_engine(database_url(url))
+    try:
+        async with engine.connect() as conn:
+            result = await conn.exec_driver_sql(
+                f"SELECT {column} FROM ystore_records WHERE kind = 0 ORDER BY seq"
+            )
+            return [row[0] for row in result]
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE ystore_records SET metadata = {blob} WHERE kind = 2 AND seq = {seq}",
+        "UPDATE ystore_records SET {update} = {blob} WHERE kind = 2 AND seq = {seq}",
+        "UPDATE ystore_records SET codec = 1 WHERE kind = 2 AND seq = {seq}",
+        "UPDATE ystore_records SET codec = 7 WHERE kind = 2 AND seq = {seq}",
+    ],
+    ids=["header", "update", "codec", "unknown-codec"],
+)
+async def test_a_damaged_checkpoint_is_skipped_never_a_wrong_document(
+    db_url: str, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    updates = edits(330)
+    store, seqs = await written(db_url, updates[:300], 100)
+    for update in updates[300:]:
+        await store.write(update)
+    seqs = [r.seq async for r in store.read_records()]
+    checkpoints = [r.seq async for r in store.read_records(checkpoints=True) if r.kind == 2]
+    await dispose_databases()
+    blob = "x'0102'" if "sqlite" in db_url else "'\\x0102'::bytea"
+    for seq in checkpoints[-2:]:  # the latest two: the restore falls back to the first
+        await run_sql(db_url, damage.format(blob=blob, seq=seq, update='"update"'))
+    reopened = open_store(db_url, "doc")
+    assert isinstance(reopened, SQLYStore)
+    store = reopened
+    with caplog.at_level(logging.WARNING, logger="ystores.sql"):
+        assert await restored(store) == text_of(updates)
+    assert "Skipping checkpoint" in caplog.text
+    for count in (50, 150, 250, 310):
+        assert state_text(await store.state_at(seq=seqs[count - 1])) == text_of(updates[:count])
+    stats = await store.history_stats()
+    assert stats is not None
+    assert stats.records_since == 230
+    # a new checkpoint is built from the trusted one and the log: exact again
+    report = await store.checkpoint()
+    assert report is not None
+    assert report.covers == seqs[-1]
+    assert await restored(store) == text_of(updates)
+    await dispose_databases()
+
+
+async def test_state_at_every_point_equals_the_replay_up_to_it(db_url: str) -> None:
+    updates = edits(250)
+    clock = Clock()
+    store, seqs = await written(db_url, updates, 60, clock=clock, compress=True)
+    stamps = [r.timestamp async for r in store.read_records()]
+    for count in [0, 1, 2, 59, 60, 61, 119, 120, 121, 200, 239, 240, 241, 249, 250]:
+        expected = text_of(updates[:count])
+        if count:
+            assert state_text(await store.state_at(seq=seqs[count - 1])) == expected
+            assert state_text(await store.state_at(stamps[count - 1])) == expected
+            assert state_text(await store.state_at(stamps[count - 1] + 0.5)) == expected
+        else:
+            assert state_text(await store.state_at(stamps[0] - 1)) == ""
+    # a checkpoint's own seq lies between records: the state just after it
+    checkpoints = [r.seq async for r in store.read_records(checkpoints=True) if r.kind == 2]
+    assert state_text(await store.state_at(seq=checkpoints[0])) == text_of(updates[:60])
+    with pytest.raises(YDocNotFound):
+        await open_store(db_url, "nothing").state_at(seq=3)
+    with pytest.raises(ValueError, match="exactly one"):
+        await store.state_at()
+    await dispose_databases()
+
+
+async def test_retention_window_keeps_recent_history_and_the_content(db_url: str) -> None:
+    updates = edits(200)
+    clock = Clock()
+    store, seqs = await written(db_url, updates, 50, clock=clock)
+    stamps = [r.timestamp async for r in store.read_records()]
+    clock.now = stamps[-1]
+    # retain() reads the clock once more (one second later): keeps records 120..200 (1-based)
+    window = stamps[-1] - stamps[119] + 1.5
+    report = await store.retain(RetentionPolicy(window=window))
+    assert report is not None
+    assert report.cut_seq == seqs[118]
+    assert await restored(store) == text_of(updates)
+    got = [r async for r in store.read_records()]
+    assert got[0].kind == RecordKind.SNAPSHOT
+    assert got[0].seq == seqs[118]
+    assert [r.update for r in got[1:]] == updates[119:]
+    stats = await store.history_stats()
+    assert stats is not None
+    assert stats.oldest == stamps[118]
+    for count in (119, 120, 150, 200):
+        assert state_text(await store.state_at(seq=seqs[count - 1])) == text_of(updates[:count])
+        assert state_text(await store.state_at(stamps[count - 1])) == text_of(updates[:count])
+    with pytest.raises(HistoryNotKeptError) as caught:
+        await store.state_at(seq=seqs[100])
+    assert caught.value.oldest == stamps[118]
+    with pytest.raises(HistoryNotKeptError):
+        await store.state_at(stamps[50])
+    # checkpoints the snapshot supersedes are gone; later ones stay and serve restores
+    kinds = [r.kind async for r in store.read_records(checkpoints=True)]
+    assert kinds.count(RecordKind.CHECKPOINT) == 2  # those covering 150 and 200
+    clock.now = stamps[-1]  # the same moment again: nothing more to drop
+    assert await store.retain(RetentionPolicy(window=window)) is None
+    assert await store.retain(RetentionPolicy.all()) is None
+    await dispose_databases()
+
+
+async def test_retention_budget_and_none(db_url: str) -> None:
+    updates = edits(120, paste_every=40)
+    store, _seqs = await written(db_url, updates, 40)  # a budget of stored bytes: raw here
+    budget = sum(map(len, updates[-30:]))
+    report = await store.retain(RetentionPolicy(budget=budget))
+    assert report is not None
+    kept = [r async for r in store.read_records()]
+    assert [r.update for r in kept[1:]] == updates[-30:]
+    assert await restored(store) == text_of(updates)
+    squashed = await store.retain(RetentionPolicy.none())
+    assert squashed is not None
+    assert squashed.records_after == 1
+    kinds = [r.kind async for r in store.read_records(checkpoints=True)]
+    assert kinds == [RecordKind.SNAPSHOT]  # the squash superseded every checkpoint
+    assert await restored(store) == text_of(updates)
+    log = await store.log_stats()
+    assert log is not None
+    assert (log.tail_records, log.has_snapshot) == (0, True)
+    await dispose_databases()
+
+
+async def test_checkpoints_are_not_part_of_the_log_compaction_measures(db_url: str) -> None:
+    updates = edits(30)
+    store, _seqs = await written(db_url, updates, 10)
+    stats = await store.log_stats()
+    assert stats is not None
+    assert stats.tail_records == 30
+    assert stats.tail_bytes == sum(map(len, updates))
+    follower = store.follow(0)
+    got = await anext(follower)
+    await follower.aclose()
+    assert all(r.kind == RecordKind.UPDATE for r in got)
+    await dispose_databases()
+
+
+async def test_retention_and_checkpoints_while_writers_keep_writing(db_url: str) -> None:
+    updates = edits(600)
+    store = open_store(db_url, "doc", checkpoints=CheckpointPolicy(every_updates=50))
+    assert isinstance(store, SQLYStore)
+    for update in updates[:200]:
+        await store.write(update)
+    done = asyncio.Event()
+
+    async def write_rest() -> None:
+        writer = open_store(db_url, "doc")
+        for start in range(200, 600, 20):
+            await asyncio.gather(*(writer.write(u) for u in updates[start : start + 20]))
+        done.set()
+
+    async def maintain() -> None:
+        rounds = 0
+        while not done.is_set() or rounds < 2:
+            await store.checkpoint()
+            await store.retain(RetentionPolicy(budget=2000))
+            rounds += 1
+            await asyncio.sleep(0)
+
+    await asyncio.gather(write_rest(), maintain())
+    assert await restored(store) == text_of(updates)
+    assert await restored(open_store(db_url, "doc")) == text_of(updates)
+    stats = await store.history_stats()
+    assert stats is not None
+    assert stats.records < 600
+    await dispose_databases()
+
+
+async def test_a_0002_database_with_data_upgrades_and_downgrades(db_url: str) -> None:
+    updates = edits(40)
+    await schema.upgrade(db_url, "0002_snapshot_index")
+    values = ", ".join(
+        f"('doc', {i + 1}, 0, {blob(db_url, u)}, {blob(db_url, b'')}, {1000.0 + i})"
+        for i, u in enumerate(updates)
+    )
+    await run_sql(
+        db_url,
+        'INSERT INTO ystore_records (doc, seq, kind, "update", metadata, "timestamp") '
+        f"VALUES {values}",
+        "INSERT INTO ystore_documents (doc, last_seq, last_write) VALUES ('doc', 40, 1039.0)",
+    )
+    await schema.upgrade(db_url)
+    assert await schema.check(db_url)
+    assert await schema.diff(db_url) == []
+    store = open_store(db_url, "doc")
+    assert [u async for u, _m, _t in store.read()] == updates
+    assert await restored(store) == text_of(updates)
+    assert set(await column_values(db_url, "codec")) == {0}
+    await store.write(updates[0])  # a new record after the old ones
+    assert [r.seq async for r in store.read_records()][-1] == 41
+    await dispose_databases()
+    await schema.downgrade(db_url, "0002_snapshot_index")
+    assert await schema.current(db_url) == "0002_snapshot_index"
+    await schema.upgrade(db_url)
+    store = open_store(db_url, "doc", compress=True)
+    assert await store.checkpoint() is not None
+    await dispose_databases()
+    with pytest.raises(Exception, match="compressed or are checkpoints"):
+        await schema.downgrade(db_url, "0002_snapshot_index")
+    assert await schema.current(db_url) == schema.head_revision()  # nothing was changed
+    assert await restored(open_store(db_url, "doc")) == text_of(updates)
+    await dispose_databases()
+
+
+def blob(url: str, data: bytes) -> str:
+    return f"x'{data.hex()}'" if url.startswith("sqlite") else f"'\\x{data.hex()}'::bytea"
