@@ -61,8 +61,8 @@ def checkpoint_command(
             f"{format_bytes(r.stored_bytes)} stored ({format_bytes(r.raw_bytes)} raw)"
         )
     typer.echo(
-        f"Wrote {len(written)} checkpoints for {len(results)} documents of {target}; "
-        f"{len(results) - len(written)} were already covered."
+        f"Wrote {_count(len(written), 'checkpoint')} for {_count(len(results), 'document')} "
+        f"of {target}; {len(results) - len(written)} already covered."
     )
 
 
@@ -123,6 +123,10 @@ def retain_command(
             f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
         )
     typer.echo(
-        f"Applied '{policy.describe()}' to {len(results)} documents of {target}: "
+        f"Applied '{policy.describe()}' to {_count(len(results), 'document')} of {target}: "
         f"{len(changed)} changed, {len(results) - len(changed)} had nothing older to drop."
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

@@ -89,5 +89,20 @@ class RetentionPolicy:
         if self.keeps_nothing:
             return "keep no history (squash)"
         if self.window is not None:
-            return f"keep {self.window:g} s of history"
-        return f"keep {self.budget} bytes of history"
+            return f"keep {_duration(self.window)} of history"
+        return f"keep {_size(self.budget or 0)} of history"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds / size
+            return f"{count:g} {unit}" + ("" if count == 1 else "s")
+    return f"{seconds:g} s"
+
+
+def _size(budget: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if budget >= size and budget % size == 0:
+            return f"{budget // size} {unit}"
+    return f"{budget} bytes"
