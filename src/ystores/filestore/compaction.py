@@ -31,6 +31,7 @@ from .formats import FileFormat, open_scanner
 from .frames import encode_frame
 from .hints import remove_hints
 from .log import FileLog, replace_file
+from .paths import open_inside
 from .scanning import TornTail
 
 __all__ = ["file_stats", "squash_file"]
@@ -123,9 +124,27 @@ def squash_file(
         LegacyFormatError: The file is in an older format (migrate it first).
         CorruptStoreError: The file is damaged before its end.
     """
+    # Held open from before the scan until the lock is taken: an inode number is
+    # reused once its file is gone (renamed over by another process's squash or
+    # retention), so only while it is held does "the same inode" mean the same file.
+    try:
+        pinned, _ = open_inside(path, root, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return _squash(path, doc, log, root, os.fstat(pinned).st_ino)
+    finally:
+        os.close(pinned)
+
+
+def _squash(
+    path: Path, doc: str, log: Logger, root: Path | None, pinned: int
+) -> SquashReport | None:
     started = time.perf_counter()
     scan = _scan(path, log, keep_updates=True, root=root)
-    if scan is None or not (scan.stats.squashable or scan.checkpoints):
+    if scan is None or scan.inode != pinned:
+        return None
+    if not (scan.stats.squashable or scan.checkpoints):
         return None
     snapshot = Record(
         scan.stats.last_seq,

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from ..clock import Clock
 from ..compaction.policy import SquashReport
-from ..errors import LegacyFormatError
+from ..errors import HistoryNotKeptError, LegacyFormatError
 from ..history.checkpoints import decode_header
 from ..history.policy import RetentionPolicy
 from ..records import Record, RecordKind
@@ -39,7 +39,7 @@ from .formats import HEADER, FileFormat, open_scanner
 from .frames import FRAME_HEAD, encode_frame
 from .hints import CheckpointHint, Hints, remove_hints, write_hints
 from .log import FileLog, replace_file
-from .paths import inside_root
+from .paths import inside_root, open_inside
 from .scanning import TornTail
 
 __all__ = ["retain_file"]
@@ -158,18 +158,47 @@ def retain_file(
         LegacyFormatError: The file is in one of ypy-websocket's formats.
         CorruptStoreError: The file is damaged before its end.
     """
-    started = time.perf_counter()
     if policy.keep_all or (policy.window is None and policy.budget is None):
         return None
+    # The file stays open from before the scan until the rewrite holds its lock: an
+    # inode number is reused as soon as its file is gone (a rename over the path by
+    # another process's retention or squash), so only while it is held does "the
+    # same inode" mean "the file that was scanned".
+    try:
+        pinned, _ = open_inside(path, root, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return _retain(path, doc, log, policy, root, compress, clock, os.fstat(pinned).st_ino)
+    finally:
+        os.close(pinned)
+
+
+def _retain(
+    path: Path,
+    doc: str,
+    log: Logger,
+    policy: RetentionPolicy,
+    root: Path | None,
+    compress: bool,
+    clock: Clock,
+    pinned: int,
+) -> SquashReport | None:
+    started = time.perf_counter()
     reader = FileLog(path, fsync=False, upgrade=False, log=log, root=root)
     scanned = _frames(reader)
     if scanned is None:
         return None
     frames, end, last_seq, inode, version = scanned
+    if inode != pinned:
+        return None  # replaced between the pin and the scan: this retention is moot
     cut = _cut(frames, policy, clock())
     if cut is None or (frames[0].kind is RecordKind.SNAPSHOT and cut.seq <= frames[0].seq):
         return None
-    state = state_at_file(reader, seq=cut.seq)
+    try:
+        state = state_at_file(reader, seq=cut.seq)
+    except HistoryNotKeptError:
+        return None  # replaced meanwhile by a retention that went further: this one is moot
     snapshot = encode_frame(
         Record(cut.seq, state, b"", cut.timestamp, RecordKind.SNAPSHOT), compressing=compress
     )
