@@ -1,12 +1,13 @@
 """SIGKILL a process checkpointing and applying retention while another keeps writing.
 
 A typist process writes one keystroke at a time to a document and says which
-writes were acknowledged; a historian process checkpoints the document and
-drops its older history in a loop, and is SIGKILLed at random moments, round
-after round. After each kill the document read back holds every acknowledged
-keystroke, in order, and nothing else; once the typist has stopped, the document
-is exactly the replay of every update it wrote (all acknowledged), restored,
-at the present time, and after one more checkpoint and retention.
+writes were acknowledged; a historian process (now and then two at once)
+checkpoints the document and drops its older history in a loop, and is
+SIGKILLed at random moments, round after round. After each kill the document
+read back holds every acknowledged keystroke, in order, and nothing else; once
+the typist has stopped, the document is exactly the replay of every update it
+wrote (all acknowledged), restored, at the present time, and after one more
+checkpoint and retention.
 
 Rounds per backend: `YSTORES_CRASH_ROUNDS` (default 5 in CI; a full trial runs
 100: `YSTORES_CRASH_ROUNDS=100 pytest tests/history/test_crash.py`).
@@ -71,20 +72,33 @@ class Typist:
         return self.acked
 
 
-def kill_historian(url: str, delay: float) -> None:
-    """Run the historian for `delay` seconds once it is ready, then SIGKILL it."""
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "historian.py"), url, "doc"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "ready"
-    time.sleep(delay)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
-    child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+def kill_historians(url: str, delays: list[float]) -> None:
+    """Run one historian per delay, all at once; SIGKILL each once its delay is over."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "historian.py"), url, "doc"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in delays
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        for child, delay in sorted(zip(children, delays, strict=True), key=lambda pair: pair[1]):
+            time.sleep(max(0.0, started + delay - time.monotonic()))
+            child.send_signal(signal.SIGKILL)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait(timeout=30)
+            assert child.stdout is not None
+            child.stdout.close()
+    for child in children:
+        assert child.returncode == -signal.SIGKILL  # killed, not failed before
 
 
 async def read_text(url: str) -> str:
@@ -133,7 +147,8 @@ def test_sigkill_during_checkpoints_and_retention_loses_nothing(url: str, tmp_pa
         while typist.acked < 5:
             time.sleep(0.01)
         for _ in range(ROUNDS):
-            kill_historian(url, rng.uniform(0.05, 1.5))
+            historians = 2 if rng.random() < 0.5 else 1  # now and then two at once
+            kill_historians(url, [rng.uniform(0.05, 1.5) for _ in range(historians)])
             acked = typist.acked
             text = anyio.run(read_text, url)
             assert text == typed(len(text))  # in order, nothing in the middle lost
