@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pycrdt
 import pytest
+from typer.testing import CliRunner
 
 from ystores import HistoryNotKeptError, RecordKind, YDocNotFound, open_store
+from ystores.cli import app
 from ystores.history import CheckpointPolicy, RetentionPolicy
 from ystores.sql import dispose_databases, schema
 from ystores.sql.store import SQLYStore
@@ -19,6 +23,8 @@ from ystores.sql.store import SQLYStore
 from .test_schema import run_sql
 
 pytestmark = pytest.mark.anyio
+
+runner = CliRunner()
 
 
 class Clock:
@@ -351,3 +357,27 @@ async def test_a_0002_database_with_data_upgrades_and_downgrades(db_url: str) ->
 
 def blob(url: str, data: bytes) -> str:
     return f"x'{data.hex()}'" if url.startswith("sqlite") else f"'\\x{data.hex()}'::bytea"
+
+
+async def test_copy_and_export_with_checkpoints_and_compression(
+    db_url: str, tmp_path: Path
+) -> None:
+    updates = edits(150, paste_every=30)
+    store, _seqs = await written(db_url, updates[:120], 40, compress=True)
+    for update in updates[120:]:
+        await store.write(update)
+    await dispose_databases()
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    for args in (["copy", db_url, target], ["verify", target]):
+        result = await anyio.to_thread.run_sync(runner.invoke, app, args)
+        assert result.exit_code == 0, result.output
+    copied = open_store(target, "doc")
+    assert [u async for u, _m, _t in copied.read()] == updates
+    assert await restored(copied) == text_of(updates)
+    exported = tmp_path / "doc.bin"
+    for source in (db_url, target):
+        args = ["export", source, "--doc", "doc", "-o", str(exported)]
+        result = await anyio.to_thread.run_sync(runner.invoke, app, args)
+        assert result.exit_code == 0, result.output
+        assert text_of([exported.read_bytes()]) == text_of(updates)
+    await dispose_databases()
