@@ -464,17 +464,37 @@ def _check_kept(first: Record, seq: int | None, at: float | None) -> None:
 def same_state(replayed: Sequence[bytes], merged: bytes) -> bool:
     """Whether `merged` builds the document that replaying `replayed` builds.
 
-    Compares the state vectors and the structure (struct and delete ranges) of
-    both documents' encoded states.
+    Compares the state vectors and the structure (struct and delete ranges,
+    adjacent ranges joined) of both documents' encoded states, in pycrdt (the
+    engine that merged them).
     """
-    one, other = crdt.new_doc(), crdt.new_doc()
+    one, other = crdt.new_doc("pycrdt"), crdt.new_doc("pycrdt")
     crdt.apply_updates(one, replayed)
     crdt.apply_update(other, merged)
     if crdt.encode_state_vector(one) != crdt.encode_state_vector(other):
         return False
-    return parse_update(crdt.encode_state_as_update(one)) == parse_update(
-        crdt.encode_state_as_update(other)
-    )
+    return _shape(crdt.encode_state_as_update(one)) == _shape(crdt.encode_state_as_update(other))
+
+
+def _shape(update: bytes) -> tuple[dict[int, list[tuple[int, int]]], ...]:
+    structure = parse_update(update)
+    return tuple(_joined(ranges) for ranges in (structure.structs, structure.deletes))
+
+
+def _joined(ranges: dict[int, list[tuple[int, int]]]) -> dict[int, list[tuple[int, int]]]:
+    joined: dict[int, list[tuple[int, int]]] = {}
+    for client, spans in ranges.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(spans):
+            if end <= start:
+                continue
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        if out:
+            joined[client] = out
+    return joined
 
 
 def write_checkpoint(

@@ -56,7 +56,7 @@ _HEADER_SEARCH = 2 * len(HEADER) + 1
 _FRAME_SEARCH = 1 << 16
 _PARSE_AT_MOST = 1 << 20
 _DESCRIPTIONS = {
-    4: "ystores file format version 4 (checksummed, checkpoints, compression)",
+    4: "ystores file format version 4 (checksummed)",
     3: "ystores file format version 3 (checksummed)",
     2: "ypy-websocket file format version 2",
     1: "ypy-websocket file format version 1",

@@ -100,7 +100,7 @@ class Scanner(ABC):
         self.seqs: list[int] | None = None
         """When a list, `updates()` appends each yielded update's seq to it."""
         self.compressed_bytes = 0
-        """Stored bytes of the compressed updates read so far."""
+        """Stored bytes of the compressed updates yielded so far."""
         self.decompressed_bytes = 0
         """Raw bytes those updates hold."""
 
@@ -271,7 +271,7 @@ class V3Scanner(Scanner):
                     raw = (
                         stored
                         if kind_byte < 0x10
-                        else self._decompress(kind_byte >> 4, stored, pos + i)
+                        else self._decompress(kind_byte >> 4, stored, pos + i, count=False)
                     )
                     checkpoint = Record(seq, raw, buf[j : j + meta_len], timestamp, kind)
                     sink.append((self.count + len(records), checkpoint))
@@ -293,14 +293,15 @@ class V3Scanner(Scanner):
         self.last_seq = last_seq
         return records, i
 
-    def _decompress(self, codec: int, stored: bytes, offset: int) -> bytes:
+    def _decompress(self, codec: int, stored: bytes, offset: int, *, count: bool = True) -> bytes:
         where = f"the record at byte {offset} of {self.path or 'the file'}"
         try:
             update = decompress(codec, stored, where=where)
         except CorruptStoreError as exc:
             raise CorruptStoreError(str(exc), path=self.path or None, offset=offset) from exc
-        self.compressed_bytes += len(stored)
-        self.decompressed_bytes += len(update)
+        if count:  # set-aside checkpoints are not counted
+            self.compressed_bytes += len(stored)
+            self.decompressed_bytes += len(update)
         return update
 
     def _worth_reading(self, pos: int, need: int) -> bool:
