@@ -571,3 +571,17 @@ def test_a_kill_during_the_upgrade_to_version_4_leaves_the_old_file_or_the_new(
         assert path.read_bytes().startswith(b"VERSION:4\n" + frames)
         assert anyio.run(_restore, FileYStore(str(path))) == text
     # which outcomes a loaded machine shows varies from run to run; each is checked above
+
+
+async def test_a_checkpoint_of_many_clients_edits_is_written(tmp_path: Path) -> None:
+    """The check before writing compares state vectors decoded (clients come in any order)."""
+    path = tmp_path / "doc.y"
+    store = FileYStore(str(path), fsync=False)
+    for client in range(1, 40):
+        for update in typing_updates(f"c{client};", client_id=client * 7919):
+            await store.write(update)
+    report = await store.checkpoint()
+    assert report is not None
+    replayed = text_of([u async for u, _, _ in store.read()])
+    assert await _restore(FileYStore(str(path))) == replayed
+    await store.aclose()
