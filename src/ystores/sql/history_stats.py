@@ -1,12 +1,14 @@
 """`HistoryStats` of a document on the SQL stores: a few aggregate queries.
 
-Raw sizes of compressed rows are measured by decompressing them (zlib does not
-record the size), page by page in a worker thread; raw rows are measured in SQL.
+Raw sizes of compressed rows are measured by decompressing them once (zlib does
+not record the size) and remembered by row, so that a background task asking
+every few seconds decompresses only new rows; raw rows are measured in SQL.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["history_stats"]
 
-PAGE = 256
 _CHECKPOINT = RecordKind.CHECKPOINT.value
 _doc: sa.BindParameter[str] = sa.bindparam("doc")
 _logged = records.c.kind != _CHECKPOINT
@@ -59,12 +60,17 @@ _TOTALS = sa.select(
     _bytes(sa.true()),
     _bytes(records.c.codec == 0),
 ).where(records.c.doc == _doc)
-_COMPRESSED = (
-    sa.select(records.c.seq, records.c.codec, records.c.update, records.c.kind)
-    .where(records.c.doc == _doc, records.c.codec != 0, records.c.seq > sa.bindparam("after"))
-    .order_by(records.c.seq)
-    .limit(PAGE)
+# Compressed rows: their seqs and stored sizes first; bytes only for those not measured yet.
+_COMPRESSED_SIZES = sa.select(
+    records.c.seq, records.c.kind, sa.func.length(records.c.update)
+).where(records.c.doc == _doc, records.c.codec != 0)
+_COMPRESSED_ROW = sa.select(records.c.codec, records.c.update).where(
+    records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
 )
+_RAW_SIZES: OrderedDict[tuple[str, str, int, int, int], int] = OrderedDict()
+"""Raw sizes of compressed rows already measured, by (database, doc, seq, kind, stored
+size): a row never changes under one key (a fold reuses a seq with another kind)."""
+_RAW_SIZES_KEPT = 65536
 
 
 async def history_stats(db: Database, doc: str) -> HistoryStats | None:
@@ -96,25 +102,30 @@ async def history_stats(db: Database, doc: str) -> HistoryStats | None:
 
 
 async def _raw_compressed(db: Database, doc: str) -> int:
-    stmt = compile_for(_COMPRESSED, db.backend)
-    total = after = 0
-    while True:
-        rows = await db.fetch(stmt.sql, stmt.args(doc=doc, after=after))
-        if not rows:
-            return total
-        total += await run_in_worker(functools.partial(_sizes, doc, rows))
-        after = int(rows[-1][0])
-        if len(rows) < PAGE:
-            return total
-
-
-def _sizes(doc: str, rows: list[tuple[Any, ...]]) -> int:
+    """Raw bytes of the document's compressed rows (decompressing those not measured yet)."""
+    stmt = compile_for(_COMPRESSED_SIZES, db.backend)
+    row_stmt = compile_for(_COMPRESSED_ROW, db.backend)
     total = 0
-    for seq, codec, stored, kind in rows:
-        try:
-            total += len(decompress(int(codec), bytes(stored), where=f"record {seq} of {doc!r}"))
-        except CorruptStoreError:
-            if kind != _CHECKPOINT:
-                raise
-            total += len(stored)  # a damaged checkpoint: restores skip it, sizes count it as is
+    for seq, kind, size in await db.fetch(stmt.sql, stmt.args(doc=doc)):
+        key = (db.safe_url, doc, int(seq), int(kind), int(size))
+        raw = _RAW_SIZES.get(key)
+        if raw is None:
+            rows = await db.fetch(row_stmt.sql, row_stmt.args(doc=doc, seq=seq))
+            if not rows:  # folded away meanwhile
+                continue
+            raw = await run_in_worker(functools.partial(_size, doc, int(seq), int(kind), rows[0]))
+            _RAW_SIZES[key] = raw
+            if len(_RAW_SIZES) > _RAW_SIZES_KEPT:
+                _RAW_SIZES.popitem(last=False)
+        total += raw
     return total
+
+
+def _size(doc: str, seq: int, kind: int, row: tuple[Any, ...]) -> int:
+    codec, stored = int(row[0]), bytes(row[1])
+    try:
+        return len(decompress(codec, stored, where=f"record {seq} of {doc!r}"))
+    except CorruptStoreError:
+        if kind != _CHECKPOINT:
+            raise
+        return len(stored)  # a damaged checkpoint: restores skip it, sizes count it as is
