@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,3 +48,30 @@ def test_served_documents_keep_history_with_checkpoints(
     assert final == text
     assert RecordKind.SNAPSHOT not in kinds  # history kept: nothing squashed
     assert kinds.count(RecordKind.UPDATE) > 5  # the room batches keystrokes; none dropped
+
+
+def test_a_restore_reaches_the_clients_of_a_running_server(
+    node_clients: None, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with serve("--store", url, "--retain", "all", cwd=tmp_path, log=tmp_path / "serve.log") as sv:
+        node("client.mjs", "edit", sv.ws, "notes/a", "ana", "10", "ana")
+        time.sleep(1.5)  # the room has stored every edit it received by then
+        before = node("client.mjs", "read", sv.ws, "notes/a")["text"]
+        assert "<ana:0>" in before
+        moment = time.time()
+        time.sleep(1.5)
+        node("client.mjs", "edit", sv.ws, "notes/a", "bob", "10", "bob")
+        assert "<bob:" in node("client.mjs", "read", sv.ws, "notes/a")["text"]
+        restored = subprocess.run(
+            [sys.executable, "-m", "ystores", "restore", url, "--doc", "notes/a",
+             "--at", str(moment)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert restored.returncode == 0, restored.stderr
+        assert "one update" in restored.stdout
+        deadline = time.monotonic() + 60
+        while node("client.mjs", "read", sv.ws, "notes/a")["text"] != before:
+            assert time.monotonic() < deadline, "the restore never reached the room"
+            time.sleep(0.2)
+    assert anyio.run(stored, url, "notes/a")[0] == before
