@@ -18,7 +18,7 @@ from .compaction.background import WriteNotes, run_compaction
 from .compaction.history import HistoryCounts, HistoryNotes, run_history
 from .compaction.policy import CompactionPolicy, LogStats, SquashReport
 from .errors import HistoryNotKeptError, YDocNotFound
-from .following import ChangeSignal, PollingSignal
+from .following import ChangeSignal, PollingSignal, followable
 from .history import CheckpointPolicy, CheckpointReport, RetentionPolicy
 from .lifecycle import Lifecycle
 from .records import Record, RecordKind
@@ -162,14 +162,22 @@ class BaseYStore(Lifecycle, ABC):
     async def _follow(self, after: int, limit: int) -> AsyncGenerator[list[Record], None]:
         async with self.change_signal() as signal:
             while True:
-                await signal.ready()
-                signal.fetching(after)
-                records = [r for r in await self.records_after(after, limit) if r.seq > after]
-                if records:
-                    yield records
-                    after = records[-1].seq
-                else:
-                    await signal.wait()
+                records = signal.take(after, limit)  # what this process stored: no read
+                if not records:
+                    if not signal.pending(after):
+                        await signal.wait()
+                        continue
+                    await signal.ready()
+                    signal.fetching(after)
+                    fetched = [r for r in await self.records_after(after, limit) if r.seq > after]
+                    if len(fetched) >= limit:
+                        signal.notify()  # cut short by the limit: more may be stored
+                    records = [r for r in fetched if followable(r)]
+                    if not records:
+                        after = fetched[-1].seq if fetched else after
+                        continue
+                yield records
+                after = records[-1].seq
 
     async def last_seq(self) -> int:
         """The highest seq stored for the document (0 without records).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -14,10 +15,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from ydocs import text_of, typing_updates
-from ystores import BaseYStore, open_store
+from ystores import BaseYStore, following, open_store
 from ystores.records import Record, RecordKind
 from ystores.sql import PostgresYStore
 from ystores.sql.engines import dispose_databases
+from ystores.sql.listening import APPLICATION_NAME
 
 pytestmark = pytest.mark.anyio
 
@@ -153,7 +155,8 @@ async def _listeners(url: str) -> list[int]:
     try:
         rows = await conn.fetch(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            "AND application_name = $1 AND pid <> pg_backend_pid()",
+            APPLICATION_NAME,
         )
         return [row["pid"] for row in rows]
     finally:
@@ -245,3 +248,145 @@ async def test_a_store_without_seqs_says_it_cannot_be_followed() -> None:
     with pytest.raises(NotImplementedError):
         async with aclosing(follower):
             await follower.__anext__()
+
+
+async def test_followers_never_get_checkpoints(any_url: str) -> None:
+    store = open_store(any_url, "doc")
+    updates = typing_updates("hello")
+    live = asyncio.create_task(collect(open_store(any_url, "doc").follow(after=0), 5))
+    for update in updates[:3]:
+        await store.write(update)
+    report = await store.checkpoint()
+    assert report is not None
+    assert (report.seq, report.covers) == (4, 3)
+    for update in updates[3:]:
+        await store.write(update)
+    every = store.read_records(checkpoints=True)  # type: ignore[call-arg]
+    stored = [(r.seq, r.kind) async for r in every]
+    assert (4, RecordKind.CHECKPOINT) in stored
+    late = await collect(store.follow(after=0), 5)
+    for got in (await live, late):
+        assert [(r.seq, r.kind) for r in got] == [(s, RecordKind.UPDATE) for s in (1, 2, 3, 5, 6)]
+        assert text_of([r.update for r in got]) == "hello"
+    # Just before the checkpoint, or at it: the records after it, then what is written next.
+    for after in (3, 4):
+        follower = asyncio.create_task(collect(store.follow(after=after), 3))
+        await asyncio.sleep(0.05)
+        await store.write(typing_updates("hello!")[-1])
+        assert [r.seq for r in await follower][:2] == [5, 6]
+    await store.aclose()
+    await dispose_databases()
+
+
+async def test_a_custom_store_follower_skips_checkpoints() -> None:
+    # The generic path (a backend that only implements read_records) filters them too.
+    updates = typing_updates("ab")
+    log = [
+        Record(1, updates[0], b"", 0.0),
+        Record(2, b"\x00\x00", b"header", 0.0, RecordKind.CHECKPOINT),
+        Record(3, updates[1], b"", 0.0),
+    ]
+
+    class Listed(BaseYStore):
+        async def write(self, data: bytes) -> None:
+            raise NotImplementedError
+
+        async def read(self) -> AsyncGenerator[tuple[bytes, bytes, float], None]:
+            for record in log:
+                yield record.as_tuple()
+
+        async def read_records(self) -> AsyncGenerator[Record, None]:
+            for record in log:
+                yield record
+
+    got = await collect(Listed("doc").follow(after=0), 2)
+    assert [r.seq for r in got] == [1, 3]
+
+
+async def test_followers_are_woken_by_the_backend_not_by_the_safety_interval(
+    any_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the safety fetch pushed out of reach, only the backend's own signal
+    # (NOTIFY, the SQLite change check, the file's stat) can deliver these.
+    monkeypatch.setattr(following, "FOLLOW_SAFETY_INTERVAL", 3600.0)
+    stores = [open_store(any_url, f"doc{i}") for i in range(3)]
+    followers = [asyncio.create_task(collect(s.follow(after=0), 20)) for s in stores]
+    await asyncio.sleep(0.2)  # the followers wait for a first record
+    await asyncio.gather(*(write_in_processes(any_url, f"doc{i}", 1, 20) for i in range(3)))
+    for got in await asyncio.gather(*followers):
+        assert [r.seq for r in got] == list(range(1, 21))
+    for s in stores:
+        await s.aclose()
+    await dispose_databases()
+
+
+async def test_followers_woken_together_read_together(db_url: str) -> None:
+    docs = 6
+    stores = [open_store(db_url, f"doc{i}") for i in range(docs)]
+    followers = [asyncio.create_task(collect(s.follow(after=0), 30)) for s in stores]
+    await asyncio.sleep(0.2)
+    db = await stores[0].database()  # type: ignore[attr-defined]
+    before = db.change_hub().batcher.reads
+    # Another process writes 30 records to each document, all documents at once.
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(TESTS / "following" / "doc_writer.py"),
+        db_url,
+        ",".join(f"doc{i}" for i in range(docs)),
+        "30",
+    )
+    assert await asyncio.wait_for(writer.wait(), WAIT) == 0
+    for got in await asyncio.gather(*followers):
+        assert [r.seq for r in got] == list(range(1, 31))
+    reads = db.change_hub().batcher.reads - before
+    assert reads < docs * 30 / 2  # one read per document per record would be 180
+    for s in stores:
+        await s.aclose()
+    await dispose_databases()
+
+
+async def test_a_follower_takes_what_its_own_process_wrote_without_reading_it(
+    db_url: str,
+) -> None:
+    store = open_store(db_url, "doc")
+    follower = store.follow(after=0)
+    updates = typing_updates("abcdefghijklmnopqrstuvwxyz" * 2)
+    await store.write(updates[0])
+    got = list(await follower.__anext__())
+    db = await store.database()  # type: ignore[attr-defined]
+    before = db.change_hub().batcher.reads
+    for update in updates[1:]:
+        await store.write(update)
+        got += await asyncio.wait_for(follower.__anext__(), WAIT)
+    await follower.aclose()
+    assert [r.update for r in got] == updates
+    reads = db.change_hub().batcher.reads - before
+    assert reads < len(updates) / 2  # reading back each record would be 51
+    await store.aclose()
+    await dispose_databases()
+
+
+async def test_a_follower_stopped_while_its_listener_connects_leaves_nothing_half_open() -> None:
+    # Stopping a follower (a room closing) at any moment, even during the listening
+    # connection's handshake, must not abandon that connection half-open (asyncpg
+    # would report a lost connection to the event loop, failing this test).
+    from backends import new_postgres_database
+
+    url = new_postgres_database()
+    rng = random.Random(12)
+    for _ in range(40):
+        store = open_store(url, "doc")
+        await store.last_seq()  # loaded first, as a room is: following opens the listener next
+        task = asyncio.create_task(collect(store.follow(after=0), 1))
+        await asyncio.sleep(rng.uniform(0, 0.01))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.aclose()
+        await dispose_databases()
+    # And the store still works: a follower gets what is written.
+    store = open_store(url, "doc")
+    follower = asyncio.create_task(collect(store.follow(after=0), 1))
+    await store.write(typing_updates("x")[0])
+    assert [r.seq for r in await follower] == [1]
+    await store.aclose()
+    await dispose_databases()

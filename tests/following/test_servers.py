@@ -39,6 +39,10 @@ def patient_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLIENT_TIMEOUT_MS", str(int(PATIENCE * 1000)))
 
 
+SERVER_START = 120.0
+"""Seconds a server may take to listen (imports alone take seconds on a loaded machine)."""
+
+
 @contextmanager
 def server(url: str, log_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`ystore serve` on a free port; yields the port and the process."""
@@ -50,7 +54,7 @@ def server(url: str, log_path: Path) -> Iterator[tuple[int, subprocess.Popen[byt
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_for_port(port, proc)
+            wait_for_port(port, proc, limit=SERVER_START)
             yield port, proc
         finally:
             stop_process(proc, signal.SIGINT)

@@ -42,7 +42,7 @@ def test_workers_share_one_port_and_keep_clients_in_step(
             stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            wait_for_port(port, proc)
+            wait_for_port(port, proc, limit=120)  # imports take seconds on a loaded machine
             workers = [c for c in children(proc.pid) if "spawn_main" in _cmdline(c)]
             assert len(workers) == 2
             texts = edit_together([port], "doc", names, edits)

@@ -57,9 +57,9 @@ class FileSignal(ChangeSignal):
         """Return once the file changed (or when notified), or after `FOLLOW_SAFETY_INTERVAL`."""
         with anyio.move_on_after(FOLLOW_SAFETY_INTERVAL):
             while _identity(self.path) == self._seen:
-                await self._wait_at_most(self.interval)
-                if self._pending:
+                if await self._notified_within(self.interval):
                     return
+        self.notify()  # the file changed, or it is time to look anyway: fetch
 
 
 @asynccontextmanager

@@ -178,7 +178,7 @@ class Database:
                 task.add_done_callback(self._detached.discard)
             raise
         if self._hub is not None:  # this process's followers need not wait for the database
-            self._hub.notify(doc, seq)
+            self._hub.written(seq, entry)
         return seq
 
     async def _submit(self, entry: Entry, waiter: asyncio.Future[int]) -> None:
@@ -365,6 +365,16 @@ class Database:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def fetch_each(self, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[Any]]:
+        """Run several read-only queries (each consistent on its own); return their rows.
+
+        SQLite: all in one worker-thread hop. Postgres: one after the other.
+        """
+        if self._readers is not None:
+            readers = self._readers
+            return await run_in_worker(lambda: [readers.fetch(sql, args) for sql, args in queries])
+        return [await self.fetch(sql, args) for sql, args in queries]
 
     async def last_write(self, doc: str) -> float | None:
         """The time of the document's last write, or None for a new document."""

@@ -4,14 +4,16 @@ Every `Database` (one per database per event loop, so one per process in a
 server) has at most one `ChangeHub`, made by the first follower: the Postgres
 hub listens on one channel through one connection (`listening`), the SQLite hub
 polls one cheap change check for every followed document at once (`polling`).
-Writes made through the `Database` also wake the followers of this process
-directly, without waiting for the database to tell.
+Writes made through the `Database` also hand their records to the followers
+of this process directly (`ChangeHub.written`), without waiting for the
+database to tell and without a read. Followers woken together read together:
+one query for every document (`follow_reads`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -20,8 +22,9 @@ import sqlalchemy as sa
 from ..base import BaseYStore
 from ..following import ChangeSignal
 from ..records import Record, RecordKind
+from .follow_reads import ReadBatcher, Request
 from .leases import database_lease
-from .statements import compile_for
+from .statements import CODEC_SHIFT, compile_for
 from .tables import records
 
 if TYPE_CHECKING:
@@ -52,6 +55,8 @@ class ChangeHub:
 
     def __init__(self) -> None:
         self._signals: dict[str, set[ChangeSignal]] = {}
+        self.batcher = ReadBatcher(self._read)
+        """Batches the followers' reads (see `follow_reads`)."""
 
     @property
     def documents(self) -> list[str]:
@@ -87,6 +92,29 @@ class ChangeHub:
         """Wake the followers of `doc` (`seq`: its highest stored seq, when known)."""
         for signal in list(self._signals.get(doc, ())):
             signal.notify(seq)
+
+    def written(self, seq: int, entry: tuple[str, int, bytes, bytes, float]) -> None:
+        """Hand a record this process just stored (as `Database.write` took it) to its
+        document's followers; a compressed one only wakes them (they read it)."""
+        doc, packed, update, meta, ts = entry
+        followers = self._signals.get(doc)
+        if not followers:
+            return
+        kind, codec = packed & ((1 << CODEC_SHIFT) - 1), packed >> CODEC_SHIFT
+        record = Record(seq, update, meta, ts, RecordKind(kind))
+        for signal in list(followers):
+            if codec:
+                signal.notify(seq)
+            else:
+                signal.offer(record)
+
+    async def read(self, doc: str, after: int, limit: int) -> list[Record]:
+        """Up to `limit` followable records of `doc` after `after`, read with other followers'."""
+        return await self.batcher.read(doc, after, limit)
+
+    async def _read(self, batch: Sequence[Request]) -> None:
+        """Read a batch of followers' requests (the backends implement it)."""
+        raise NotImplementedError
 
     def notify_all(self) -> None:
         """Wake every follower (after a lost connection: they catch up)."""
@@ -124,12 +152,10 @@ class FollowedSQLStore(BaseYStore):
         return int(rows[0][0]) if rows else 0
 
     async def records_after(self, after: int, limit: int) -> list[Record]:
-        """Up to `limit` records after seq `after`, from the latest snapshot on: one query."""
+        """Up to `limit` records after seq `after`, from the latest snapshot on, checkpoints
+        left out: read together with the other followers of the database (`follow_reads`)."""
         db = await self.database()
-        return [
-            Record(seq, update, metadata, timestamp, RecordKind(kind))
-            for seq, kind, update, metadata, timestamp in await db.page(self.path, after, limit)
-        ]
+        return await db.change_hub().read(self.path, after, limit)
 
     def compaction_lease(self) -> AbstractAsyncContextManager[bool]:
         """The document's compaction lease: an advisory lock (Postgres) or an OFD lock (SQLite)."""

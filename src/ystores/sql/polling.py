@@ -7,6 +7,7 @@ process checks, every `POLL_INTERVAL` seconds and on one connection of its own,
 commits to the file, costing no disk read. Only when it changed does the poller
 read the counters of the documents followed in this process (one query for all
 of them) and wake the followers of those whose last seq moved past what they hold.
+The followers woken read their new records together, in one worker-thread hop.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
+from collections.abc import Sequence
 from logging import getLogger
 from typing import TYPE_CHECKING
 
 from ..errors import YStoreError
 from ..threads import run_in_worker
+from .follow_reads import Request, sqlite_reads
 from .following import ChangeHub
 from .sqlite_writer import open_sqlite
 
@@ -49,8 +53,14 @@ class SQLitePoller(ChangeHub):
         self._conn: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._version: int | None = None
+        self._using = threading.Lock()
+        self._closed = False
+        self._reader = sqlite_reads(db.statements.page, db.fetch_each)
         self.checks = 0
         """How many change checks ran (each one `PRAGMA data_version`)."""
+
+    async def _read(self, batch: Sequence[Request]) -> None:
+        await self._reader(batch)  # one worker-thread hop for the whole batch
 
     async def _first(self) -> None:
         if self._task is None or self._task.done():
@@ -58,17 +68,27 @@ class SQLitePoller(ChangeHub):
 
     def _check(self, docs: list[str]) -> dict[str, int] | None:
         """In a worker thread: the followed documents' last seqs, or None if nothing changed."""
-        if self._conn is None:
-            self._conn = open_sqlite(self._db.url.database or "", self._db.safe_url)
-        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-        self.checks += 1
-        if version == self._version:
-            return None
-        self._version = version
-        counters = self._db.statements.counters
-        assert counters is not None
-        rows = self._conn.execute(counters.sql, counters.args(docs=json.dumps(docs)))
-        return {str(doc): int(seq) for doc, seq in rows}
+        with self._using:  # `aclose` never closes the connection under a running check
+            if self._closed:
+                return None
+            if self._conn is None:
+                self._conn = open_sqlite(self._db.url.database or "", self._db.safe_url)
+            version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            self.checks += 1
+            if version == self._version:
+                return None
+            self._version = version
+            counters = self._db.statements.counters
+            assert counters is not None
+            rows = self._conn.execute(counters.sql, counters.args(docs=json.dumps(docs)))
+            return {str(doc): int(seq) for doc, seq in rows}
+
+    def _close(self) -> None:
+        with self._using:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
 
     async def _run(self) -> None:
         failed = False
@@ -93,6 +113,5 @@ class SQLitePoller(ChangeHub):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await run_in_worker(conn.close)
+        # A check cancelled above may still run in its worker thread: closing waits for it.
+        await run_in_worker(self._close)
