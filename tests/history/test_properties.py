@@ -42,6 +42,7 @@ from ystores.filestore.frames import FRAME_HEAD, frame_checksum
 from ystores.filestore.hints import hint_path
 from ystores.history import RetentionPolicy, decode_header, encode_header
 from ystores.records import decode_varuint
+from ystores.yupdate import decode_state_vector
 
 pytestmark = pytest.mark.anyio
 
@@ -224,7 +225,7 @@ async def check_against_replay(store: BaseYStore, written: Written) -> None:
     await store.apply_updates(restored)
     full = written.replay(len(written.updates))
     assert content(restored) == content(full)
-    assert restored.get_state() == full.get_state()
+    assert decode_state_vector(restored.get_state()) == decode_state_vector(full.get_state())
     too_old = True
     for at in probe_times(written.stamps):
         state, oldest = await state_or_oldest(store, at)
@@ -486,6 +487,35 @@ async def test_a_lying_checkpoint_index_never_yields_a_wrong_document(
     index.write_text(json.dumps(hints))
     store = make(name, clock=clock)
     try:
+        await check_against_replay(store, written)
+    finally:
+        await store.aclose()
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=st.lists(edits, min_size=2, max_size=40), clients=st.integers(2, 24))
+async def test_a_checkpoint_is_written_for_any_history_of_several_clients(
+    location: Location, history: list[tuple[Any, ...]], clients: int
+) -> None:
+    """Verification accepts a correct merge, however many clients wrote in whatever order."""
+    store = location.make(f"doc-{uuid.uuid4().hex}", clock=SimulatedClock())
+    replicas: list[pycrdt.Doc[Any]] = [pycrdt.Doc(client_id=100 + i) for i in range(clients)]
+    written = Written()
+    try:
+        for i, (_, _, op, seed, text, _pause) in enumerate(history):
+            update = edit(replicas[(i * 7) % clients], op, seed, text)
+            for replica in replicas:
+                replica.apply_update(update)
+            await store.write(update)
+            written.updates.append(update)
+            written.stamps.append(START)
+        report = await store.checkpoint()
+        assert report is not None
+        assert report.covers == max([r.seq async for r in store.read_records()])
         await check_against_replay(store, written)
     finally:
         await store.aclose()
