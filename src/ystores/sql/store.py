@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from logging import Logger
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
@@ -25,6 +26,7 @@ from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
 from ..errors import InvalidDocumentNameError, YDocNotFound
 from ..extras import require
 from ..history import CheckpointPolicy, CheckpointReport, Codec, RetentionPolicy, compress
+from ..history.compression import decompress
 from ..history.stats import HistoryStats
 from ..records import Record, RecordKind
 from .database import Database, Row
@@ -52,6 +54,8 @@ PAGE_BYTES = 4 << 20
 FIRST_PAGE = 64
 """Records in the first page, before the size of the document's records is known."""
 
+
+_UPDATE = itemgetter(2)  # a page row's stored update
 
 R = TypeVar("R", bound=tuple[Any, ...])
 
@@ -356,8 +360,31 @@ class SQLYStore(FollowedSQLStore):
             YDocNotFound: The database holds no record for this document.
             StoreConnectionError: The database cannot be reached.
         """
-        async for record in self.read_records():
-            yield record.as_tuple()
+        # The peers' restore loop, so kept lean: one generator, rows taken as the
+        # drivers give them (bytes, float), pages as large as a restore's.
+        db = await self.database()
+        stmt = db.statements.page
+        after, limit = 0, FIRST_PAGE
+        while True:
+            rows = await db.fetch(stmt.sql, stmt.args(doc=self.path, after=after, limit=limit))
+            if not rows:
+                if not after:
+                    raise YDocNotFound(
+                        f"The database holds no record for the document {self.path!r}."
+                    )
+                return
+            after = rows[-1][0]
+            size = sum(map(len, map(_UPDATE, rows)))
+            for seq, _kind, update, metadata, timestamp, codec in rows:
+                if codec:
+                    update = decompress(
+                        codec, bytes(update), where=f"record {seq} of {self.path!r}"
+                    )
+                yield update, metadata, timestamp
+            if len(rows) < limit:
+                return
+            limit = next_page_size(len(rows), size, APPLY_PAGE_SIZE)
+            del rows
 
 
 class SQLiteYStore(SQLYStore):
