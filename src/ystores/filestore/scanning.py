@@ -41,6 +41,7 @@ __all__ = ["FRAME_HEAD", "LegacyScanner", "Scanner", "TornTail", "V3Scanner", "f
 _frame_start_candidates = frame_start_candidates  # the name the tests know
 _F64 = struct.Struct("<d")
 _CHECKPOINT = RecordKind.CHECKPOINT
+_HEAD_CRCS: dict[int, int] = {}
 _MIN_UPDATE = 2  # the smallest Yjs v1 update, b"\x00\x00"
 
 
@@ -221,6 +222,8 @@ class V3Scanner(Scanner):
         seqs = self.seqs
         offsets = self.offsets
         only_updates = make is _update and offsets is None  # the restore path: no call per record
+        only_triples = make is _triple and offsets is None  # read(): no call per record either
+        head_crcs = _HEAD_CRCS  # the CRC32C of a length's 4 bytes, by length (few distinct)
         i = 0
         n = len(buf)
         last_seq = self.last_seq
@@ -232,12 +235,23 @@ class V3Scanner(Scanner):
             stop = j + length
             if stop > n:
                 break
-            if crc(view[j:stop], crc(view[i : i + 4])) != check:
+            head_crc = head_crcs.get(length)
+            if head_crc is None:
+                head_crc = crc(view[i : i + 4])
+                if len(head_crcs) < 4096:
+                    head_crcs[length] = head_crc
+            if crc(view[j:stop], head_crc) != check:
                 break
             try:
                 seq = buf[j]
                 if seq < 0x80:
                     j += 1
+                elif buf[j + 1] < 0x80:  # seqs up to 16,383: two bytes, no call
+                    seq = (seq & 0x7F) | buf[j + 1] << 7
+                    j += 2
+                elif buf[j + 2] < 0x80:  # up to 2,097,151: three bytes, no call
+                    seq = (seq & 0x7F) | (buf[j + 1] & 0x7F) << 7 | buf[j + 2] << 14
+                    j += 3
                 else:
                     seq, j = decode_varuint(buf, j)
                 kind_byte = buf[j]
@@ -281,7 +295,9 @@ class V3Scanner(Scanner):
                 update = buf[j + meta_len : stop]
             else:
                 update = self._decompress(kind_byte >> 4, buf[j + meta_len : stop], pos + i)
-            if only_updates:
+            if only_triples:
+                append((update, buf[j : j + meta_len], timestamp))  # type: ignore[arg-type]
+            elif only_updates:
                 append(update)  # type: ignore[arg-type]
                 if seqs is not None:
                     seqs.append(seq)
