@@ -287,7 +287,11 @@ def hinted_base(
         if record.kind is not _CHECKPOINT or record.seq != hint.seq:
             continue
         header = trusted_header(record, path, log)
-        if header is None or header.covers != hint.covers:
+        # the time too: a hint's time chose this checkpoint for `at`, the header's must agree
+        if header is None or (header.covers, header.covers_timestamp) != (
+            hint.covers,
+            hint.covers_timestamp,
+        ):
             continue
         tail = frame_record_at(fd, hint.tail_start, size, fmt)
         if tail is None or tail.record.seq != header.covers + 1 or tail.offset > hint.offset:
