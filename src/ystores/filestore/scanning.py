@@ -146,7 +146,10 @@ class Scanner(ABC):
                 break  # a bad record, or the end of the range
             if not self._worth_reading(pos, need):
                 break  # a record that cannot be whole: judged below, never read
-            more = self.file.read(min(max(CHUNK, need - len(buf)), self.end - read_pos))
+            # past a large record, a chunk more: the fields after it come in the same
+            # read (joining a large buffer again is a copy of all of it)
+            want = need - len(buf)
+            more = self.file.read(min(want + CHUNK if want > CHUNK else CHUNK, self.end - read_pos))
             if not more:
                 break
             buf += more
@@ -366,7 +369,9 @@ class LegacyScanner(Scanner):
         return None  # every field is there but `_parse` refused the record: a bad one
 
     def _read_record(self, buf: bytes | memoryview, i: int) -> tuple[list[bytes], int] | None:
-        parts: list[bytes] = []
+        # Fields are copied only once the whole record is known to be there: a huge
+        # field is otherwise copied again at every attempt while the rest is read.
+        spans: list[tuple[int, int]] = []
         n = len(buf)
         for _ in range(self.fields):
             try:
@@ -375,11 +380,13 @@ class LegacyScanner(Scanner):
                 return None
             if j + length > n:
                 return None
-            parts.append(bytes(buf[j : j + length]))
+            spans.append((j, j + length))
             i = j + length
-        if len(parts[0]) < _MIN_UPDATE or (self.fields == 3 and len(parts[2]) != 8):
+        if spans[0][1] - spans[0][0] < _MIN_UPDATE:
             return None
-        return parts, i
+        if self.fields == 3 and spans[2][1] - spans[2][0] != 8:
+            return None
+        return [bytes(buf[start:stop]) for start, stop in spans], i
 
     def _torn_tail_size(self, offset: int) -> int:
         # Legacy records carry no checksum: only a record whose fields run past the
