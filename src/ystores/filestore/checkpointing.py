@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from .. import crdt
 from ..clock import Clock
-from ..errors import CorruptStoreError, HistoryNotKeptError, YDocNotFound
+from ..errors import CorruptStoreError, HistoryNotKeptError, LegacyFormatError, YDocNotFound
 from ..history.checkpoints import CheckpointHeader, CheckpointReport, decode_header, encode_header
 from ..history.compression import decompress
 from ..history.stats import HistoryStats
@@ -526,10 +526,19 @@ def write_checkpoint(
     """
     started = time.perf_counter()
     reader = FileLog(path, fsync=False, upgrade=False, log=log, root=root)
-    with reader.current_reader("writing checkpoints to it") as reading:
-        if reading is None:
+    try:
+        file, fmt, size = reader.open_reader()
+    except FileNotFoundError:
+        return None
+    with file:
+        if fmt is None:
             return None
-        file, fmt, size = reading
+        if fmt.legacy:
+            raise LegacyFormatError(
+                f"{path} is in {fmt.description}; run `ystore migrate {path}` before "
+                "writing checkpoints to it.",
+                path=str(path),
+            )
         opened = os.fstat(file.fileno())
         hints = read_hints(path, root)
         replay = Replay(str(path), log)

@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from ..compaction.policy import LogStats, SquashReport
 from ..crdt import merge_updates
+from ..errors import LegacyFormatError
 from ..records import Record, RecordKind
 from .formats import FileFormat, open_scanner
 from .frames import encode_frame
@@ -52,10 +53,18 @@ class _Scan:
 
 def _scan(path: Path, log: Logger, *, keep_updates: bool, root: Path | None) -> _Scan | None:
     reader = FileLog(path, fsync=False, upgrade=False, log=log, root=root)
-    with reader.current_reader("squashing it") as reading:
-        if reading is None:
+    try:
+        file, fmt, size = reader.open_reader()
+    except FileNotFoundError:
+        return None
+    with file:
+        if fmt is None:
             return None
-        file, fmt, size = reading
+        if fmt.legacy:
+            raise LegacyFormatError(
+                f"{path} is in {fmt.description}; run `ystore migrate {path}` before squashing it.",
+                path=str(path),
+            )
         scanner = reader.scanner(file, fmt, size)
         updates: list[bytes] = []
         records = total = tail_records = tail_bytes = 0

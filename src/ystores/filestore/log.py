@@ -477,35 +477,6 @@ class FileLog:
 
     # -- reading ---------------------------------------------------------------
 
-    @contextmanager
-    def current_reader(self, action: str) -> Iterator[tuple[BinaryIO, FileFormat, int] | None]:
-        """The file open for reading, in ystores' own format, for the block's length.
-
-        Yields:
-            The open file, its format and the size to read up to; None when there
-            is no file or it holds no record yet.
-
-        Raises:
-            LegacyFormatError: The file is in one of ypy-websocket's formats; the
-                message says to migrate it before `action` (such as "squashing it").
-        """
-        try:
-            file, fmt, size = self.open_reader()
-        except FileNotFoundError:
-            yield None
-            return
-        with file:
-            if fmt is None:
-                yield None
-                return
-            if fmt.legacy:
-                raise LegacyFormatError(
-                    f"{self.path} is in {fmt.description}; run `ystore migrate {self.path}` "
-                    f"before {action}.",
-                    path=str(self.path),
-                )
-            yield file, fmt, size
-
     def open_reader(self) -> tuple[BinaryIO, FileFormat | None, int]:
         """Open the file for reading and learn its format and committed size.
 

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from ..clock import Clock
 from ..compaction.policy import SquashReport
-from ..errors import HistoryNotKeptError
+from ..errors import HistoryNotKeptError, LegacyFormatError
 from ..history.checkpoints import decode_header
 from ..history.policy import RetentionPolicy
 from ..records import Record, RecordKind
@@ -59,10 +59,19 @@ class _Frame:
 
 def _frames(file_log: FileLog) -> tuple[list[_Frame], int, int, int, int] | None:
     """Every frame of the file: `(frames, end, last_seq, inode, version)`, None without records."""
-    with file_log.current_reader("applying retention to it") as reading:
-        if reading is None:
+    try:
+        file, fmt, size = file_log.open_reader()
+    except FileNotFoundError:
+        return None
+    with file:
+        if fmt is None:
             return None
-        file, fmt, size = reading
+        if fmt.legacy:
+            raise LegacyFormatError(
+                f"{file_log.path} is in {fmt.description}; run `ystore migrate "
+                f"{file_log.path}` before applying retention to it.",
+                path=str(file_log.path),
+            )
         scanner = open_scanner(file, fmt, size, path=str(file_log.path))
         offsets: list[int] = []
         scanner.offsets = offsets
