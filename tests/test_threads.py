@@ -81,3 +81,26 @@ def test_a_worker_outlives_a_closed_event_loop() -> None:
         return await workers.run(lambda: 7)
 
     assert anyio.run(reuse) == 7  # the only worker thread survived and runs it
+
+
+async def test_calls_submitted_together_never_share_one_woken_thread() -> None:
+    # Each round submits three calls that can only finish together. A thread that
+    # has just woken for the first call must not be counted as free for the second.
+    for _ in range(60):
+        workers = WorkerThreads(size=3)
+        barrier = threading.Barrier(3, timeout=5)
+        results: list[int] = []
+
+        async def wait_at_barrier(
+            workers: WorkerThreads = workers,
+            barrier: threading.Barrier = barrier,
+            results: list[int] = results,
+        ) -> None:
+            results.append(await workers.run(barrier.wait))
+
+        with anyio.fail_after(10):
+            for _ in range(3):  # the same pool again: its threads are idle now
+                async with anyio.create_task_group() as tg:
+                    for _ in range(3):
+                        tg.start_soon(wait_at_barrier)
+        assert sorted(results) == [0, 0, 0, 1, 1, 1, 2, 2, 2]

@@ -38,23 +38,28 @@ class WorkerThreads:
         self._size = size
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._threads = 0
-        self._idle = 0
+        self._idle = 0  # threads waiting for a job that no submitted job has claimed yet
+        self._backlog = 0  # jobs queued while every thread was busy
         self._lock = threading.Lock()
 
     def _submit(self, job: _Job) -> None:
+        # An idle thread is claimed here, under the lock, not when it wakes: two jobs
+        # submitted before a woken thread got round to it would otherwise both count
+        # on that one thread, and the second would wait behind the first (a call
+        # blocking on another call's progress would then never finish).
         with self._lock:
-            if self._idle == 0 and self._threads < self._size:
+            if self._idle > 0:
+                self._idle -= 1
+            elif self._threads < self._size:
                 self._threads += 1
                 threading.Thread(target=self._work, name="ystores-io", daemon=True).start()
+            else:
+                self._backlog += 1  # the next thread to finish takes it
             self._jobs.put(job)
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             function, done = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
             try:
                 ok, value = True, function()
             except BaseException as exc:
@@ -62,6 +67,12 @@ class WorkerThreads:
             # RuntimeError: the caller's event loop has closed; nobody waits for this result.
             with contextlib.suppress(RuntimeError):
                 done(ok, value)
+            del function, done, value
+            with self._lock:
+                if self._backlog:
+                    self._backlog -= 1
+                else:
+                    self._idle += 1
 
     async def run(self, function: Callable[[], T]) -> T:
         """Run `function` in a worker thread and return its result (or raise its error).
