@@ -23,6 +23,11 @@ class RecordKind(enum.IntEnum):
 
     Its metadata is a header (`ystores.history.checkpoints`); `read()` and
     `follow()` never yield it."""
+    BLOCK = 3
+    """A run of older updates packed and compressed together (`ystores.history.packing`).
+
+    Its metadata is a block header; every reader expands it into the records it
+    holds, so nothing above a backend ever sees one."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -483,7 +483,7 @@ def test_any_damage_is_reported_never_misread(
     garbage=st.binary(max_size=40),
     seqs=st.lists(st.integers(1, 2**40), min_size=1, max_size=6, unique=True),
     metadata=st.binary(max_size=300),
-    kind=st.sampled_from(list(RecordKind)),
+    kind=st.sampled_from([RecordKind.UPDATE, RecordKind.SNAPSHOT, RecordKind.CHECKPOINT]),
     slack=st.integers(0, 2**33),
 )
 def test_every_frame_start_is_a_candidate(

@@ -43,7 +43,11 @@ MIN_BODY = 11  # varuint seq (1) + kind (1) + float64 timestamp (8) + varuint me
 MAX_BODY = 1 << 31
 V3_KINDS = frozenset((int(RecordKind.UPDATE), int(RecordKind.SNAPSHOT)))
 """The kind bytes a version-3 file may hold."""
-V4_KINDS = frozenset(int(codec) << 4 | int(kind) for kind in RecordKind for codec in Codec)
+V4_KINDS = frozenset(
+    int(codec) << 4 | int(kind)
+    for kind in (RecordKind.UPDATE, RecordKind.SNAPSHOT, RecordKind.CHECKPOINT)
+    for codec in Codec
+)
 """The kind bytes a version-4 file may hold (`codec << 4 | kind`)."""
 KINDS = V4_KINDS
 """Every kind byte some version allows (for spotting frames when the version is unknown)."""

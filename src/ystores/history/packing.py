@@ -1,0 +1,214 @@
+"""Blocks: a run of old update records packed and compressed together.
+
+A keystroke update is about 30 bytes and does not compress on its own, so a
+long history costs more in per-record overhead (a SQL row, a file frame) than
+in updates. Records that a checkpoint already covers are read only by time
+travel, `read()` and `ystore log`, so a backend may pack a run of them into
+one record of kind `RecordKind.BLOCK`: its metadata is a `BlockHeader`, its
+update the packed records, compressed. Every reader expands a block back into
+the records it holds; nothing above the backends ever sees one.
+
+Header (stored as the block record's metadata):
+
+    u8 version (1) | varuint first_seq | varuint last_seq | varuint count
+    | float64 first_timestamp | float64 last_timestamp | 16-byte digest
+
+Payload (stored as the block record's update), zlib-compressed; the columns
+are laid out one after another, so that like bytes sit together:
+
+    varuint seq deltas (count; the first from first_seq - 1)
+    | float64 timestamps (count, little-endian)
+    | varuint metadata lengths (count) | varuint update lengths (count)
+    | metadata bytes, concatenated | update bytes, concatenated
+
+The digest is BLAKE2b-128 of the header fields before it and the uncompressed
+payload: a damaged block is refused (`CorruptStoreError`), never half-read.
+Only `RecordKind.UPDATE` records are packed: snapshots and checkpoints stay
+records of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import CorruptStoreError
+from ..records import Record, RecordKind, decode_varuint, encode_varuint
+
+__all__ = ["BLOCK_VERSION", "BlockHeader", "decode_block_header", "pack_block", "unpack_block"]
+
+BLOCK_VERSION = 1
+_DIGEST_SIZE = 16
+_F64 = struct.Struct("<d")
+_LEVEL = 9  # written once, read rarely: the smallest output is worth the CPU
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """What a block record says of the records it holds (stored as its metadata).
+
+    Attributes:
+        first_seq: The seq of its first record.
+        last_seq: The seq of its last record.
+        count: How many records it holds.
+        first_timestamp: The timestamp of its first record.
+        last_timestamp: The timestamp of its last record.
+        digest: BLAKE2b-128 of the fields above and the uncompressed payload.
+    """
+
+    first_seq: int
+    last_seq: int
+    count: int
+    first_timestamp: float
+    last_timestamp: float
+    digest: bytes
+
+
+def _fields(first_seq: int, last_seq: int, count: int, first_ts: float, last_ts: float) -> bytes:
+    return b"".join(
+        (
+            bytes((BLOCK_VERSION,)),
+            encode_varuint(first_seq),
+            encode_varuint(last_seq),
+            encode_varuint(count),
+            _F64.pack(first_ts),
+            _F64.pack(last_ts),
+        )
+    )
+
+
+def _digest(fields: bytes, payload: bytes) -> bytes:
+    digest = hashlib.blake2b(fields, digest_size=_DIGEST_SIZE)
+    digest.update(payload)
+    return digest.digest()
+
+
+def pack_block(records: Sequence[Record]) -> tuple[bytes, bytes]:
+    """Pack update records (in seq order) into a block.
+
+    Returns:
+        The block's header (to store as its metadata) and its compressed payload
+        (to store as its update, raw: the payload is compressed already).
+
+    Raises:
+        ValueError: No records, a record that is not an update, or seqs not
+            strictly increasing.
+    """
+    if not records:
+        raise ValueError("A block holds at least one record.")
+    deltas = bytearray()
+    timestamps = bytearray()
+    metadata_lengths = bytearray()
+    update_lengths = bytearray()
+    previous = records[0].seq - 1
+    if previous < 0:
+        raise ValueError(f"A block's seqs start at 1 or more, not {records[0].seq}.")
+    for record in records:
+        if record.kind != RecordKind.UPDATE:
+            raise ValueError(f"Only updates are packed into a block, not a {record.kind.name}.")
+        if record.seq <= previous:
+            raise ValueError(f"A block's seqs must increase: {record.seq} after {previous}.")
+        deltas += encode_varuint(record.seq - previous)
+        previous = record.seq
+        timestamps += _F64.pack(record.timestamp)
+        metadata_lengths += encode_varuint(len(record.metadata))
+        update_lengths += encode_varuint(len(record.update))
+    payload = b"".join(
+        (
+            deltas,
+            timestamps,
+            metadata_lengths,
+            update_lengths,
+            *(record.metadata for record in records),
+            *(record.update for record in records),
+        )
+    )
+    first, last = records[0], records[-1]
+    fields = _fields(first.seq, last.seq, len(records), first.timestamp, last.timestamp)
+    header = fields + _digest(fields, payload)
+    return header, zlib.compress(payload, _LEVEL)
+
+
+def decode_block_header(metadata: bytes) -> BlockHeader:
+    """The header of a block record (its metadata).
+
+    Raises:
+        CorruptStoreError: The header is damaged or in a version this ystores does not know.
+    """
+    try:
+        if not metadata or metadata[0] != BLOCK_VERSION:
+            version = metadata[0] if metadata else "none"
+            raise CorruptStoreError(f"A block header has version {version}, unknown here.")
+        first_seq, offset = decode_varuint(metadata, 1)
+        last_seq, offset = decode_varuint(metadata, offset)
+        count, offset = decode_varuint(metadata, offset)
+        (first_ts,) = _F64.unpack_from(metadata, offset)
+        (last_ts,) = _F64.unpack_from(metadata, offset + _F64.size)
+        digest = bytes(metadata[offset + 2 * _F64.size :])
+    except (IndexError, ValueError, struct.error) as exc:
+        raise CorruptStoreError(f"A block header is damaged: {exc}.") from exc
+    if len(digest) != _DIGEST_SIZE or count < 1 or first_seq < 1 or last_seq < first_seq:
+        raise CorruptStoreError("A block header is damaged: its fields do not add up.")
+    return BlockHeader(first_seq, last_seq, count, first_ts, last_ts, digest)
+
+
+def unpack_block(metadata: bytes, stored: bytes) -> list[Record]:
+    """The update records a block holds, in seq order.
+
+    Raises:
+        CorruptStoreError: The header or payload is damaged (checked against
+            the digest), so none of its records can be trusted.
+    """
+    header = decode_block_header(metadata)
+    where = f"the block of seqs {header.first_seq}-{header.last_seq}"
+    try:
+        payload = zlib.decompress(stored)
+    except zlib.error as exc:
+        raise CorruptStoreError(f"The payload of {where} does not decompress: {exc}.") from exc
+    fields = _fields(
+        header.first_seq,
+        header.last_seq,
+        header.count,
+        header.first_timestamp,
+        header.last_timestamp,
+    )
+    if _digest(fields, payload) != header.digest:
+        raise CorruptStoreError(f"The payload of {where} does not match its digest.")
+    return _split(payload, header)
+
+
+def _split(payload: bytes, header: BlockHeader) -> list[Record]:
+    # The digest matched, so the payload is what `pack_block` wrote: no bounds checks needed
+    # beyond what slicing gives.
+    count = header.count
+    offset = 0
+    seqs = []
+    seq = header.first_seq - 1
+    for _ in range(count):
+        delta, offset = decode_varuint(payload, offset)
+        seq += delta
+        seqs.append(seq)
+    timestamps = [_F64.unpack_from(payload, offset + i * _F64.size)[0] for i in range(count)]
+    offset += count * _F64.size
+    metadata_lengths = []
+    for _ in range(count):
+        length, offset = decode_varuint(payload, offset)
+        metadata_lengths.append(length)
+    update_lengths = []
+    for _ in range(count):
+        length, offset = decode_varuint(payload, offset)
+        update_lengths.append(length)
+    metadatas = []
+    for length in metadata_lengths:
+        metadatas.append(payload[offset : offset + length])
+        offset += length
+    records = []
+    for seq, timestamp, metadata, length in zip(
+        seqs, timestamps, metadatas, update_lengths, strict=True
+    ):
+        records.append(Record(seq, payload[offset : offset + length], metadata, timestamp))
+        offset += length
+    return records
