@@ -20,6 +20,8 @@ from .compaction.policy import CompactionPolicy, LogStats, SquashReport
 from .errors import HistoryNotKeptError, YDocNotFound
 from .following import ChangeSignal, PollingSignal, followable
 from .history import CheckpointPolicy, CheckpointReport, RetentionPolicy
+from .history.packing import PackReport
+from .history.thinning import ThinningPolicy
 from .lifecycle import Lifecycle
 from .records import Record, RecordKind
 
@@ -304,6 +306,24 @@ class BaseYStore(Lifecycle, ABC):
             What was removed, or None when nothing was due.
         """
         raise NotImplementedError(f"{type(self).__name__} does not apply retention.")
+
+    async def pack(
+        self, *, thinning: ThinningPolicy | None = None, block_records: int = 1000
+    ) -> PackReport | None:
+        """Pack the history the latest checkpoint covers into blocks; thin old checkpoints.
+
+        Nothing a reader sees changes: `read()`, `state_at()`, `ystore log` give
+        the same records; a restore still starts from the latest checkpoint.
+        Only update records covered by the latest trusted checkpoint are packed
+        (never the tail a restore replays), at most `block_records` to a block,
+        and a block never spans a checkpoint that thinning keeps. Checkpoints
+        that `thinning` (default `ThinningPolicy()`) lets go are removed in the
+        same step. Backends that keep history implement this.
+
+        Returns:
+            What was done, or None when there was nothing to pack or drop.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not pack history.")
 
     async def history_stats(self) -> HistoryCounts | None:
         """How much log follows the latest checkpoint, and the history's sizes (None: no record).

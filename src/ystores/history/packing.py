@@ -38,7 +38,14 @@ from dataclasses import dataclass
 from ..errors import CorruptStoreError
 from ..records import Record, RecordKind, decode_varuint, encode_varuint
 
-__all__ = ["BLOCK_VERSION", "BlockHeader", "decode_block_header", "pack_block", "unpack_block"]
+__all__ = [
+    "BLOCK_VERSION",
+    "BlockHeader",
+    "PackReport",
+    "decode_block_header",
+    "pack_block",
+    "unpack_block",
+]
 
 BLOCK_VERSION = 1
 _DIGEST_SIZE = 16
@@ -65,6 +72,29 @@ class BlockHeader:
     first_timestamp: float
     last_timestamp: float
     digest: bytes
+
+
+@dataclass(frozen=True)
+class PackReport:
+    """What one `pack()` of a document's covered history did.
+
+    Attributes:
+        doc: The document.
+        blocks: Blocks written.
+        records_packed: Update records moved into those blocks.
+        checkpoints_dropped: Old checkpoints removed by thinning.
+        bytes_before: Bytes the document's history took before (backend's own measure).
+        bytes_after: Bytes it takes after.
+        seconds: How long it took.
+    """
+
+    doc: str
+    blocks: int
+    records_packed: int
+    checkpoints_dropped: int
+    bytes_before: int
+    bytes_after: int
+    seconds: float
 
 
 def _fields(first_seq: int, last_seq: int, count: int, first_ts: float, last_ts: float) -> bytes:
