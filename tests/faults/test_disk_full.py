@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from ystores.room.protocol import encode_sync_step2, encode_update
 from ystores.sql import SQLiteYStore
 
 from .disk import fill, release, small_disk
-from .waits import closed, until
+from .waits import WAIT, closed, until
 
 pytestmark = pytest.mark.anyio
 
@@ -76,7 +77,7 @@ async def test_background_compaction_failing_never_ends_the_store(
     """The squash cannot fit, appends still do: the store keeps running and writing; once
     space is back, the retried compaction succeeds."""
     caplog.set_level(logging.INFO)
-    updates = big_updates(60)
+    updates = big_updates(42)
     policy = CompactionPolicy(max_updates=5)
     store = FileYStore("doc", root=disk, compaction=policy)
     store.compaction_interval = 0.2
@@ -84,8 +85,16 @@ async def test_background_compaction_failing_never_ends_the_store(
         for update in updates[:30]:
             await store.write(update)
         await until(lambda: "Squashed" in caplog.text)  # compaction works at first
-        fill(disk, leave=48 * 1024)  # room for appends, not for a squashed copy
-        for update in updates[30:]:
+        async with compactor_held_off(store):
+            # A write lets go of any file a squash replaced: the space it held is free.
+            await store.write(updates[30])
+            size = (disk / "doc").stat().st_size
+            # Less room than the file takes: a squashed copy never fits, appends do. (It
+            # left 48 KiB beside a 31 KiB file: a squash could still succeed after the
+            # fill, and for a moment the copy and the replaced file, held open by the
+            # compactor's lease, left no byte free for a write that came in then.)
+            fill(disk, leave=size - 8 * 1024)
+        for update in updates[31:]:
             await store.write(update)
         await until(lambda: "Compaction of" in caplog.text and "failed" in caplog.text)
         assert store.running
@@ -95,9 +104,22 @@ async def test_background_compaction_failing_never_ends_the_store(
         await until(lambda: "Squashed" in caplog.text)
         assert store.running
         expected = await text_in(store)
-    assert len(expected) == 60 * 1024
+    assert len(expected) == 42 * 1024
     async with FileYStore("doc", root=disk) as again:
         assert await text_in(again) == expected
+
+
+@contextlib.asynccontextmanager
+async def compactor_held_off(store: FileYStore) -> AsyncIterator[None]:
+    """Hold the store's compaction lease: inside, no squash runs, and none that ran before
+    still holds the file it replaced open through its lease, so free space is what it seems."""
+    with anyio.fail_after(WAIT):
+        while True:
+            async with store.compaction_lease() as held:
+                if held:
+                    yield
+                    return
+            await anyio.sleep(0.02)
 
 
 async def test_a_room_survives_a_full_disk_and_loses_nothing(
