@@ -272,6 +272,7 @@ async def _write_month(
             session_over = i + 1 == len(edits) or edits[i + 1].timestamp - edit.timestamp > 600
             if session_over and since[edit.doc] > every:
                 await _maintain(stores[edit.doc].checkpoint(), "checkpoints", missing)
+                await _maintain(stores[edit.doc].pack(), "packing", missing)
                 since[edit.doc] = 0
             if int(edit.timestamp // 86400) != day:
                 day = int(edit.timestamp // 86400)

@@ -86,10 +86,16 @@ async def test_every_flipped_header_bit_is_corruption_at_byte_0(tmp_path: Path) 
     path = tmp_path / "doc.y"
     await _write(path, UPDATES[:3])
     data = path.read_bytes()
+    records = await _records(path)
     for bit in range(len(HEADER) * 8):
         damaged = bytearray(data)
         damaged[bit // 8] ^= 1 << (bit % 8)
         path.write_bytes(damaged)
+        if damaged.startswith(b"VERSION:5\n"):
+            # the one flip that names version 5, whose frames are a superset of 4's:
+            # the same records read back (an older ystores refuses it as a newer format)
+            assert await _records(path) == records
+            continue
         with pytest.raises(CorruptStoreError) as info:
             await _records(path)
         assert info.value.offset == 0, (bit, bytes(damaged[:10]))

@@ -251,8 +251,12 @@ def test_a_flipped_header_bit_never_yields_a_record(bit: int) -> None:
     async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             _path, outcome, store = await _read_bytes(tmp, bytes(damaged))
-            assert isinstance(outcome, CorruptStoreError), (bytes(damaged[:10]), outcome)
-            assert outcome.offset == 0
+            if damaged.startswith(b"VERSION:5\n") and source.data.startswith(b"VERSION:4\n"):
+                # version 5 reads every version-4 frame alike: the records written, no other
+                assert outcome == list(source.records), outcome
+            else:
+                assert isinstance(outcome, CorruptStoreError), (bytes(damaged[:10]), outcome)
+                assert outcome.offset == 0
             await store.aclose()
 
     anyio.run(main)

@@ -30,7 +30,7 @@ from ..records import Record, RecordKind, decode_varuint
 from ..yupdate import decode_state_vector, parse_update
 from .formats import FileFormat, open_scanner
 from .frames import FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
-from .hints import CheckpointHint, Hints, read_hints, remove_hints, write_hints
+from .hints import CheckpointHint, Hints, PrefixStats, read_hints, remove_hints, write_hints
 from .log import FileLog
 from .scanning import TornTail
 
@@ -441,6 +441,7 @@ def state_at_file(file_log: FileLog, *, seq: int | None = None, at: float | None
             start, last_seq = found.tail_start, header.covers
             end = _bound(file, fmt, size, found.hints, seq=seq, at=at)
         scanner = open_scanner(file, fmt, end, path=path, start=start, last_seq=last_seq)
+        scanner.until_seq, scanner.until_time = seq, at  # blocks past the point stay packed
         seen = found is not None
         for batch in scanner:
             if batch and not seen:
@@ -448,7 +449,7 @@ def state_at_file(file_log: FileLog, *, seq: int | None = None, at: float | None
                 _check_kept(batch[0], seq, at)
             if not replay.feed(batch):
                 break
-        if not seen:
+        if not seen and not scanner.stopped:  # (stopped: records after the point)
             raise YDocNotFound(f"The document at {path} holds no update yet.")
         return crdt.merge_updates(replay.updates())
 
@@ -610,16 +611,20 @@ def _remember(
         # upgraded (v3 to v4, same offsets) or replaced meanwhile: the new entry is
         # still checked before use, the old ones are dropped
         hints = None
-    kept: tuple[CheckpointHint, ...] = ()
+    new = Hints(inode, device, (hint,))
     if hints is not None and (hints.inode, hints.device) == (inode, device):
         kept = tuple(h for h in hints.checkpoints if h.offset < hint.offset)
-    if not write_hints(path, root, Hints(inode, device, (*kept, hint))):
+        new = hints.but(checkpoints=(*kept, hint))
+    if not write_hints(path, root, new):
         remove_hints(path, root)
 
 
 def history_stats_file(file_log: FileLog) -> HistoryStats | None:
-    """The file's `HistoryStats` (one streaming pass; None without records).
+    """The file's `HistoryStats` (None without records).
 
+    With an index that checks out, reads only the frames from the latest
+    checkpoint's tail on, and what was appended before it since the counts
+    the index keeps (`hints.PrefixStats`) were taken; else one streaming pass.
     Sizes since the base are raw update sizes (short updates are stored raw).
     """
     try:
@@ -627,34 +632,133 @@ def history_stats_file(file_log: FileLog) -> HistoryStats | None:
     except YDocNotFound:
         return None
     path = str(file_log.path)
+    log = file_log.log
     with file:
-        replay = Replay(path, file_log.log)
-        scanner = open_scanner(file, fmt, size, path=path)
-        raw = records = 0
-        oldest: float | None = None
-        newest: float | None = None
-        for batch in scanner:
-            for record in batch:
-                raw += len(record.update)
-                if record.kind is _CHECKPOINT:
-                    continue
-                records += 1
-                newest = record.timestamp
-                if oldest is None:
-                    oldest = record.timestamp
-            replay.feed(batch)
-            replay.pending, replay.base = [], None  # only the counts are wanted
-        if not records and not replay.checkpoints:
-            return None
-        return HistoryStats(
-            records=records,
-            checkpoints=replay.checkpoints,
-            records_since=len(replay.since),
-            bytes_since=sum(size for _, size in replay.since),
-            base_covers=replay.covers,
-            oldest=oldest,
-            newest=newest,
-            last_seq=scanner.last_seq,
-            stored_bytes=raw - scanner.decompressed_bytes + scanner.compressed_bytes,
-            raw_bytes=raw,
-        )
+        hints = read_hints(file_log.path, file_log.root) if fmt.checksummed else None
+        found = hinted_base(file, fmt, size, hints, log, path)
+        if found is not None and hints is not None:
+            try:
+                prefix = _prefix_stats(file, fmt, found.tail_start, hints.prefix, path)
+            except CorruptStoreError:
+                prefix = None  # a damaged frame, or a lying index: the full pass says which
+            if prefix is not None:
+                stats = _stats_after(file, fmt, size, found, prefix, path, log)
+                if prefix != hints.prefix:
+                    write_hints(file_log.path, file_log.root, hints.but(prefix=prefix))
+                return stats
+        return _full_stats(file, fmt, size, path, log)
+
+
+def _prefix_stats(
+    file: BinaryIO, fmt: FileFormat, upto: int, cached: PrefixStats | None, path: str
+) -> PrefixStats | None:
+    """The counts of the file's records before `upto` (a verified frame start).
+
+    Continues from `cached` when it ends at or before `upto`; None when the frames
+    do not end exactly at `upto` (the index lied).
+    """
+    counts = PrefixStats(fmt.data_offset, 0, 0, 0, None, None, 0, 0)
+    if cached is not None and fmt.data_offset <= cached.offset <= upto:
+        counts = cached
+    if counts.offset == upto:
+        return counts
+    scanner = open_scanner(
+        file, fmt, upto, path=path, start=counts.offset, last_seq=counts.last_seq
+    )
+    records, checkpoints, raw = counts.records, counts.checkpoints, counts.raw
+    oldest, newest = counts.oldest, counts.newest
+    for batch in scanner:
+        for record in batch:
+            raw += len(record.update)
+            if record.kind is _CHECKPOINT:
+                checkpoints += 1
+                continue
+            records += 1
+            newest = record.timestamp
+            if oldest is None:
+                oldest = record.timestamp
+    if scanner.tail is not None or scanner.good_end != upto:
+        return None
+    stored = counts.stored + (raw - counts.raw) - scanner.decompressed_bytes
+    stored += scanner.compressed_bytes
+    return PrefixStats(upto, scanner.last_seq, records, checkpoints, oldest, newest, stored, raw)
+
+
+def _stats_after(
+    file: BinaryIO,
+    fmt: FileFormat,
+    size: int,
+    found: _Base,
+    prefix: PrefixStats,
+    path: str,
+    log: Logger,
+) -> HistoryStats:
+    """`prefix` plus the frames from the base's tail on, replayed from the base."""
+    replay = Replay(path, log)
+    header = found.header
+    replay.start_from(found.record.update, header.covers, header.covers_timestamp)
+    scanner = open_scanner(
+        file, fmt, size, path=path, start=found.tail_start, last_seq=header.covers
+    )
+    raw, records = prefix.raw, prefix.records
+    oldest, newest = prefix.oldest, prefix.newest
+    for batch in scanner:
+        for record in batch:
+            raw += len(record.update)
+            if record.kind is _CHECKPOINT:
+                continue
+            records += 1
+            newest = record.timestamp
+            if oldest is None:
+                oldest = record.timestamp
+        replay.feed(batch)
+        replay.pending = []  # only the counts are wanted
+    stored = prefix.stored + (raw - prefix.raw) - scanner.decompressed_bytes
+    return HistoryStats(
+        records=records,
+        checkpoints=prefix.checkpoints + replay.checkpoints,
+        records_since=len(replay.since),
+        bytes_since=sum(size for _, size in replay.since),
+        base_covers=replay.covers,
+        oldest=oldest,
+        newest=newest,
+        last_seq=scanner.last_seq,
+        stored_bytes=stored + scanner.compressed_bytes,
+        raw_bytes=raw,
+    )
+
+
+def _full_stats(
+    file: BinaryIO, fmt: FileFormat, size: int, path: str, log: Logger
+) -> HistoryStats | None:
+    """`HistoryStats` from one streaming pass over the whole file."""
+    replay = Replay(path, log)
+    scanner = open_scanner(file, fmt, size, path=path)
+    raw = records = 0
+    oldest: float | None = None
+    newest: float | None = None
+    for batch in scanner:
+        for record in batch:
+            raw += len(record.update)
+            if record.kind is _CHECKPOINT:
+                continue
+            records += 1
+            newest = record.timestamp
+            if oldest is None:
+                oldest = record.timestamp
+        replay.feed(batch)
+        replay.pending, replay.base = [], None  # only the counts are wanted
+    if not records and not replay.checkpoints:
+        return None
+    return HistoryStats(
+        records=records,
+        checkpoints=replay.checkpoints,
+        records_since=len(replay.since),
+        bytes_since=sum(size for _, size in replay.since),
+        base_covers=replay.covers,
+        oldest=oldest,
+        newest=newest,
+        last_seq=scanner.last_seq,
+        stored_bytes=raw - scanner.decompressed_bytes + scanner.compressed_bytes,
+        raw_bytes=raw,
+    )

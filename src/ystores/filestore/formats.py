@@ -2,6 +2,7 @@
 
 | version | written by | header | record |
 |---|---|---|---|
+| 5 | ystores (packed) | `VERSION:5\\n` | as 4; kind 3 (a block of packed records) too |
 | 4 | ystores | `VERSION:4\\n` | as 3; kind byte `codec << 4 \\| kind`, kinds 0-2, codecs 0-1 |
 | 3 | ystores | `VERSION:3\\n` | `u32 length, u32 crc32c, body` (see `frames`), kinds 0-1 |
 | 2 | ypy-websocket 0.8-0.12, pycrdt-store | `VERSION:2\\n` | update, metadata, float64 time |
@@ -15,6 +16,10 @@ is stored with, and kind 2 (a checkpoint) is allowed. New files are written as
 version 4. A version-3 file is appended to as it is until a frame only version
 4 allows (a checkpoint, a compressed update) is to be written: it is then
 rewritten with a version-4 header, atomically (`FileLog`), before that frame.
+Version 5 adds block frames (`frames`); a file becomes version 5 only when
+`pack()` rewrites it (atomically, as every rewrite): a file never packed stays
+version 4, readable by ystores releases that know no blocks, and those refuse
+a version-5 file as a newer format, never misreading it.
 
 The header has no checksum of its own; the first frame's checksum vouches for it.
 Whatever a file's first bytes say, a whole, checksummed v3/v4 frame starting within
@@ -41,21 +46,29 @@ __all__ = [
     "CURRENT_VERSION",
     "HEADER",
     "HEADER_V3",
+    "HEADER_V5",
+    "NEWEST_VERSION",
     "FileFormat",
     "detect_format",
+    "header_of",
     "open_scanner",
     "v3_records_start",
 ]
 
 CURRENT_VERSION = 4
+"""The version new files are written in (a packed file is version 5)."""
 HEADER = b"VERSION:4\n"
 HEADER_V3 = b"VERSION:3\n"
+HEADER_V5 = b"VERSION:5\n"
+NEWEST_VERSION = 5
+"""The newest version this ystores reads and writes."""
 _CHECKSUMMED = 3  # the first checksummed version
-_HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER_V3, HEADER)
+_HEADERS = (b"VERSION:1\n", b"VERSION:2\n", HEADER_V3, HEADER, HEADER_V5)
 _HEADER_SEARCH = 2 * len(HEADER) + 1
 _FRAME_SEARCH = 1 << 16
 _PARSE_AT_MOST = 1 << 20
 _DESCRIPTIONS = {
+    5: "ystores file format version 5 (checksummed, packed)",
     4: "ystores file format version 4 (checksummed)",
     3: "ystores file format version 3 (checksummed)",
     2: "ypy-websocket file format version 2",
@@ -69,7 +82,7 @@ class FileFormat:
     """A file's layout.
 
     Attributes:
-        version: 0 to 4 (see the module docstring).
+        version: 0 to 5 (see the module docstring).
         data_offset: Where the first record starts, just past the header.
     """
 
@@ -83,7 +96,7 @@ class FileFormat:
 
     @property
     def checksummed(self) -> bool:
-        """Whether this is one of ystores' checksummed layouts (3 or 4)."""
+        """Whether this is one of ystores' checksummed layouts (3, 4 or 5)."""
         return self.version >= _CHECKSUMMED
 
     @property
@@ -165,10 +178,10 @@ def _read_header(file: BinaryIO, size: int, path: str) -> FileFormat | None:
                 path=path,
             )
         version = int(digits)
-        if version not in (1, 2, 3, 4):
+        if version not in (1, 2, 3, 4, 5):
             raise UnknownFormatError(
                 f"{path} is in store file format version {version}, which this ystores "
-                "does not know (it reads versions 0 to 4); a newer ystores may read it.",
+                "does not know (it reads versions 0 to 5); a newer ystores may read it.",
                 path=path,
             )
         return FileFormat(version, newline + 1)
@@ -242,6 +255,11 @@ def _refuse_damaged_first_record(file: BinaryIO, size: int, path: str, fmt: File
             path=path,
             offset=fmt.data_offset,
         )
+
+
+def header_of(version: int) -> bytes:
+    """The header a checksummed file of `version` starts with."""
+    return b"VERSION:%d\n" % version
 
 
 def open_scanner(

@@ -1,4 +1,4 @@
-"""Encoding v3 and v4 records: `u32 length | u32 crc32c(length bytes + body) | body`.
+"""Encoding v3, v4 and v5 records: `u32 length | u32 crc32c(length bytes + body) | body`.
 
 The body is `varuint seq | u8 kind | float64 timestamp | varuint len(metadata) |
 metadata | update` (the update runs to the end of the body). All integers are
@@ -8,16 +8,23 @@ In version 4 the kind byte is `codec << 4 | kind`: the low four bits are the
 `RecordKind` (0 update, 1 snapshot, 2 checkpoint), the high four the `Codec` the
 update is stored with (0 raw, 1 zlib). Version 3 knows kinds 0 and 1, raw only,
 so every v3 frame is a valid v4 frame.
+
+Version 5 adds kind 3, a block (`history.packing`): a run of old update
+records packed into one frame. Its seq is the first packed record's, its
+timestamp the last one's, its metadata the block header and its update the
+(already compressed) payload, stored with codec 0. Every v4 frame is a valid v5
+frame; readers expand a block into the records it holds.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import crc32c
 
 from ..history.compression import Codec, compress
+from ..history.packing import pack_block
 from ..records import Record, RecordKind, encode_varuint
 
 __all__ = [
@@ -28,6 +35,8 @@ __all__ = [
     "MIN_BODY",
     "V3_KINDS",
     "V4_KINDS",
+    "V5_KINDS",
+    "encode_block_frame",
     "encode_frame",
     "encode_frames",
     "frame_checksum",
@@ -49,7 +58,9 @@ V4_KINDS = frozenset(
     for codec in Codec
 )
 """The kind bytes a version-4 file may hold (`codec << 4 | kind`)."""
-KINDS = V4_KINDS
+V5_KINDS = V4_KINDS | {int(RecordKind.BLOCK)}
+"""The kind bytes a version-5 file may hold (a block is stored with codec 0)."""
+KINDS = V5_KINDS
 """Every kind byte some version allows (for spotting frames when the version is unknown)."""
 
 _U32 = struct.Struct("<I")
@@ -62,8 +73,10 @@ def frame_checksum(length_bytes: bytes | memoryview, body: bytes | memoryview) -
 
 
 def kinds_of_version(version: int) -> frozenset[int]:
-    """The kind bytes a checksummed file of `version` (3 or 4) may hold."""
-    return V3_KINDS if version == 3 else V4_KINDS
+    """The kind bytes a checksummed file of `version` (3, 4 or 5) may hold."""
+    if version == 3:
+        return V3_KINDS
+    return V4_KINDS if version == 4 else V5_KINDS
 
 
 def kind_byte(kind: RecordKind, codec: Codec = Codec.RAW) -> int:
@@ -101,3 +114,10 @@ def encode_frame(record: Record, *, compressing: bool = False) -> bytes:
 def encode_frames(records: Iterable[Record], *, compressing: bool = False) -> bytes:
     """Several records as consecutive frames (one buffer, for one write)."""
     return b"".join(encode_frame(record, compressing=compressing) for record in records)
+
+
+def encode_block_frame(records: Sequence[Record]) -> bytes:
+    """Update records (consecutive, in seq order) packed into one block frame (v5 only)."""
+    header, payload = pack_block(records)
+    block = Record(records[0].seq, payload, header, records[-1].timestamp, RecordKind.BLOCK)
+    return encode_frame(block)

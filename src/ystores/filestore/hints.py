@@ -7,13 +7,20 @@ small JSON file beside the document telling where its checkpoints are:
     {"format": "ystores-checkpoint-index", "version": 1,
      "inode": N, "device": N,
      "checkpoints": [[offset, length, checksum, seq, covers, covers_timestamp,
-                      tail_start], ...]}
+                      tail_start], ...],
+     "packed": N,
+     "prefix": [offset, last_seq, records, checkpoints, oldest, newest, stored, raw]}
 
 - `offset`, `length`, `checksum`: where the checkpoint's frame is, its size and
   its CRC32C (the frame's own checksum field);
 - `seq`, `covers`, `covers_timestamp`: the record's seq and its header's fields;
 - `tail_start`: the offset of the frame of record `covers + 1` (the first one
-  a restore from this checkpoint replays).
+  a restore from this checkpoint replays);
+- `packed` (optional): the seq up to which the file's covered history was
+  packed (`packing`); it only decides whether a `pack()` is worth a scan;
+- `prefix` (optional): what `history_stats()` counted in the file before
+  `offset` (a frame start, after seq `last_seq`), so that it reads only what
+  follows; a wrong one can only make the statistics wrong, never a document.
 
 Nothing in it is believed as such: the document file must be the inode it
 names, and a reader checks the frames it points at (checksum, seq, kind, the
@@ -33,7 +40,7 @@ import os
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .paths import inside_root, open_inside
@@ -42,6 +49,7 @@ __all__ = [
     "HINT_SUFFIX",
     "CheckpointHint",
     "Hints",
+    "PrefixStats",
     "hint_path",
     "read_hints",
     "remove_hints",
@@ -89,15 +97,72 @@ class Hints:
         inode: The document file's inode when the index was written.
         device: Its device.
         checkpoints: The checkpoints, in file order.
+        packed_through: The seq up to which history was packed (0: unknown).
+        prefix: `history_stats()`'s counts of the file before an offset.
     """
 
     inode: int
     device: int
     checkpoints: tuple[CheckpointHint, ...]
+    packed_through: int = 0
+    prefix: PrefixStats | None = None
+
+    def but(self, **changes: object) -> Hints:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def latest_first(self) -> list[CheckpointHint]:
         """The checkpoints, the one covering most first."""
         return sorted(self.checkpoints, key=lambda hint: hint.covers, reverse=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixStats:
+    """What `history_stats()` counted in a file before `offset` (see the module docstring)."""
+
+    offset: int
+    last_seq: int
+    records: int
+    checkpoints: int
+    oldest: float | None
+    newest: float | None
+    stored: int
+    raw: int
+
+    def as_list(self) -> list[int | float | None]:
+        """The JSON row."""
+        return [
+            self.offset,
+            self.last_seq,
+            self.records,
+            self.checkpoints,
+            self.oldest,
+            self.newest,
+            self.stored,
+            self.raw,
+        ]
+
+
+def _prefix(value: object) -> PrefixStats | None:
+    if not isinstance(value, list) or len(value) != 8:
+        return None
+    offset, last_seq, records, checkpoints, oldest, newest, stored, raw = value
+    integers = (offset, last_seq, records, checkpoints, stored, raw)
+    if not all(type(v) is int and 0 <= v < 1 << 63 for v in integers):
+        return None
+    times = (oldest, newest)
+    if not all(t is None or (type(t) in (int, float) and math.isfinite(t)) for t in times):
+        return None
+    return PrefixStats(
+        offset,
+        last_seq,
+        records,
+        checkpoints,
+        None if oldest is None else float(oldest),
+        None if newest is None else float(newest),
+        stored,
+        raw,
+    )
 
 
 def hint_path(path: Path) -> Path:
@@ -150,7 +215,10 @@ def read_hints(path: Path, root: Path | None) -> Hints | None:
     if not isinstance(rows, list):
         return None
     checkpoints = tuple(hint for hint in map(_row, rows) if hint is not None)
-    return Hints(inode, device, checkpoints)
+    packed = parsed.get("packed", 0)
+    if type(packed) is not int or not 0 <= packed < 1 << 63:
+        packed = 0
+    return Hints(inode, device, checkpoints, packed, _prefix(parsed.get("prefix")))
 
 
 def write_hints(path: Path, root: Path | None, hints: Hints) -> bool:
@@ -161,16 +229,18 @@ def write_hints(path: Path, root: Path | None, hints: Hints) -> bool:
     """
     target = hint_path(path)
     rows = sorted(hints.checkpoints, key=lambda hint: hint.offset)[-MAX_ENTRIES:]
-    body = json.dumps(
-        {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "inode": hints.inode,
-            "device": hints.device,
-            "checkpoints": [hint.as_list() for hint in rows],
-        },
-        separators=(",", ":"),
-    ).encode()
+    fields: dict[str, object] = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "inode": hints.inode,
+        "device": hints.device,
+        "checkpoints": [hint.as_list() for hint in rows],
+    }
+    if hints.packed_through:
+        fields["packed"] = hints.packed_through
+    if hints.prefix is not None:
+        fields["prefix"] = hints.prefix.as_list()
+    body = json.dumps(fields, separators=(",", ":")).encode()
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         _remove_stale(target)

@@ -46,8 +46,10 @@ def _remove_stale_temporaries(path: Path) -> None:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def replace_file(path: Path, frames: Iterable[bytes], *, root: Path | None = None) -> int:
-    """Atomically replace `path` by a current-version file holding `frames` (encoded records).
+def replace_file(
+    path: Path, frames: Iterable[bytes], *, root: Path | None = None, header: bytes = HEADER
+) -> int:
+    """Atomically replace `path` by a file holding `header` then `frames` (encoded records).
 
     Writes a temporary file beside it, fsyncs it, renames it over `path` and
     fsyncs the directory: a crash at any point leaves the old file or the new one.
@@ -57,6 +59,8 @@ def replace_file(path: Path, frames: Iterable[bytes], *, root: Path | None = Non
         path: The file to replace.
         frames: The encoded records.
         root: The store's root (resolved), which `path` must still be under.
+        header: The version header (default: version 4's; a file holding a
+            block is written with version 5's).
 
     Returns:
         The size of the new file.
@@ -71,8 +75,8 @@ def replace_file(path: Path, frames: Iterable[bytes], *, root: Path | None = Non
     try:
         fd, _ = open_inside(tmp, root, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         with os.fdopen(fd, "wb") as out:
-            out.write(HEADER)
-            size += len(HEADER)
+            out.write(header)
+            size += len(header)
             for frame in frames:
                 size += out.write(frame)
             out.flush()

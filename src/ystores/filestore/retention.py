@@ -35,7 +35,7 @@ from ..history.policy import RetentionPolicy
 from ..records import Record, RecordKind
 from .checkpointing import state_at_file
 from .compaction import COPY_CHUNK
-from .formats import HEADER, FileFormat, open_scanner
+from .formats import HEADER, HEADER_V5, FileFormat, open_scanner
 from .frames import FRAME_HEAD, encode_frame
 from .hints import CheckpointHint, Hints, remove_hints, write_hints
 from .log import FileLog, replace_file
@@ -55,6 +55,8 @@ class _Frame:
     update_bytes: int
     covers: int | None  # a checkpoint's, when its header decodes
     covers_timestamp: float = 0.0
+    frame_first: int = 0  # the seqs of the first and last record its frame holds
+    frame_last: int = 0  # (a block holds several; other frames one)
 
 
 def _frames(file_log: FileLog) -> tuple[list[_Frame], int, int, int, int] | None:
@@ -98,19 +100,28 @@ def _frames(file_log: FileLog) -> tuple[list[_Frame], int, int, int, int] | None
                     )
                 )
             records.clear()
-        ends = [*offsets[1:], scanner.good_end]
+        # the records of a block share its frame's offset
+        starts = sorted(set(offsets))
+        ends = dict(zip(starts, [*starts[1:], scanner.good_end], strict=True))
+        firsts: dict[int, int] = {}
+        lasts: dict[int, int] = {}
+        for f, start in zip(frames, offsets, strict=True):
+            firsts.setdefault(start, f.seq)
+            lasts[start] = f.seq
         located = [
             _Frame(
                 start,
-                end - start,
+                ends[start] - start,
                 f.seq,
                 f.kind,
                 f.timestamp,
                 f.update_bytes,
                 f.covers,
                 f.covers_timestamp,
+                firsts[start],
+                lasts[start],
             )
-            for f, start, end in zip(frames, offsets, ends, strict=True)
+            for f, start in zip(frames, offsets, strict=True)
         ]
         inode = os.fstat(file.fileno()).st_ino
         return located, scanner.good_end, scanner.last_seq, inode, fmt.version
@@ -193,6 +204,12 @@ def _retain(
     if inode != pinned:
         return None  # replaced between the pin and the scan: this retention is moot
     cut = _cut(frames, policy, clock())
+    if cut is not None and cut.frame_last > cut.seq:
+        # inside a block: keep all of it (at most a block's records more than asked)
+        before = [
+            f for f in frames if f.kind is not RecordKind.CHECKPOINT and f.seq < cut.frame_first
+        ]
+        cut = before[-1] if before else None
     if cut is None or (frames[0].kind is RecordKind.SNAPSHOT and cut.seq <= frames[0].seq):
         return None
     try:
@@ -202,11 +219,14 @@ def _retain(
     snapshot = encode_frame(
         Record(cut.seq, state, b"", cut.timestamp, RecordKind.SNAPSHOT), compressing=compress
     )
-    kept = [
+    kept_records = [
         f
         for f in frames
         if f.seq > cut.seq
         and not (f.kind is RecordKind.CHECKPOINT and (f.covers is None or f.covers <= cut.seq))
+    ]
+    kept = [  # the frames: a block's records share one
+        f for i, f in enumerate(kept_records) if i == 0 or kept_records[i - 1].offset != f.offset
     ]
     writer = FileLog(path, fsync=True, upgrade=False, log=log, root=root)
     try:
@@ -217,18 +237,21 @@ def _retain(
             size = os.fstat(fd).st_size
             good_end, torn, appended = _appended(file, path, end, last_seq, size, version)
             new_offsets: dict[int, int] = {}
-            replace_file(path, _new_file(fd, snapshot, kept, end, good_end, new_offsets), root=root)
+            frames_out = _new_file(fd, snapshot, kept, end, good_end, new_offsets)
+            header = HEADER_V5 if version >= 5 else HEADER
+            replace_file(path, frames_out, root=root, header=header)
             if torn is not None:
                 writer._save_tail(file, torn)
-            _rewrite_hints(path, root, kept, new_offsets, fd)
+            packed = max([cut.seq, *(f.frame_last for f in kept if f.frame_last > f.seq)])
+            _rewrite_hints(path, root, kept_records, new_offsets, fd, packed)
     finally:
         writer.close()
     return SquashReport(
         doc=doc,
         records_before=len(frames) + appended,
-        records_after=1 + len(kept) + appended,
+        records_after=1 + len(kept_records) + appended,
         bytes_before=sum(f.update_bytes for f in frames),
-        bytes_after=len(state) + sum(f.update_bytes for f in kept),
+        bytes_after=len(state) + sum(f.update_bytes for f in kept_records),
         cut_seq=cut.seq,
         seconds=time.perf_counter() - started,
     )
@@ -275,7 +298,12 @@ def _new_file(
 
 
 def _rewrite_hints(
-    path: Path, root: Path | None, kept: list[_Frame], new_offsets: dict[int, int], fd: int
+    path: Path,
+    root: Path | None,
+    kept: list[_Frame],
+    new_offsets: dict[int, int],
+    fd: int,
+    packed_through: int,
 ) -> None:
     """Index the kept checkpoints at their new offsets (those that can be)."""
     try:
@@ -289,8 +317,8 @@ def _rewrite_hints(
         if frame.kind is not RecordKind.CHECKPOINT or frame.covers is None:
             continue
         after = by_seq.get(frame.covers + 1)
-        if after is None:
-            continue
+        if after is None or after.frame_first != after.seq:
+            continue  # (inside a block: no frame starts at that record)
         checksum = FRAME_HEAD.unpack(os.pread(fd, FRAME_HEAD.size, frame.offset))[1]
         hints.append(
             CheckpointHint(
@@ -303,5 +331,6 @@ def _rewrite_hints(
                 new_offsets[after.offset],
             )
         )
-    if not hints or not write_hints(path, root, Hints(stat.st_ino, stat.st_dev, tuple(hints))):
+    index = Hints(stat.st_ino, stat.st_dev, tuple(hints), packed_through)
+    if not hints or not write_hints(path, root, index):
         remove_hints(path, root)

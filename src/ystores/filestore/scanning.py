@@ -26,6 +26,7 @@ import crc32c
 
 from ..errors import CorruptStoreError
 from ..history.compression import decompress
+from ..history.packing import BlockHeader, decode_block_header, unpack_block
 from ..records import Record, RecordKind, decode_varuint
 from .damage import (
     all_zero,
@@ -41,6 +42,8 @@ __all__ = ["FRAME_HEAD", "LegacyScanner", "Scanner", "TornTail", "V3Scanner", "f
 _frame_start_candidates = frame_start_candidates  # the name the tests know
 _F64 = struct.Struct("<d")
 _CHECKPOINT = RecordKind.CHECKPOINT
+_BLOCK = RecordKind.BLOCK
+_UPDATE = RecordKind.UPDATE
 _HEAD_CRCS: dict[int, int] = {}
 _MIN_UPDATE = 2  # the smallest Yjs v1 update, b"\x00\x00"
 
@@ -104,6 +107,14 @@ class Scanner(ABC):
         """Stored bytes of the compressed updates yielded so far."""
         self.decompressed_bytes = 0
         """Raw bytes those updates hold."""
+        self.until_seq: int | None = None
+        self.until_time: float | None = None
+        """With either set, the scan stops (`stopped`) before the first update,
+        snapshot or block past that seq or time: what a time travel reads up to."""
+        self.stopped = False
+        self.expand_blocks = True
+        """Yield the records a block holds (False: the block record itself, unchecked;
+        for a pack, which copies blocks as they are)."""
 
     def __iter__(self) -> Iterator[list[Record]]:
         return self._batches(Record)
@@ -141,6 +152,8 @@ class Scanner(ABC):
             if batch:
                 self.count += len(batch)
                 yield batch
+            if self.stopped:
+                return
             need = self._needed(buf)
             if need is None or need <= len(buf) or read_pos >= self.end:
                 break  # a bad record, or the end of the range
@@ -230,6 +243,8 @@ class V3Scanner(Scanner):
         i = 0
         n = len(buf)
         last_seq = self.last_seq
+        expand = self.expand_blocks
+        until_seq, until_time = self.until_seq, self.until_time
         while n - i >= 8:
             length, check = unpack_head(buf, i)
             if length < MIN_BODY or length > MAX_BODY:
@@ -281,7 +296,7 @@ class V3Scanner(Scanner):
                     path=self.path or None,
                     offset=pos + i,
                 )
-            last_seq = seq
+            previous_seq, last_seq = last_seq, seq
             if kind is _CHECKPOINT and skip_checkpoints:
                 if sink is not None:
                     stored = buf[j + meta_len : stop]
@@ -294,6 +309,43 @@ class V3Scanner(Scanner):
                     sink.append((self.count + len(records), checkpoint))
                 i = stop
                 continue
+            if (until_seq is not None or until_time is not None) and kind is not _CHECKPOINT:
+                first_seq, first_time = seq, timestamp
+                if kind is _BLOCK:
+                    block = self._block_header(buf[j : j + meta_len], seq, pos + i)
+                    first_time = block.first_timestamp
+                if (until_seq is not None and first_seq > until_seq) or (
+                    until_time is not None and first_time > until_time
+                ):
+                    self.stopped = True
+                    last_seq = previous_seq
+                    break
+            if kind is _BLOCK and expand:
+                packed = self._unpack(buf[j : j + meta_len], buf[j + meta_len : stop], seq, pos + i)
+                last_seq = packed[-1].seq
+                for record in packed:
+                    if only_triples:
+                        append((record.update, record.metadata, record.timestamp))  # type: ignore[arg-type]
+                    elif only_updates:
+                        append(record.update)  # type: ignore[arg-type]
+                        if seqs is not None:
+                            seqs.append(record.seq)
+                    else:
+                        if offsets is not None:
+                            offsets.append(pos + i)
+                        append(
+                            make(
+                                record.seq,
+                                record.update,
+                                record.metadata,
+                                record.timestamp,
+                                _UPDATE,
+                            )
+                        )
+                i = stop
+                continue
+            if kind is _BLOCK:  # not expanded: the block record itself
+                last_seq = self._block_last_seq(buf[j : j + meta_len], seq, pos + i)
             if kind_byte < 0x10:
                 update = buf[j + meta_len : stop]
             else:
@@ -311,6 +363,49 @@ class V3Scanner(Scanner):
             i = stop
         self.last_seq = last_seq
         return records, i
+
+    def _block_last_seq(self, header: bytes, seq: int, offset: int) -> int:
+        return self._block_header(header, seq, offset).last_seq
+
+    def _block_header(self, header: bytes, seq: int, offset: int) -> BlockHeader:
+        try:
+            decoded = decode_block_header(header)
+        except CorruptStoreError as exc:
+            raise CorruptStoreError(
+                f"{self.path or 'The file'} has a damaged block at byte {offset}: {exc}",
+                path=self.path or None,
+                offset=offset,
+            ) from exc
+        if decoded.first_seq != seq:
+            raise CorruptStoreError(
+                f"{self.path or 'The file'} has a block at byte {offset} whose records "
+                f"start at seq {decoded.first_seq}, not at its seq {seq}.",
+                path=self.path or None,
+                offset=offset,
+            )
+        return decoded
+
+    def _unpack(self, header: bytes, payload: bytes, seq: int, offset: int) -> list[Record]:
+        """The records of the block frame at `offset` (seq `seq`), checked against its digest."""
+        where = f"{self.path or 'The file'} has a block at byte {offset}"
+        try:
+            packed = unpack_block(header, payload)
+        except CorruptStoreError as exc:
+            raise CorruptStoreError(
+                f"{where} that is damaged: {exc} Its records cannot be read; restore "
+                "the file from a backup.",
+                path=self.path or None,
+                offset=offset,
+            ) from exc
+        if packed[0].seq != seq:
+            raise CorruptStoreError(
+                f"{where} whose records start at seq {packed[0].seq}, not at its seq {seq}.",
+                path=self.path or None,
+                offset=offset,
+            )
+        self.compressed_bytes += len(payload)
+        self.decompressed_bytes += sum(len(record.update) for record in packed)
+        return packed
 
     def _decompress(self, codec: int, stored: bytes, offset: int, *, count: bool = True) -> bytes:
         where = f"the record at byte {offset} of {self.path or 'the file'}"

@@ -21,7 +21,9 @@ from ..errors import InvalidDocumentNameError, StoreIOError
 from ..following import ChangeSignal
 from ..groupcommit import GroupCommitter
 from ..history import CheckpointPolicy, CheckpointReport, RetentionPolicy
+from ..history.packing import PackReport
 from ..history.stats import HistoryStats
+from ..history.thinning import ThinningPolicy
 from ..names import resolve_under
 from ..records import Record
 from ..threads import run_in_worker
@@ -35,6 +37,7 @@ from .checkpointing import (
 from .compaction import file_stats, squash_file
 from .following import file_signal
 from .log import FileLog
+from .packing import PACK_AFTER, pack_file
 from .reading import RecordReader
 from .retention import retain_file
 from .scanning import Scanner, TornTail
@@ -57,7 +60,8 @@ class FileYStore(BaseYStore):
 
     History is kept record by record; checkpoints (`checkpoint()`) let a restore
     start from the latest one, found through a small index beside the file
-    (`NAME.ckpt-index`, a cache checked before use).
+    (`NAME.ckpt-index`, a cache checked before use). `pack()` packs the covered
+    history into blocks and thins old checkpoints (the file is then version 5).
 
     Concurrent `write()` calls are group-committed: one write and one fsync per
     batch. Processes sharing a file take turns through an exclusive file lock.
@@ -125,6 +129,8 @@ class FileYStore(BaseYStore):
         )
         self.torn_tail: TornTail | None = None
         """The incomplete bytes found at the end of the file by the last read, if any."""
+        self.pack_after = PACK_AFTER
+        """Covered, unpacked records that make `pack()` rewrite the file (see `packing`)."""
 
     async def write(self, data: bytes) -> None:
         """Append one update; return once it is on disk (see `fsync`).
@@ -239,6 +245,42 @@ class FileYStore(BaseYStore):
             raise StoreIOError(
                 f"Could not apply retention to {self.file_path}: {exc.strerror or exc}; "
                 "the file is unchanged."
+            ) from exc
+
+    async def pack(
+        self, *, thinning: ThinningPolicy | None = None, block_records: int = 1000
+    ) -> PackReport | None:
+        """Pack covered history into blocks and thin old checkpoints (see `BaseYStore.pack`).
+
+        A crash-safe rewrite of the file (like `retain`), done only once at least
+        `pack_after` (default `filestore.packing.PACK_AFTER`) covered records are unpacked or a
+        checkpoint is to be dropped; otherwise a cheap look at the index. The
+        first pack rewrites the file in format version 5.
+
+        Raises:
+            LegacyFormatError: The file is in an older format (migrate it first).
+            CorruptStoreError: The file is damaged before its end.
+            StoreIOError: The operating system refused a read or a write; the
+                file is unchanged.
+        """
+        policy = thinning or ThinningPolicy()
+        try:
+            return await run_in_worker(
+                lambda: pack_file(
+                    self.file_path,
+                    self.name,
+                    self.log,
+                    root=self._root,
+                    thinning=policy,
+                    block_records=block_records,
+                    pack_after=self.pack_after,
+                )
+            )
+        except StoreIOError:
+            raise
+        except OSError as exc:
+            raise StoreIOError(
+                f"Could not pack {self.file_path}: {exc.strerror or exc}; the file is unchanged."
             ) from exc
 
     async def state_at(self, at: float | None = None, *, seq: int | None = None) -> bytes:
