@@ -164,3 +164,54 @@ def test_a_bad_update_in_a_batch_is_reported_and_the_updates_before_it_are_appli
     with pytest.raises(InvalidUpdateError, match="could not be applied"):
         apply_updates(doc, bad)
     assert str(doc.get("t", type=pycrdt.Text)) == "x" * 35
+
+
+def test_a_batch_reaches_observers_as_one_transaction_with_every_update() -> None:
+    """pycrdt documents take the engine's own apply inside the batch's transaction:
+    observers still see one transaction, and its update holds the whole batch."""
+    log = typing_updates("hello world")
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    seen: list[bytes] = []
+    doc.observe(lambda event: seen.append(event.update))
+    apply_updates(doc, log)
+    assert str(doc.get("t", type=pycrdt.Text)) == "hello world"
+    assert len(seen) == 1
+    copy: pycrdt.Doc[Any] = pycrdt.Doc()
+    copy.apply_update(seen[0])
+    assert str(copy.get("t", type=pycrdt.Text)) == "hello world"
+
+
+def test_a_batch_joins_the_callers_open_transaction() -> None:
+    log = typing_updates("abc")
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    seen: list[bytes] = []
+    doc.observe(lambda event: seen.append(event.update))
+    with doc.transaction():
+        apply_updates(doc, log)
+        text += "!"
+        apply_updates(doc, [])  # an empty batch in an open transaction changes nothing
+    assert str(text) == "abc!"
+    assert len(seen) == 1
+    apply_updates(doc, log)  # again, after the transaction closed: idempotent
+    assert str(text) == "abc!"
+
+
+def test_a_batch_applied_from_an_observer_is_refused_and_the_document_is_unharmed() -> None:
+    """Inside an observer the document is in a read-only transaction: the batch is
+    refused with InvalidUpdateError (as pycrdt refuses a single update there)."""
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    text = doc.get("t", type=pycrdt.Text)
+    errors: list[BaseException] = []
+
+    def observer(_event: Any) -> None:
+        try:
+            apply_updates(doc, typing_updates("zz"))
+        except InvalidUpdateError as exc:
+            errors.append(exc)
+
+    doc.observe(observer)
+    text += "x"
+    assert len(errors) == 1
+    assert "#1" in str(errors[0])
+    assert str(text) == "x"

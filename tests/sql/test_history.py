@@ -118,6 +118,48 @@ async def test_restore_from_checkpoints_equals_the_full_replay(db_url: str, comp
     await dispose_databases()
 
 
+async def test_restore_replays_a_tail_longer_than_its_first_page(db_url: str) -> None:
+    """A restore fetches the tail after the newest checkpoint in pages (the first
+    holds `TAIL_PAGE` updates): a longer tail is applied whole, in order."""
+    from ystores.sql.store import TAIL_PAGE
+
+    updates = edits(TAIL_PAGE + 130)
+    store, _seqs = await written(db_url, updates[:50], 50)
+    for update in updates[50:]:
+        await store.write(update)
+    stats = await store.history_stats()
+    assert stats is not None
+    assert stats.records_since == TAIL_PAGE + 80
+    assert await restored(open_store(db_url, "doc")) == text_of(updates)
+    await dispose_databases()
+
+
+async def test_a_newest_checkpoint_covering_less_than_an_older_one_still_restores_exactly(
+    db_url: str,
+) -> None:
+    """Two checkpoints built at once can land out of order: the newest then covers
+    less. A restore starting from it replays more of the log, to the same document."""
+    updates = edits(180)
+    store, _seqs = await written(db_url, updates[:150], 50)
+    for update in updates[150:]:
+        await store.write(update)
+    checkpoints = [r.seq async for r in store.read_records(checkpoints=True) if r.kind == 2]
+    last = await store.last_seq()
+    await dispose_databases()
+    await run_sql(
+        db_url,
+        'INSERT INTO ystore_records (doc, seq, kind, "update", metadata, timestamp, codec) '
+        f'SELECT doc, {last + 1}, kind, "update", metadata, timestamp, codec '
+        f"FROM ystore_records WHERE doc = 'doc' AND seq = {checkpoints[0]}",
+    )
+    reopened = open_store(db_url, "doc")
+    assert isinstance(reopened, SQLYStore)
+    newest = [r async for r in reopened.read_records(checkpoints=True)][-1]
+    assert (newest.kind, newest.seq) == (RecordKind.CHECKPOINT, last + 1)
+    assert await restored(reopened) == text_of(updates)
+    await dispose_databases()
+
+
 async def test_compressed_records_mix_with_raw_ones(db_url: str) -> None:
     updates = edits(60, paste_every=10)
     store = open_store(db_url, "doc", compress=True)

@@ -343,7 +343,8 @@ def restore_batches(file_log: FileLog, result: RestoreResult) -> Generator[list[
                 batches = None  # whatever is wrong, the full scan below reports it
             if batches is not None:
                 result.from_checkpoint = found.record.seq
-                yield from batches
+                # read whole already: one batch, one transaction, one hop to the reader
+                yield [update for batch in batches for update in batch]
                 return
         yield from _scanned_restore(file, fmt, size, path, file_log.log, result)
 

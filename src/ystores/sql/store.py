@@ -32,7 +32,7 @@ from ..records import Record, RecordKind
 from .database import Database, Row
 from .engines import running_loop, shared
 from .following import FollowedSQLStore
-from .history import find_base
+from .history import latest_base
 from .history_stats import history_stats
 from .history_write import retention_cut, state_at, write_checkpoint
 from .memory import is_memory, memory_url
@@ -53,6 +53,12 @@ PAGE_BYTES = 4 << 20
 
 FIRST_PAGE = 64
 """Records in the first page, before the size of the document's records is known."""
+
+TAIL_PAGE = 1024
+"""Updates in a restore's first page after a checkpoint: the tail a checkpoint
+policy lets build up (the default's, whole), in one query. Sized by records, not
+bytes: those updates are applied to the document being restored, which holds
+their content anyway."""
 
 
 _UPDATE = itemgetter(2)  # a page row's stored update
@@ -313,11 +319,20 @@ class SQLYStore(FollowedSQLStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        base = await find_base(db, self.path)
+        base = await latest_base(db, self.path)
         # The checkpoint goes in one transaction with the first page after it.
         first = [base.update] if base is not None else []
         after = base.covers if base is not None else 0
-        pages = self._pages(db.update_page, _update_size, APPLY_PAGE_SIZE, after, bool(first))
+        # After a checkpoint the tail is as short as the checkpoint policy keeps
+        # it: one page of `TAIL_PAGE` holds the default policy's whole tail.
+        pages = self._pages(
+            db.update_page,
+            _update_size,
+            APPLY_PAGE_SIZE,
+            after,
+            bool(first),
+            TAIL_PAGE if first else FIRST_PAGE,
+        )
         async with aclosing(pages):
             async for rows in pages:
                 crdt.apply_updates(ydoc, [*first, *(update for _seq, update in rows)])
@@ -332,14 +347,16 @@ class SQLYStore(FollowedSQLStore):
         most: int,
         after: int = 0,
         found: bool = False,
+        first: int = FIRST_PAGE,
     ) -> AsyncGenerator[list[R], None]:
         """The document's rows after seq `after` (each starting with its seq), a
-        page of about `PAGE_BYTES` (at most `most` rows) at a time.
+        page of about `PAGE_BYTES` (at most `most` rows) at a time, `first` rows
+        in the first.
 
         Raises:
             YDocNotFound: No row, and `found` does not say the document exists.
         """
-        limit = FIRST_PAGE
+        limit = first
         while True:
             rows = await fetch(self.path, after, limit)
             if rows:
