@@ -18,7 +18,9 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from logging import Logger
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import pycrdt
 
 from .. import crdt
 from ..clock import Clock
@@ -27,7 +29,7 @@ from ..history.checkpoints import CheckpointHeader, CheckpointReport, decode_hea
 from ..history.compression import decompress
 from ..history.stats import HistoryStats
 from ..records import Record, RecordKind, decode_varuint
-from ..yupdate import decode_state_vector, parse_update
+from ..yupdate import CoverageCheck, decode_state_vector, parse_update
 from .formats import FileFormat, open_scanner
 from .frames import FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
 from .hints import CheckpointHint, Hints, PrefixStats, read_hints, remove_hints, write_hints
@@ -452,7 +454,39 @@ def state_at_file(file_log: FileLog, *, seq: int | None = None, at: float | None
                 break
         if not seen and not scanner.stopped:  # (stopped: records after the point)
             raise YDocNotFound(f"The document at {path} holds no update yet.")
+        if replay.base is not None:
+            return merge_onto_base(replay.base, [update for _, update in replay.pending])
         return crdt.merge_updates(replay.updates())
+
+
+def merge_onto_base(base: bytes, updates: Sequence[bytes]) -> bytes:
+    """`crdt.merge_updates([base, *updates])`, faster for a base that is an engine's state.
+
+    The merge checks that the engine integrated every update, which for a large
+    base means parsing it in Python (most of a time travel's cost). A checkpoint
+    or snapshot is an engine's encoded state: when re-encoding it after applying
+    it gives the same bytes, the engine integrated all of it, so only `updates`
+    are checked.
+    Anything else (a base holding records the engine holds back, an update that
+    does not apply) takes `crdt.merge_updates`, which handles and reports it.
+    """
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    check = CoverageCheck()
+    try:
+        doc.apply_update(base)
+        if doc.get_update() != base:
+            return crdt.merge_updates([base, *updates])
+        with doc.transaction():
+            for update in updates:
+                check.add(update)
+                doc.apply_update(update)
+        if check.missing(decode_state_vector(doc.get_state())):
+            return crdt.merge_updates([base, *updates])
+        return doc.get_update()
+    except BaseException as exc:
+        if not crdt.engine_failure(exc) and not isinstance(exc, ValueError):
+            raise
+        return crdt.merge_updates([base, *updates])
 
 
 def _check_kept(first: Record, seq: int | None, at: float | None) -> None:
