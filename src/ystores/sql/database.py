@@ -12,6 +12,7 @@ asyncio only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -130,11 +131,16 @@ class Database:
         connecting = connect_deadline(self.timeouts, self.safe_url)
         with translate_errors(self.safe_url, connecting=True), connecting:
             conn = await self.engine.connect()
-            raw = await conn.get_raw_connection()
-            if known_closed(raw.driver_connection):  # the server ended it while pooled
-                await conn.invalidate()
-                conn = await self.engine.connect()
+            try:
                 raw = await conn.get_raw_connection()
+                if known_closed(raw.driver_connection):  # the server ended it while pooled
+                    await conn.invalidate()
+                    conn = await self.engine.connect()
+                    raw = await conn.get_raw_connection()
+            except BaseException:  # cancelled or failed between checkout and use
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await conn.invalidate()  # never left to the garbage collector
+                raise
         try:
             with translate_errors(self.safe_url):
                 yield raw.driver_connection
