@@ -31,7 +31,8 @@ def verify_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check every record: framing and checksums, seq order, that each update decodes.
+    """Check every record: framing and checksums, seq order, that each update decodes,
+    and that each checkpoint's header matches its digest.
 
     Exits with 0 when the store is healthy, 1 when not, listing the problems (one
     line each, on stderr). Without --repair nothing is changed. With it, a store

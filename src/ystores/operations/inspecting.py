@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ..crdt import Replay, validate_update
 from ..errors import InvalidUpdateError, StoreFormatError, YDocNotFound
 from ..filestore.scanning import TornTail
+from ..history.checkpoints import decode_header
 from ..records import Record, RecordKind
 from ..yupdate import parse_update
 from .sources import DirectorySource, FileSource, ScanState, Source, open_source
@@ -73,6 +74,8 @@ class DocumentReport:
         checkpoint: Size of a pycrdt-store checkpoint of this document, if any.
         checkpoints: Checkpoint records (ystores history; not counted in `records`).
         checkpoint_bytes: Bytes of their updates (uncompressed).
+        damaged_checkpoints: `(seq, why)` of checkpoint records whose header does
+            not decode or does not match its digest (restores skip them).
         stored_bytes: Bytes the document takes where it is stored: its file's size,
             or the sum of its stored (compressed) updates in a database; None when
             the backend cannot tell cheaply.
@@ -95,6 +98,7 @@ class DocumentReport:
     checkpoint: int | None = None
     checkpoints: int = 0
     checkpoint_bytes: int = 0
+    damaged_checkpoints: list[tuple[int, str]] = field(default_factory=list)
     stored_bytes: int | None = None
     problem: str | None = None
     record_list: list[RecordInfo] | None = None
@@ -107,9 +111,10 @@ class DocumentReport:
 
     @property
     def healthy(self) -> bool:
-        """No damage, no torn tail, every update decodes, seqs in order."""
+        """No damage, no torn tail, every update decodes, seqs in order, checkpoints intact."""
         return (
             self.problem is None
+            and not self.damaged_checkpoints
             and self.torn_tail is None
             and not self.undecodable
             and not self.unappliable
@@ -123,6 +128,9 @@ class DocumentReport:
             self.checkpoints += 1
             self.checkpoint_bytes += len(record.update)
             self.last_seq = max(self.last_seq, record.seq)
+            damage = checkpoint_damage(record)
+            if damage is not None:
+                self.damaged_checkpoints.append((record.seq, damage))
             if describe:
                 assert self.record_list is not None
                 size = len(record.update)
@@ -169,6 +177,18 @@ class DocumentReport:
                     info.structs, info.deletes = structure.structs, structure.deletes
             assert self.record_list is not None
             self.record_list.append(info)
+
+
+def checkpoint_damage(record: Record) -> str | None:
+    """Why a checkpoint record is damaged (its header or its digest), or None if intact."""
+    header = decode_header(record.metadata)
+    if header is None:
+        return "its header does not decode"
+    if not header.matches(record.update):
+        return "its header and update do not match their digest"
+    if header.covers >= record.seq:
+        return f"it claims to cover seq {header.covers}, not before its own"
+    return None
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """`verify_store`: check every record of a store, and repair store files after a backup.
 
 Checked per record: framing and checksums (store files), that records come in
-strictly increasing seq order, and that every update decodes as a Yjs v1
-update. A torn tail (incomplete bytes at the end of a store file, a write cut
-short) is a problem too. `repair=True` copies a damaged store file to
-`<file>.bak-<UTC time>`, then cuts its torn tail off, or rewrites it without its
-damaged records (those in the middle that fail their checksum or framing).
-Undecodable updates, disorder, and databases are reported, never "repaired":
-restore those from a backup. In a file store directory, a document that a
+strictly increasing seq order, that every update decodes as a Yjs v1
+update, and that every checkpoint record's header matches its digest (on every
+backend: a database keeps no checksum of its own for the bytes). A torn tail
+(incomplete bytes at the end of a store file, a write cut short) is a problem
+too. `repair=True` copies a damaged store file to `<file>.bak-<UTC time>`, then
+cuts its torn tail off, or rewrites it without its damaged records (those in
+the middle that fail their checksum or framing). Undecodable updates, disorder,
+damaged checkpoints and databases are reported, never "repaired": restore those
+from a backup (or write a new checkpoint). In a file store directory, a document that a
 symbolic link leads outside the root is reported (`outside-root`) and neither
 read nor repaired.
 """
@@ -34,8 +36,9 @@ class Problem:
 
     Attributes:
         document: The document's name.
-        kind: `damaged`, `torn-tail`, `undecodable`, `unappliable`, `out-of-order` or
-            `outside-root` (a symbolic link leading out of a store directory).
+        kind: `damaged`, `torn-tail`, `undecodable`, `unappliable`, `out-of-order`,
+            `damaged-checkpoint` (one per checkpoint record whose header fails its
+            digest) or `outside-root` (a symbolic link leading out of a store directory).
         message: What is wrong, in a sentence.
     """
 
@@ -125,6 +128,16 @@ def _problems(report: DocumentReport) -> list[Problem]:
                 f"{len(report.unappliable)} updates decode but the CRDT engine fails on them "
                 f"after the records before them (seqs {seqs}); the document cannot be "
                 "loaded: restore it from a backup.",
+            )
+        )
+    for seq, why in report.damaged_checkpoints:
+        found.append(
+            Problem(
+                name,
+                "damaged-checkpoint",
+                f"the checkpoint at seq {seq} is damaged: {why}. Restores skip it (an "
+                "earlier checkpoint or the records are used; nothing is lost while they "
+                "are kept); write a new checkpoint to restore from.",
             )
         )
     if report.out_of_order:
