@@ -61,12 +61,25 @@ function until (condition, target) {
   })
 }
 
+const CLOSE_WAIT_MS = 10000
+
 async function finish (value) {
   print(value)
-  // Closing flushes what the socket still holds before the close frame.
-  provider.destroy()
   clearTimeout(timer)
-  await sleep(50)
+  // Exit only once the server has every update this client sent: wait until the socket
+  // has handed all its queued bytes to the operating system, close it, and wait for the
+  // server's answer to the close (it reads our messages in order, the close frame last).
+  // Each wait is bounded, so a test never hangs on a server that does not answer.
+  const ws = provider.ws
+  const deadline = Date.now() + CLOSE_WAIT_MS
+  while (ws && ws.readyState === WebSocket.OPEN && ws.bufferedAmount > 0 && Date.now() < deadline) {
+    await sleep(5)
+  }
+  const closed = ws && ws.readyState !== WebSocket.CLOSED
+    ? new Promise((resolve) => ws.once('close', resolve))
+    : Promise.resolve()
+  provider.destroy()
+  await Promise.race([closed, sleep(Math.max(0, deadline - Date.now()))])
   process.exit(0)
 }
 
