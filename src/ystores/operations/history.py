@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pycrdt
 
@@ -40,6 +40,8 @@ __all__ = [
     "retain_target",
     "state_at_time",
 ]
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -263,22 +265,7 @@ async def checkpoint_target(
     Raises:
         YDocNotFound: The document named does not exist.
     """
-    names = await _documents(target, doc)
-    results: list[tuple[str, CheckpointReport | None]] = []
-    for done, name in enumerate(names, 1):
-        store = _store(target, name)
-        try:
-            results.append((name, await store.checkpoint()))
-        except NotImplementedError as exc:
-            raise _unsupported(store, exc) from exc
-        except YDocNotFound:
-            if doc is not None:
-                raise
-        finally:
-            await store.aclose()
-        if progress is not None:
-            progress(done, len(names))
-    return results
+    return await _each_document(target, doc, progress, lambda store: store.checkpoint())
 
 
 async def retain_target(
@@ -293,12 +280,26 @@ async def retain_target(
     Returns:
         Each document with what was removed (None: nothing was due).
     """
+    return await _each_document(target, doc, progress, lambda store: store.retain(policy))
+
+
+async def _each_document(
+    target: str,
+    doc: str | None,
+    progress: Callable[[int, int], None] | None,
+    work: Callable[[BaseYStore], Awaitable[R]],
+) -> list[tuple[str, R]]:
+    """Run `work` on each document (or `doc`) of a store, each opened and closed in turn.
+
+    A document that disappears meanwhile is left out (unless it is `doc`); a backend
+    without the operation raises a clear error.
+    """
     names = await _documents(target, doc)
-    results: list[tuple[str, SquashReport | None]] = []
+    results: list[tuple[str, R]] = []
     for done, name in enumerate(names, 1):
         store = _store(target, name)
         try:
-            results.append((name, await store.retain(policy)))
+            results.append((name, await work(store)))
         except NotImplementedError as exc:
             raise _unsupported(store, exc) from exc
         except YDocNotFound:
