@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..errors import InvalidDocumentNameError, InvalidStoreURLError, YDocNotFound
+from ..errors import InvalidDocumentNameError, InvalidStoreURLError
 from ..filestore.log import FileLog
 from ..history.checkpoints import decode_header
 from ..names import resolve_under
@@ -52,7 +52,7 @@ from ..records import Record, RecordKind
 from ..targets import resolve_target
 from ..urls import open_store
 from .content import merged_state
-from .sources import ScanState, Source, _file_batches, _in_thread, open_source
+from .sources import ScanState, Source, _file_batches, _in_thread, open_source, record_batches
 
 if TYPE_CHECKING:
     from ..sql.store import SQLYStore
@@ -261,17 +261,7 @@ class _DatabaseSink(_Sink):
         return store
 
     async def existing(self, name: str) -> Batches:
-        store = self._store(name)
-        batch: list[Record] = []
-        try:
-            async for record in store.read_records():
-                batch.append(record)
-                if len(batch) >= _CHUNK:
-                    yield batch
-                    batch = []
-        except YDocNotFound:
-            return
-        if batch:
+        async for batch in record_batches(self._store(name).read_records(), _CHUNK):
             yield batch
 
     async def append(self, name: str, batches: Batches) -> int:

@@ -18,11 +18,11 @@ from typing import Any
 import anyio
 import pycrdt
 
-from ..errors import SchemaError, StoreConnectionError, YDocNotFound
+from ..errors import SchemaError, StoreConnectionError
 from ..history.compression import decompress
 from ..records import Record, RecordKind
 from ..sqlite_uris import sqlite_uri
-from .sources import ScanState, Source, Totals, _in_thread
+from .sources import ScanState, Source, Totals, _in_thread, record_batches
 
 __all__ = ["PostgresSource", "SQLiteSource", "connect_read_only", "legacy_timestamp"]
 
@@ -245,15 +245,6 @@ class PostgresSource(Source):
         from ..sql import PostgresYStore
 
         store = PostgresYStore(name, url=self.location, create_schema=False)
-        batch: list[Record] = []
-        try:
-            reader = records_with_checkpoints(store) if state.checkpoints else store.read_records()
-            async for record in reader:
-                batch.append(record)
-                if len(batch) >= _BATCH:
-                    yield batch
-                    batch = []
-        except YDocNotFound:
-            return
-        if batch:
+        reader = records_with_checkpoints(store) if state.checkpoints else store.read_records()
+        async for batch in record_batches(reader, _BATCH):
             yield batch

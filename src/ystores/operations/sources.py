@@ -17,7 +17,13 @@ from pathlib import Path
 
 import anyio
 
-from ..errors import CorruptStoreError, StoreFormatError, StoreIOError, UnknownFormatError
+from ..errors import (
+    CorruptStoreError,
+    StoreFormatError,
+    StoreIOError,
+    UnknownFormatError,
+    YDocNotFound,
+)
 from ..filestore.formats import CURRENT_VERSION, FileFormat, detect_format
 from ..filestore.log import FileLog
 from ..filestore.scanning import TornTail
@@ -92,6 +98,21 @@ class Source(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the source holds."""
+
+
+async def record_batches(records: AsyncIterator[Record], size: int) -> AsyncIterator[list[Record]]:
+    """`records` in lists of `size` (the last one shorter); nothing for a missing document."""
+    batch: list[Record] = []
+    try:
+        async for record in records:
+            batch.append(record)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+    except YDocNotFound:
+        return
+    if batch:
+        yield batch
 
 
 async def _in_thread(iterator: Iterator[list[Record]]) -> AsyncIterator[list[Record]]:
