@@ -366,6 +366,36 @@ async def test_a_follower_takes_what_its_own_process_wrote_without_reading_it(
     await dispose_databases()
 
 
+async def test_a_record_whose_writer_left_is_handed_to_followers_once_committed(
+    tmp_path: Path,
+) -> None:
+    # The flush hands each committed record to this process's followers itself, before
+    # any writer wakes: a writer cancelled mid-flush does not make the follower read
+    # back a record that was stored.
+    url = f"sqlite:///{tmp_path / 'ystore.db'}"
+    store = open_store(url, "doc")
+    follower = store.follow(after=0)
+    updates = typing_updates("abcdef")
+    await store.write(updates[0])
+    got = list(await follower.__anext__())
+    db = await store.database()  # type: ignore[attr-defined]
+    hub = db.change_hub()
+    hub.interval = 3600.0  # no change check from now on: only the hand-over can deliver
+    await asyncio.sleep(0.2)  # the check already under way passes
+    before = hub.batcher.reads
+    for update in updates[1:]:
+        writing = asyncio.create_task(store.write(update))
+        await asyncio.sleep(0)  # the write's flush starts
+        writing.cancel()
+        got += await asyncio.wait_for(follower.__anext__(), WAIT)
+    await follower.aclose()
+    assert [r.update for r in got] == updates  # every record stored, delivered once
+    assert hub.batcher.reads == before  # taken as committed, none read back
+    assert await store.last_seq() == len(updates)
+    await store.aclose()
+    await dispose_databases()
+
+
 async def test_a_follower_stopped_while_its_listener_connects_leaves_nothing_half_open() -> None:
     # Stopping a follower (a room closing) at any moment, even during the listening
     # connection's handshake, must not abandon that connection half-open (asyncpg

@@ -177,15 +177,12 @@ class Database:
         waiter: asyncio.Future[int] = self.loop.create_future()
         task = self.loop.create_task(self._submit(entry, waiter))
         try:
-            seq = await waiter
+            return await waiter
         except asyncio.CancelledError:
             if not task.done():
                 self._detached.add(task)
                 task.add_done_callback(self._detached.discard)
             raise
-        if self._hub is not None:  # this process's followers need not wait for the database
-            self._hub.written(seq, entry)
-        return seq
 
     async def _submit(self, entry: Entry, waiter: asyncio.Future[int]) -> None:
         """Group-commit `entry` and report to `waiter`; a caller gone meanwhile leaves
@@ -224,7 +221,9 @@ class Database:
             self._sent_on = None
             with anyio.move_on_after(self.timeouts.write) as scope:
                 try:
-                    return await self._flush_bounded(entries)
+                    seqs = await self._flush_bounded(entries)
+                    self._hand_over(entries, seqs)
+                    return seqs
                 except StoreConnectionError as exc:
                     if self._sent_on is None and not exc.commit_unknown:
                         raise
@@ -248,6 +247,18 @@ class Database:
                 url=self.safe_url,
                 commit_unknown=True,
             )
+
+    def _hand_over(self, entries: Sequence[Entry], seqs: Sequence[int]) -> None:
+        """Give this process's followers the records just committed, before the writers
+        wake: a `NOTIFY` (or change check) of a record handed over wakes no read."""
+        hub = self._hub
+        if hub is None:
+            return
+        try:
+            for entry, seq in zip(entries, seqs, strict=True):
+                hub.written(seq, entry)
+        except Exception:  # the records are stored whatever happens here: followers read them
+            log.exception("Handing records written to %s to their followers failed.", self.safe_url)
 
     async def _flush_bounded(self, entries: Sequence[Entry]) -> list[int]:
         resolved = await self._resolve() if self.in_doubt else {}
