@@ -320,6 +320,42 @@ async def test_followers_are_woken_by_the_backend_not_by_the_safety_interval(
     await dispose_databases()
 
 
+async def test_a_follower_notified_while_its_batch_is_read_gets_each_record_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Records committed (and signalled) between the batched query and its answer
+    # reaching the follower are fetched by the next read, never twice, never skipped.
+    monkeypatch.setattr(following, "FOLLOW_SAFETY_INTERVAL", 3600.0)  # signals only
+    store = open_store(db_url, "doc")
+    follower = store.follow(after=0)
+    first = asyncio.create_task(follower.__anext__())
+    await asyncio.sleep(0.2)  # the follower waits for a first record
+    db = await store.database()  # type: ignore[attr-defined]
+    batcher = db.change_hub().batcher
+    read, answered, release = batcher._reader, asyncio.Event(), asyncio.Event()
+
+    async def held_after_the_query(batch: Any) -> None:
+        await read(batch)
+        if not answered.is_set() and any(request.result for request in batch):
+            answered.set()  # the first read that found records only
+            await release.wait()
+
+    batcher._reader = held_after_the_query
+    await write_in_processes(db_url, "doc", 1, 30)  # worker 0: seqs 1-30
+    await asyncio.wait_for(answered.wait(), WAIT)
+    await write_in_processes(db_url, "doc", 1, 30)  # signalled while the read is held
+    await asyncio.sleep(0.2)  # the signals of those commits arrive meanwhile
+    release.set()
+    got = list(await asyncio.wait_for(first, WAIT))
+    assert got
+    assert got[-1].seq <= 30  # the held read's answer: none of the later records
+    got += await collect(follower, 60 - len(got))
+    assert [r.seq for r in got] == list(range(1, 61))  # each record once, in order
+    assert await store.last_seq() == 60
+    await store.aclose()
+    await dispose_databases()
+
+
 async def test_followers_woken_together_read_together(db_url: str) -> None:
     docs = 6
     stores = [open_store(db_url, f"doc{i}") for i in range(docs)]
