@@ -13,9 +13,11 @@
 - size after a month: a month of notebook editing (`notebook_month`) written
   through each store with timestamps from a simulated clock. ystores keeps 30
   days of history, with checkpoints and compression: a checkpoint after each
-  session that made one due, retention applied once a simulated day (what a
-  running store does in the background). The peers run as they ship (their
-  write paths read `time.time`, pointed at the simulated clock). Written to a
+  session that made one due, followed by `pack()` (old history packed into
+  blocks, old checkpoints thinned), and retention applied once a simulated day
+  (what a running store does in the background, in the same order). The
+  peers run as they ship (their write paths read `time.time`, pointed at the
+  simulated clock). Written to a
   memory-backed directory where there is one (the same bytes, without a month
   of one-by-one fsyncs); bytes used (SQLite files with their journals, closed;
   file stores' directories) or
@@ -307,8 +309,11 @@ async def _write_month(
                 continue
             session_over = i + 1 == len(edits) or edits[i + 1].timestamp - edit.timestamp > 600
             if session_over and since[edit.doc] > every:
-                await _maintain(stores[edit.doc].checkpoint(), "checkpoints", missing)
-                await _maintain(stores[edit.doc].pack(), "packing", missing)
+                # the background maintenance's sequence: a checkpoint, then packing
+                # what it covers (thinning old checkpoints) under the same lease
+                store = stores[edit.doc]
+                if await _maintain(store.checkpoint(), "checkpoints", missing) is not None:
+                    await _maintain(store.pack(), "packing", missing)
                 since[edit.doc] = 0
             if int(edit.timestamp // 86400) != day:
                 day = int(edit.timestamp // 86400)
@@ -317,11 +322,12 @@ async def _write_month(
     return "; ".join(f"no {feature} in this build" for feature in sorted(missing))
 
 
-async def _maintain(call: Any, feature: str, missing: set[str]) -> None:
+async def _maintain(call: Any, feature: str, missing: set[str]) -> Any:
     try:
-        await call
+        return await call
     except NotImplementedError:
         missing.add(feature)
+        return None
 
 
 def _doc_name(name: str) -> str:

@@ -60,6 +60,10 @@ class BaseYStore(Lifecycle, ABC):
             `retain()` applies a policy once).
         compress: Whether updates are stored zlib-compressed (those long
             enough to shrink); old and new records mix freely.
+        packing: Whether a running store that writes checkpoints packs the
+            history each new checkpoint covers into blocks and thins old
+            checkpoints (`pack()`), right after writing it; readers see no
+            difference. Only backends that implement `pack()` do.
     """
 
     metadata_callback: MetadataCallback | None = None
@@ -68,6 +72,7 @@ class BaseYStore(Lifecycle, ABC):
     checkpoints: CheckpointPolicy | None = None
     retention: RetentionPolicy | None = None
     compress: bool = False
+    packing: bool = True
     compaction_interval: float = 10.0
     """Seconds between the background compactor's idle-TTL checks."""
     history_interval: float = 10.0
@@ -88,6 +93,7 @@ class BaseYStore(Lifecycle, ABC):
         checkpoints: CheckpointPolicy | None = None,
         retention: RetentionPolicy | None = None,
         compress: bool | None = None,
+        packing: bool | None = None,
     ) -> None:
         self.path = path
         if metadata_callback is not None:
@@ -100,6 +106,8 @@ class BaseYStore(Lifecycle, ABC):
             self.retention = retention
         if compress is not None:
             self.compress = compress
+        if packing is not None:
+            self.packing = packing
         self._write_notes: WriteNotes | None = None
         self._history_notes: HistoryNotes | None = None
         self.log = log or getLogger("ystores")

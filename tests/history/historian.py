@@ -2,19 +2,22 @@
 
 Usage: python historian.py URL DOC
 
-Forever, over document DOC: writes a checkpoint, then drops the history older
-than a fraction of a second (a window retention policy), now and then all of
-it (a squash); prints "ready" once, before the first.
+Forever, over document DOC: writes a checkpoint, packs what it covers into
+small blocks and thins old checkpoints (stores that pack), then drops the
+history older than a fraction of a second (a window retention policy) every
+other round, now and then all of it (a squash); prints "ready" once, before
+the first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import anyio
 
 from ystores import YDocNotFound, open_store
-from ystores.history import RetentionPolicy
+from ystores.history import RetentionPolicy, ThinningPolicy
 
 
 async def main(url: str, name: str) -> None:
@@ -25,8 +28,13 @@ async def main(url: str, name: str) -> None:
         rounds += 1
         try:
             await store.checkpoint()
+            with contextlib.suppress(NotImplementedError):  # stores that do not pack
+                await store.pack(
+                    thinning=ThinningPolicy(keep_recent=1, spacing=40), block_records=16
+                )
             policy = RetentionPolicy.none() if rounds % 7 == 0 else RetentionPolicy(window=0.2)
-            await store.retain(policy)
+            if rounds % 2 == 0 or rounds % 7 == 0:
+                await store.retain(policy)
         except YDocNotFound:
             pass
         await anyio.sleep(0.01)

@@ -4,7 +4,8 @@ Each example writes a random history (text, map and array edits by three
 clients, timestamps from a simulated clock, several records sometimes sharing a
 timestamp), with checkpoints written, retention policies (windows, byte
 budgets, squashes) applied, compression switched on and off and stores reopened
-at random points, and checks against a replay of what was written:
+at random points, history packed into blocks with old checkpoints thinned (on
+the backends that pack), and checks against a replay of what was written:
 
 - `apply_updates` gives the document of the full replay (content and state vector);
 - `state_at(at=t)` gives the replay of every record stamped at or before `t`,
@@ -19,6 +20,7 @@ run: `YSTORES_HISTORY_EXAMPLES=300 pytest tests/history/test_properties.py`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -40,7 +42,7 @@ from ystores import BaseYStore, HistoryNotKeptError, RecordKind
 from ystores.filestore.formats import v3_records_start
 from ystores.filestore.frames import FRAME_HEAD, frame_checksum
 from ystores.filestore.hints import hint_path
-from ystores.history import RetentionPolicy, decode_header, encode_header
+from ystores.history import RetentionPolicy, ThinningPolicy, decode_header, encode_header
 from ystores.records import decode_varuint
 from ystores.yupdate import decode_state_vector
 
@@ -68,8 +70,14 @@ retentions = st.tuples(
         st.tuples(st.just("all"), st.just(0)),
     ),
 )
+packs = st.tuples(
+    st.just("pack"),
+    st.integers(1, 3),  # checkpoints kept, the newest
+    st.sampled_from([1, 3, 20]),  # then one per this many records
+    st.sampled_from([2, 4, 1000]),  # records per block
+)
 steps = st.lists(
-    st.one_of(edits, edits, edits, edits, reopens, checkpoints, compressions, retentions),
+    st.one_of(edits, edits, edits, edits, reopens, checkpoints, compressions, retentions, packs),
     min_size=1,
     max_size=40,
 )
@@ -183,6 +191,11 @@ async def write_history(
             continue
         if step[0] == "checkpoint":
             await store.checkpoint()
+            continue
+        if step[0] == "pack":
+            with contextlib.suppress(NotImplementedError):  # backends that do not pack
+                thinning = ThinningPolicy(keep_recent=step[1], spacing=step[2])
+                await store.pack(thinning=thinning, block_records=step[3])
             continue
         if step[0] == "compress":
             store.compress = step[1]

@@ -87,6 +87,14 @@ def serve_command(
             "with raw ones).",
         ),
     ] = False,
+    pack: Annotated[
+        bool,
+        typer.Option(
+            "--pack/--no-pack",
+            help="With history kept, pack the history each checkpoint covers into compressed "
+            "blocks and thin old checkpoints (the default; `ystore pack` does it by hand).",
+        ),
+    ] = True,
     max_message_size: Annotated[
         int,
         typer.Option(min=1, metavar="BYTES", help="Close clients that send larger messages."),
@@ -151,6 +159,7 @@ def serve_command(
         checkpoints=None if history is None else history[0],
         retention=None if history is None else history[1],
         compress=compress,
+        packing=pack,
     )
     with library_errors():
         anyio.run(check_store, options)

@@ -12,6 +12,10 @@ compaction lease, so two servers never do the same work at once.
 A failure (disk full, database gone, anything) is logged and tried again after
 a backoff that doubles from `RETRY_FIRST` to `RETRY_MAX` seconds; it never ends
 the store's task group, and writes never wait on this work.
+
+With `store.packing` (the default), a new checkpoint is followed, under the
+same lease, by `store.pack()`: the history it covers is packed into blocks and
+old checkpoints are thinned (backends without `pack()` skip this).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from ..errors import YDocNotFound, YStoreError
+from ..history.packing import PackReport
 from ..history.policy import CheckpointPolicy, RetentionPolicy
 from .background import RETRY_FIRST, RETRY_MAX
 
@@ -76,10 +81,13 @@ class HistoryOutcome:
     Attributes:
         checkpointed: The checkpoint record's seq, None when none was written.
         retained: Whether retention removed records.
+        packed: What packing after the checkpoint did (None: it did not run,
+            or found nothing to do).
     """
 
     checkpointed: int | None = None
     retained: bool = False
+    packed: PackReport | None = None
 
 
 async def run_history(
@@ -123,6 +131,14 @@ async def run_history(
             next_retention = clock() + retention_interval
         if outcome.checkpointed is not None:
             store.log.info("Checkpoint of %s written (seq %d).", store.path, outcome.checkpointed)
+        if outcome.packed is not None:
+            store.log.info(
+                "History of %s packed: %d records into %d blocks, %d checkpoints dropped.",
+                store.path,
+                outcome.packed.records_packed,
+                outcome.packed.blocks,
+                outcome.packed.checkpoints_dropped,
+            )
 
 
 async def history_round(store: BaseYStore, notes: HistoryNotes, *, retain: bool) -> HistoryOutcome:
@@ -137,14 +153,25 @@ async def history_round(store: BaseYStore, notes: HistoryNotes, *, retain: bool)
             if not held:  # another process or server does this document's upkeep now
                 return HistoryOutcome()
             checkpointed = None
+            packed = None
             if checkpoint:
                 report = await store.checkpoint()
                 notes.reset()
                 checkpointed = None if report is None else report.seq
+                if report is not None and store.packing:
+                    packed = await _pack(store)
             retained = retain and await store.retain(policy) is not None
-            return HistoryOutcome(checkpointed, retained)
+            return HistoryOutcome(checkpointed, retained, packed)
     except YDocNotFound:
         return HistoryOutcome()
+
+
+async def _pack(store: BaseYStore) -> PackReport | None:
+    """Pack what the new checkpoint covers and thin old checkpoints (backends that can)."""
+    try:
+        return await store.pack()
+    except NotImplementedError:
+        return None
 
 
 def _keeps_all(policy: RetentionPolicy) -> bool:

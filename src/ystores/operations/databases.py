@@ -20,6 +20,7 @@ import pycrdt
 
 from ..errors import SchemaError, StoreConnectionError
 from ..history.compression import decompress
+from ..history.packing import unpack_block
 from ..records import Record, RecordKind
 from ..sqlite_uris import sqlite_uri
 from .sources import ScanState, Source, Totals, _in_thread, record_batches
@@ -204,10 +205,16 @@ class SQLiteSource(Source):
                     (name,),
                 )
                 while rows := cursor.fetchmany(_BATCH):
-                    yield [
-                        Record(int(s), _raw(c, u, name, s), bytes(m), float(t), RecordKind(int(k)))
-                        for s, k, u, m, t, c in rows
-                    ]
+                    batch = []
+                    for s, k, u, m, t, c in rows:
+                        if int(k) == RecordKind.BLOCK:  # packed older records (schema 0004_blocks)
+                            batch.extend(unpack_block(bytes(m), bytes(u)))
+                        else:
+                            batch.append(
+                                Record(int(s), _raw(c, u, name, s), bytes(m), float(t),
+                                       RecordKind(int(k)))
+                            )  # fmt: skip
+                    yield batch
 
 
 def _raw(codec: int, stored: bytes, name: str, seq: int) -> bytes:

@@ -64,6 +64,8 @@ class ServerOptions:
         retention: How much history each open document's store keeps, applied
             in the background; None: all of it.
         compress: Store updates zlib-compressed (those long enough to shrink).
+        packing: After each background checkpoint, pack the history it covers
+            into blocks and thin old checkpoints (`BaseYStore.pack`).
     """
 
     store: str
@@ -79,6 +81,7 @@ class ServerOptions:
     checkpoints: CheckpointPolicy | None = None
     retention: RetentionPolicy | None = None
     compress: bool = False
+    packing: bool = True
 
     def store_options(self) -> dict[str, Any]:
         """The keyword arguments each document's store is opened with."""
@@ -98,8 +101,12 @@ class ServerOptions:
         options = self.store_options()
         url = self.store
 
+        packing = self.packing
+
         def factory(name: str) -> BaseYStore:
-            return open_store(url, name, **options)
+            store = open_store(url, name, **options)
+            store.packing = packing  # an attribute: every backend has it, not every constructor
+            return store
 
         return factory
 

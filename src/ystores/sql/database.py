@@ -26,6 +26,7 @@ from ..groupcommit import GroupCommitter
 from ..history.compression import decompress
 from ..records import RecordKind
 from ..threads import run_in_worker
+from .blocks import BLOCK, block_records, expand_rows, straddling_block
 from .engines import create_engine
 from .errors import translate_errors
 from .following import ChangeHub, new_hub
@@ -410,6 +411,8 @@ class Database:
         """
         stmt = self.statements.page_all if checkpoints else self.statements.page
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
+        if any(int(r[1]) == BLOCK for r in rows):
+            rows = expand_rows(rows, after)
         return [
             (
                 int(r[0]),
@@ -426,12 +429,32 @@ class Database:
     ) -> list[tuple[int, bytes]]:
         """As `page` (no checkpoints, seqs up to `until`), only the seqs and updates.
 
+        Blocks are expanded (see `sql.blocks`): the page may hold more than
+        `limit` records, and once the rows up to `until` run out, the block
+        straddling `until` gives its records up to it.
+
         Raises:
-            CorruptStoreError: A compressed update does not decode.
+            CorruptStoreError: A compressed update does not decode, or a block is damaged.
         """
         stmt = self.statements.update_page
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit, until=until))
-        return [(r[0], _raw(r[2], r[1], doc, r[0])) for r in rows]
+        out = [(r[0], _raw(r[2], r[1], doc, r[0])) for r in rows if r[3] is None]
+        if len(out) == len(rows) and (len(rows) == limit or until == MAX_SEQ):
+            return out
+        out = []
+        for seq, stored, codec, header in rows:
+            if header is None:
+                out.append((seq, _raw(codec, stored, doc, seq)))
+            else:
+                out.extend((r.seq, r.update) for r in block_records(header, stored, after))
+        if len(rows) < limit and until != MAX_SEQ:
+            block = await straddling_block(self, doc, until)
+            if block is not None:
+                start = out[-1][0] if out else after
+                out.extend(
+                    (r.seq, r.update) for r in block_records(block[1], block[2], start, until)
+                )
+        return out
 
     @property
     def sqlite_writer(self) -> SQLiteWriter | None:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql
 from ..errors import StoreStateError
 from ..history.compression import decompress
 from ..records import Record, RecordKind
+from .blocks import expand_rows
 from .statements import Compiled, compile_for
 from .tables import records
 
@@ -108,8 +109,11 @@ class ReadBatcher:
             busy.set()
 
 
-def rows_to_records(rows: Sequence[Sequence[Any]], doc: str) -> list[Record]:
-    """Records from `(seq, kind, update, metadata, timestamp, codec)` rows, decompressed."""
+def rows_to_records(rows: Sequence[Sequence[Any]], doc: str, after: int = 0) -> list[Record]:
+    """Records from `(seq, kind, update, metadata, timestamp, codec)` rows, decompressed;
+    a block row gives its records after seq `after` (see `sql.blocks`)."""
+    if any(int(row[1]) == RecordKind.BLOCK for row in rows):
+        rows = expand_rows(rows, after)
     out = []
     for seq, kind, stored, meta, ts, codec in rows:
         update = bytes(stored)
@@ -182,7 +186,7 @@ def sqlite_reads(
             (page.sql, page.args(doc=doc, after=after, limit=limit)) for doc, after, limit in by_key
         ]
         for (key, requests), rows in zip(by_key.items(), await fetch_each(queries), strict=True):
-            found = rows_to_records(rows, key[0])
+            found = rows_to_records(rows, key[0], key[1])
             for request in requests:
                 request.result = found
 
@@ -204,7 +208,7 @@ def postgres_reads(
         for row in await fetch(_POSTGRES_BATCH.sql, args):
             rows.setdefault(int(row[0]), []).append(row[1:])
         for index, (key, requests) in enumerate(by_key.items(), start=1):
-            found = rows_to_records(rows.get(index, []), key[0])
+            found = rows_to_records(rows.get(index, []), key[0], key[1])
             for request in requests:
                 request.result = found
 

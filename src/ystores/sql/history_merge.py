@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from .. import crdt
 from ..errors import CorruptStoreError, InvalidUpdateError
 from ..history.compression import Codec, compress
+from ..history.packing import decode_block_header
 from ..threads import run_in_worker
 from ..yupdate import CoverageCheck, decode_state_vector, parse_update
+from .blocks import BLOCK, block_records, straddling_block
 from .history import Base, Landmarks, find_base, landmarks
 from .statements import MAX_SEQ, compile_for
 from .tables import records
@@ -31,11 +33,12 @@ __all__ = [
     "merge_onto",
     "merge_range",
     "stored_form",
+    "timestamp_of",
     "verify_merge",
 ]
 
 PAGE = 4096
-_TIMESTAMP = sa.select(records.c.timestamp).where(
+_TIMESTAMP = sa.select(records.c.timestamp, records.c.kind, records.c.metadata).where(
     records.c.doc == sa.bindparam("doc"), records.c.seq == sa.bindparam("seq")
 )
 
@@ -94,12 +97,26 @@ async def merge_range(db: Database, doc: str, until: int = MAX_SEQ) -> Merged:
             break
     stamp = 0.0
     if covers:
-        stmt = compile_for(_TIMESTAMP, db.backend)
-        found = await db.fetch(stmt.sql, stmt.args(doc=doc, seq=covers))
-        stamp = float(found[0][0]) if found else 0.0
+        stamp = await timestamp_of(db, doc, covers)
     elif base is not None:
         covers, stamp = base.covers, base.covers_timestamp
     return Merged(marks, base, covers, stamp, first, count, size, inputs)
+
+
+async def timestamp_of(db: Database, doc: str, seq: int) -> float:
+    """The timestamp of record `seq` (0.0 when it is gone), in a block or not."""
+    stmt = compile_for(_TIMESTAMP, db.backend)
+    found = await db.fetch(stmt.sql, stmt.args(doc=doc, seq=seq))
+    if found:
+        stamp, kind, metadata = found[0]
+        if int(kind) == BLOCK:
+            return decode_block_header(bytes(metadata)).last_timestamp
+        return float(stamp)
+    block = await straddling_block(db, doc, seq)
+    if block is not None:
+        for record in block_records(block[1], block[2], seq - 1, seq):
+            return float(record.timestamp)
+    return 0.0
 
 
 async def merge_and_verify(merged: Merged, *, strict: bool = False) -> bytes:

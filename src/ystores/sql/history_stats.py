@@ -15,9 +15,11 @@ import sqlalchemy as sa
 
 from ..errors import CorruptStoreError
 from ..history.compression import decompress
+from ..history.packing import BlockHeader
 from ..history.stats import HistoryStats
 from ..records import RecordKind
 from ..threads import run_in_worker
+from .blocks import BLOCK, block_headers, block_records, straddling_block
 from .history import find_base, landmarks
 from .statements import compile_for
 from .tables import records
@@ -58,13 +60,14 @@ _TOTALS = sa.select(
     sa.func.max(sa.case((_logged, records.c.timestamp))),
     sa.func.coalesce(sa.func.max(records.c.seq), 0),
     _bytes(sa.true()),
-    _bytes(records.c.codec == 0),
+    _bytes(sa.and_(records.c.codec == 0, records.c.kind != BLOCK)),
+    sa.func.min(sa.case((_logged, records.c.seq))),
 ).where(records.c.doc == _doc)
 # Compressed rows: their seqs and stored sizes first; bytes only for those not measured yet.
 _COMPRESSED_SIZES = sa.select(
     records.c.seq, records.c.kind, sa.func.length(records.c.update)
-).where(records.c.doc == _doc, records.c.codec != 0)
-_COMPRESSED_ROW = sa.select(records.c.codec, records.c.update).where(
+).where(records.c.doc == _doc, sa.or_(records.c.codec != 0, records.c.kind == BLOCK))
+_COMPRESSED_ROW = sa.select(records.c.codec, records.c.update, records.c.metadata).where(
     records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
 )
 _RAW_SIZES: OrderedDict[tuple[str, str, int, int, int], int] = OrderedDict()
@@ -84,13 +87,21 @@ async def history_stats(db: Database, doc: str) -> HistoryStats | None:
     covers = base.covers if base is not None else marks.snapshot
     stmt = compile_for(_TOTALS, db.backend)
     row = (await db.fetch(stmt.sql, stmt.args(doc=doc, covers=covers)))[0]
-    kept, checkpoints, since, since_bytes, oldest, newest, last_seq, stored, raw_rows = row
+    kept, checkpoints, since, since_bytes, oldest, newest, last_seq, stored, raw_rows, first = row
     if not kept and not checkpoints:
         return None
+    kept, since = int(kept), int(since)
+    # A block row holds `count` records (`sql.blocks`); its timestamp is its latest one's.
+    for seq, header in await block_headers(db, doc):
+        kept += header.count - 1
+        if seq == first:
+            oldest = header.first_timestamp
+        if seq > covers:
+            since += await _records_after(db, doc, header, covers) - 1
     return HistoryStats(
-        records=int(kept),
+        records=kept,
         checkpoints=int(checkpoints),
-        records_since=int(since),
+        records_since=since,
         bytes_since=int(since_bytes),
         base_covers=covers,
         oldest=None if oldest is None else float(oldest),
@@ -121,8 +132,19 @@ async def _raw_compressed(db: Database, doc: str) -> int:
     return total
 
 
+async def _records_after(db: Database, doc: str, header: BlockHeader, covers: int) -> int:
+    """How many of a block's records follow seq `covers` (a block after the checkpoint
+    a restore starts from: only when a later one is damaged)."""
+    if header.first_seq > covers:
+        return header.count
+    block = await straddling_block(db, doc, covers)
+    return 0 if block is None else len(block_records(block[1], block[2], covers))
+
+
 def _size(doc: str, seq: int, kind: int, row: tuple[Any, ...]) -> int:
     codec, stored = int(row[0]), bytes(row[1])
+    if kind == BLOCK:  # the raw bytes of the updates it holds
+        return sum(len(r.update) for r in block_records(row[2], stored))
     try:
         return len(decompress(codec, stored, where=f"record {seq} of {doc!r}"))
     except CorruptStoreError:

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -24,6 +24,7 @@ from ..history.checkpoints import CheckpointReport, encode_header
 from ..history.policy import RetentionPolicy
 from ..records import RecordKind
 from ..threads import run_in_worker
+from .blocks import BLOCK, block_records
 from .history import find_base, landmarks
 from .history_merge import merge_and_verify, merge_onto, merge_range, stored_form
 from .statements import compile_for
@@ -46,17 +47,24 @@ _latest = (
 _in_log = (records.c.doc == _doc, records.c.kind != _CHECKPOINT, records.c.seq >= _latest)
 # "At time t": the records before the first one written after t (in seq order): a
 # scan of the primary key from the snapshot on that stops at that record.
+# A block row's timestamp is its latest record's: the first row after t may be a block
+# holding that record, and then only its records tell which (`first_after`).
+_row = (records.c.seq, records.c.kind, records.c.metadata, records.c.update)
 _FIRST_AFTER = (
-    sa.select(records.c.seq)
+    sa.select(*_row)
     .where(*_in_log, records.c.timestamp > sa.bindparam("at"))
     .order_by(records.c.seq)
     .limit(1)
 )
 _LAST_IN_LOG = sa.select(sa.func.max(records.c.seq)).where(*_in_log)
 _after_latest = (records.c.doc == _doc, records.c.kind != _CHECKPOINT, records.c.seq > _latest)
-_FIRST_KEPT = sa.select(sa.func.min(records.c.seq)).where(
-    *_after_latest, records.c.timestamp > sa.bindparam("cutoff")
+_FIRST_KEPT = (
+    sa.select(*_row)
+    .where(*_after_latest, records.c.timestamp > sa.bindparam("cutoff"))
+    .order_by(records.c.seq)
+    .limit(1)
 )
+
 _LAST = sa.select(sa.func.max(records.c.seq)).where(*_after_latest)
 _kept_bytes = (
     sa.func.sum(sa.func.length(records.c.update)).over(order_by=records.c.seq.desc()).label("kept")
@@ -105,17 +113,27 @@ async def retention_cut(db: Database, doc: str, policy: RetentionPolicy, now: fl
     if policy.window is not None:
         cutoff = now - policy.window
         stmt = compile_for(_FIRST_KEPT, db.backend)
-        first_kept = (await db.fetch(stmt.sql, stmt.args(doc=doc, cutoff=cutoff)))[0][0]
-        if first_kept is not None:
-            return int(first_kept) - 1 or None
+        rows = await db.fetch(stmt.sql, stmt.args(doc=doc, cutoff=cutoff))
+        if rows:
+            return _first_after(rows[0], cutoff) - 1 or None
         stmt = compile_for(_LAST, db.backend)
         last = (await db.fetch(stmt.sql, stmt.args(doc=doc)))[0][0]
         return None if last is None else int(last)
     if policy.budget is not None:
+        # Rows' stored bytes: a block is stored whole, so one that does not fit goes whole.
         stmt = compile_for(_OVER_BUDGET, db.backend)
         over = (await db.fetch(stmt.sql, stmt.args(doc=doc, budget=policy.budget)))[0][0]
         return None if over is None else int(over)
     return None
+
+
+def _first_after(row: tuple[Any, ...], at: float) -> int:
+    """The seq of the first record written after `at`, from the first row written after it
+    (a block: the first of its records after `at`)."""
+    seq, kind, metadata, update = row
+    if int(kind) != BLOCK:
+        return int(seq)
+    return int(next(r.seq for r in block_records(metadata, update) if r.timestamp > at))
 
 
 async def state_at(db: Database, doc: str, at: float | None, seq: int | None) -> bytes:
@@ -130,7 +148,7 @@ async def state_at(db: Database, doc: str, at: float | None, seq: int | None) ->
         stmt = compile_for(_FIRST_AFTER, db.backend)
         first_after = await db.fetch(stmt.sql, stmt.args(doc=doc, at=at))
         if first_after:
-            target = int(first_after[0][0]) - 1
+            target = _first_after(first_after[0], at) - 1
         else:
             stmt = compile_for(_LAST_IN_LOG, db.backend)
             last = (await db.fetch(stmt.sql, stmt.args(doc=doc)))[0][0]

@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..compaction.policy import LogStats, SquashReport
 from ..history.checkpoints import decode_header
+from ..history.packing import decode_block_header, pack_block, unpack_block
 from ..records import RecordKind
 from ..threads import run_in_worker
+from .blocks import BLOCK, block_headers, straddling_block
 from .history_merge import merge_and_verify, merge_range, stored_form
 from .statements import MAX_SEQ, compile_for
 from .tables import documents, records
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["document_stats", "fold_document", "squash_document"]
 
 _SNAPSHOT = RecordKind.SNAPSHOT.value
+_UPDATE = RecordKind.UPDATE.value
 _CHECKPOINT = RecordKind.CHECKPOINT.value
 _doc: sa.BindParameter[str] = sa.bindparam("doc")
 _cut: sa.BindParameter[int] = sa.bindparam("cut", type_=sa.BigInteger())
@@ -68,6 +72,15 @@ _LATER_CHECKPOINTS = sa.select(records.c.seq, records.c.metadata).where(
     records.c.doc == _doc, records.c.kind == _CHECKPOINT, records.c.seq > _cut
 )
 _DELETE_ONE = records.delete().where(records.c.doc == _doc, records.c.seq == sa.bindparam("seq"))
+_BLOCKS_UP_TO = sa.select(records.c.metadata).where(
+    records.c.doc == _doc, records.c.kind == BLOCK, records.c.seq <= _cut
+)
+_NEXT_BLOCK = (
+    sa.select(records.c.seq, records.c.metadata)
+    .where(records.c.doc == _doc, records.c.kind == BLOCK, records.c.seq > _cut)
+    .order_by(records.c.seq)
+    .limit(1)
+)
 _LOCK = sa.select(documents.c.last_seq).where(documents.c.doc == _doc).with_for_update()
 _INSERT = records.insert()
 
@@ -79,8 +92,10 @@ async def document_stats(db: Database, doc: str) -> LogStats | None:
     if not count:
         return None
     has_snapshot = int(snapshot) > 0
+    packed = await block_headers(db, doc, since=int(snapshot))  # each row holds `count`
+    count = int(count) + sum(header.count - 1 for _seq, header in packed)
     return LogStats(
-        tail_records=int(count) - has_snapshot,
+        tail_records=count - has_snapshot,
         tail_bytes=int(size),
         has_snapshot=has_snapshot,
         last_write=float(last_write),
@@ -132,7 +147,7 @@ async def fold_document(
         "timestamp": merged.covers_timestamp,
         "codec": int(codec),
     }
-    swap = _Swap(db, doc, cut, snapshot, values)
+    swap = _Swap(db, doc, cut, snapshot, values, await _split(db, doc, cut))
     writer = db.sqlite_writer
     if writer is not None:
         folded = await run_in_worker(lambda: writer.transaction(swap.sqlite))
@@ -158,12 +173,57 @@ async def fold_document(
     )
 
 
+@dataclass(frozen=True)
+class _Split:
+    """A block the cut falls inside: its records up to the cut are folded, the rest
+    stay (as a smaller block, or a row when one is left)."""
+
+    seq: int
+    header: bytes
+    folded: int
+    rest: dict[str, Any]
+
+
+async def _split(db: Database, doc: str, cut: int) -> _Split | None:
+    """How the block straddling `cut` is split (None: no block straddles it)."""
+    block = await straddling_block(db, doc, cut)
+    if block is None:
+        return None
+    seq, header, payload = block
+    inner = unpack_block(header, payload)
+    later = [record for record in inner if record.seq > cut]
+    if len(later) == 1:
+        kind, metadata, update, stamp = (
+            _UPDATE,
+            later[0].metadata,
+            later[0].update,
+            later[0].timestamp,
+        )
+    else:
+        metadata, update = pack_block(later)
+        kind, stamp = BLOCK, max(record.timestamp for record in later)
+    rest = {
+        "doc": doc, "seq": later[-1].seq, "kind": kind, "update": update,
+        "metadata": metadata, "timestamp": stamp, "codec": 0,
+    }  # fmt: skip
+    return _Split(seq, header, len(inner) - len(later), rest)
+
+
 class _Swap:
     """The fold's one transaction, on either backend; returns the folded records'
     count and bytes, or None when another fold ran meanwhile."""
 
-    def __init__(self, db: Database, doc: str, cut: int, snapshot: int, values: dict[str, Any]):
+    def __init__(
+        self,
+        db: Database,
+        doc: str,
+        cut: int,
+        snapshot: int,
+        values: dict[str, Any],
+        split: _Split | None,
+    ):
         self.doc, self.cut, self.snapshot, self.values = doc, cut, snapshot, values
+        self.split = split
         self.stmts = {
             name: compile_for(stmt, db.backend)
             for name, stmt in (
@@ -174,6 +234,8 @@ class _Swap:
                 ("delete_one", _DELETE_ONE),
                 ("insert", _INSERT),
                 ("lock", _LOCK),
+                ("blocks", _BLOCKS_UP_TO),
+                ("next_block", _NEXT_BLOCK),
             )
         }
         self.db = db
@@ -187,6 +249,22 @@ class _Swap:
                 found.append(int(seq))
         return found
 
+    def _changed(self, rows: list[Any]) -> bool:
+        """Whether the block straddling the cut is not the one split (a pack ran
+        meanwhile): the fold would drop part of a block, so it gives up."""
+        straddles = bool(rows) and decode_block_header(bytes(rows[0][1])).first_seq <= self.cut
+        if self.split is None:
+            return straddles
+        return not straddles or (int(rows[0][0]), bytes(rows[0][1])) != (
+            self.split.seq,
+            self.split.header,
+        )
+
+    @staticmethod
+    def _packed(rows: list[Any]) -> int:
+        """Records beyond one row per block among the folded rows."""
+        return sum(decode_block_header(bytes(row[0])).count - 1 for row in rows)
+
     def sqlite(self, conn: sqlite3.Connection) -> tuple[int, int] | None:
         s, doc, cut = self.stmts, self.doc, self.cut
         if conn.execute(s["snapshot"].sql, s["snapshot"].args(doc=doc)).fetchone()[0] != (
@@ -194,9 +272,18 @@ class _Swap:
         ):
             return None
         count, size = conn.execute(s["check"].sql, s["check"].args(doc=doc, cut=cut)).fetchone()
+        if self._changed(
+            conn.execute(s["next_block"].sql, s["next_block"].args(doc=doc, cut=cut)).fetchall()
+        ):
+            return None
+        blocks = conn.execute(s["blocks"].sql, s["blocks"].args(doc=doc, cut=cut)).fetchall()
+        count += self._packed(blocks) + (self.split.folded if self.split is not None else 0)
         if count < 2 and self.snapshot == 0:
             return None
         conn.execute(s["delete"].sql, s["delete"].args(doc=doc, cut=cut))
+        if self.split is not None:
+            conn.execute(s["delete_one"].sql, s["delete_one"].args(doc=doc, seq=self.split.seq))
+            conn.execute(s["insert"].sql, s["insert"].args(**self.split.rest))
         later = conn.execute(s["later"].sql, s["later"].args(doc=doc, cut=cut)).fetchall()
         for seq in self._superseded(later):
             conn.execute(s["delete_one"].sql, s["delete_one"].args(doc=doc, seq=seq))
@@ -214,9 +301,28 @@ class _Swap:
             count, size = await conn.fetchrow(
                 s["check"].sql, *s["check"].args(doc=doc, cut=cut), timeout=wait
             )
+            following = await conn.fetch(
+                s["next_block"].sql, *s["next_block"].args(doc=doc, cut=cut), timeout=wait
+            )
+            if self._changed([tuple(r) for r in following]):
+                return None
+            blocks = await conn.fetch(
+                s["blocks"].sql, *s["blocks"].args(doc=doc, cut=cut), timeout=wait
+            )
+            count += self._packed([tuple(r) for r in blocks])
+            count += self.split.folded if self.split is not None else 0
             if count < 2 and self.snapshot == 0:
                 return None
             await conn.execute(s["delete"].sql, *s["delete"].args(doc=doc, cut=cut), timeout=wait)
+            if self.split is not None:
+                await conn.execute(
+                    s["delete_one"].sql,
+                    *s["delete_one"].args(doc=doc, seq=self.split.seq),
+                    timeout=wait,
+                )
+                await conn.execute(
+                    s["insert"].sql, *s["insert"].args(**self.split.rest), timeout=wait
+                )
             later = await conn.fetch(
                 s["later"].sql, *s["later"].args(doc=doc, cut=cut), timeout=wait
             )

@@ -83,7 +83,8 @@ class Statements:
             update, metadata, timestamp, codec)`.
         page_all: The same with checkpoints.
         update_page: The seqs, updates and codecs of the records of `page`
-            with seq <= `until` (restoring a document, replaying a range).
+            with seq <= `until` (restoring a document, replaying a range), and
+            the header of a block row (NULL for other rows: see `sql.blocks`).
         counters: SQLite only: `(doc, last_seq)` of the documents named in the JSON
             array `docs` that have a counter row (one query for a whole batch).
         stored_seq: SQLite only: a document's highest stored seq (0 without records).
@@ -253,6 +254,7 @@ def _build(dialect: Dialect) -> Statements:
 
     c = records.c
     row = (c.seq, c.kind, c.update, c.metadata, c.timestamp, c.codec)
+    block_header = sa.case((c.kind == RecordKind.BLOCK.value, c.metadata))
     sqlite_only: dict[str, Compiled] = {}
     if dialect.name == "sqlite":
         counters, stored_seq, set_counter = _sqlite_counter_statements()
@@ -270,7 +272,7 @@ def _build(dialect: Dialect) -> Statements:
         last_write=_compile(last_write, dialect),
         page=_compile(page_of(*row), dialect),
         page_all=_compile(page_of(*row, checkpoints=True), dialect),
-        update_page=_compile(page_of(c.seq, c.update, c.codec, until=True), dialect),
+        update_page=_compile(page_of(c.seq, c.update, c.codec, block_header, until=True), dialect),
     )
 
 

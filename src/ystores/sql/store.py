@@ -27,8 +27,11 @@ from ..errors import InvalidDocumentNameError, YDocNotFound
 from ..extras import require
 from ..history import CheckpointPolicy, CheckpointReport, Codec, RetentionPolicy, compress
 from ..history.compression import decompress
+from ..history.packing import PackReport
 from ..history.stats import HistoryStats
+from ..history.thinning import ThinningPolicy
 from ..records import Record, RecordKind
+from .blocks import BLOCK, expand_rows
 from .database import Database, Row
 from .engines import running_loop, shared
 from .following import FollowedSQLStore
@@ -36,6 +39,7 @@ from .history import latest_base
 from .history_stats import history_stats
 from .history_write import retention_cut, state_at, write_checkpoint
 from .memory import is_memory, memory_url
+from .packing import pack_document
 from .squashing import document_stats, fold_document, squash_document
 from .timeouts import with_timeouts
 from .urls import database_url, sqlite_url
@@ -119,6 +123,8 @@ class SQLYStore(FollowedSQLStore):
         checkpoints: When a running store writes checkpoints in the background.
         retention: How much history a running store keeps.
         compress: Store updates zlib-compressed (those long enough to shrink).
+        packing: Pack the history each background checkpoint covers into blocks
+            and thin old checkpoints (`pack()`; default True).
         connect_timeout: Seconds to open a database connection (default 10, or
             the URL's `connect_timeout`).
         statement_timeout: Seconds for one statement's round trip; on SQLite,
@@ -147,6 +153,7 @@ class SQLYStore(FollowedSQLStore):
         checkpoints: CheckpointPolicy | None = None,
         retention: RetentionPolicy | None = None,
         compress: bool | None = None,
+        packing: bool | None = None,
         connect_timeout: float | None = None,
         statement_timeout: float | None = None,
         write_timeout: float | None = None,
@@ -160,6 +167,7 @@ class SQLYStore(FollowedSQLStore):
             checkpoints=checkpoints,
             retention=retention,
             compress=compress,
+            packing=packing,
         )
         self.database_url = with_timeouts(
             database_url(url),
@@ -265,6 +273,23 @@ class SQLYStore(FollowedSQLStore):
         if cut is None:
             return None
         return await fold_document(db, self.path, cut, compressed=self.compress)
+
+    async def pack(
+        self, *, thinning: ThinningPolicy | None = None, block_records: int = 1000
+    ) -> PackReport | None:
+        """Pack the history the latest trusted checkpoint covers into block rows and thin
+        old checkpoints (see `BaseYStore.pack` and `ystores.sql.packing`).
+
+        Each block replaces up to `block_records` rows in a short transaction;
+        writers keep writing meanwhile, and every reader still sees the records.
+
+        Returns:
+            What was done, or None when there was nothing to pack or drop.
+        """
+        db = await self.database()
+        return await pack_document(
+            db, self.path, thinning=thinning or ThinningPolicy(), block_records=block_records
+        )
 
     async def state_at(self, at: float | None = None, *, seq: int | None = None) -> bytes:
         """The document at time `at`, or just after record `seq`, as one update
@@ -390,17 +415,20 @@ class SQLYStore(FollowedSQLStore):
                         f"The database holds no record for the document {self.path!r}."
                     )
                 return
-            after = rows[-1][0]
             size = sum(map(len, map(_UPDATE, rows)))
+            fetched = len(rows)
+            if any(row[1] == BLOCK for row in rows):  # older history packed (`sql.blocks`)
+                rows = expand_rows(rows, after)
+            after = rows[-1][0]
             for seq, _kind, update, metadata, timestamp, codec in rows:
                 if codec:
                     update = decompress(
                         codec, bytes(update), where=f"record {seq} of {self.path!r}"
                     )
                 yield update, metadata, timestamp
-            if len(rows) < limit:
+            if fetched < limit:
                 return
-            limit = next_page_size(len(rows), size, APPLY_PAGE_SIZE)
+            limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
             del rows
 
 
@@ -437,6 +465,7 @@ class SQLiteYStore(SQLYStore):
         checkpoints: When a running store writes checkpoints in the background.
         retention: How much history a running store keeps.
         compress: Store updates zlib-compressed (those long enough to shrink).
+        packing: See `SQLYStore`.
         fsync: Whether a commit returns only once it is on disk (`synchronous =
             FULL`, the default). False is the fast setting (`synchronous = NORMAL`
             in WAL mode): a process crash loses nothing, a power loss may drop the
@@ -464,6 +493,7 @@ class SQLiteYStore(SQLYStore):
         checkpoints: CheckpointPolicy | None = None,
         retention: RetentionPolicy | None = None,
         compress: bool | None = None,
+        packing: bool | None = None,
         fsync: bool = True,
         connect_timeout: float | None = None,
         statement_timeout: float | None = None,
@@ -492,6 +522,7 @@ class SQLiteYStore(SQLYStore):
             checkpoints=checkpoints,
             retention=retention,
             compress=compress,
+            packing=packing,
             connect_timeout=connect_timeout,
             statement_timeout=statement_timeout,
             write_timeout=write_timeout,
@@ -525,7 +556,7 @@ class PostgresYStore(SQLYStore):
         log: Logger for warnings.
         url: The database URL (default: the class attribute `db_url`).
         **kwargs: `document_ttl`, `create_schema`, `validate`, `clock`, `compaction`,
-            `checkpoints`, `retention`, `compress`, `connect_timeout`,
+            `checkpoints`, `retention`, `compress`, `packing`, `connect_timeout`,
             `statement_timeout`, `write_timeout` (see `SQLYStore`).
     """
 
