@@ -15,7 +15,9 @@
   days of history, with checkpoints and compression: a checkpoint after each
   session that made one due, followed by `pack()` (old history packed into
   blocks, old checkpoints thinned), and retention applied once a simulated day
-  (what a running store does in the background, in the same order). The
+  (what a running store does in the background, in the same order); on
+  Postgres a plain VACUUM at the end of each session stands in for
+  autovacuum (which runs every minute while a session writes). The
   peers run as they ship (their write paths read `time.time`, pointed at the
   simulated clock). Written to a
   memory-backed directory where there is one (the same bytes, without a month
@@ -308,6 +310,8 @@ async def _write_month(
             if impl.family != "ystores":
                 continue
             session_over = i + 1 == len(edits) or edits[i + 1].timestamp - edit.timestamp > 600
+            if session_over and impl.backend == "postgres":
+                await _autovacuum()
             if session_over and since[edit.doc] > every:
                 # the background maintenance's sequence: a checkpoint, then packing
                 # what it covers (thinning old checkpoints) under the same lease
@@ -320,6 +324,25 @@ async def _write_month(
                 for store in stores.values():
                     await _maintain(store.retain(), "retention", missing)
     return "; ".join(f"no {feature} in this build" for feature in sorted(missing))
+
+
+async def _autovacuum() -> None:
+    """What Postgres' autovacuum does during a session at its default settings (every
+    minute, once 50 rows + 20% of a table changed): make the space of deleted and
+    updated rows reusable (a plain VACUUM: the files do not shrink).
+
+    The month runs in minutes, too fast for autovacuum (and the benchmark server may
+    run with it off), so it is run here at the end of each editing session.
+    """
+    import os
+
+    import asyncpg
+
+    connection = await asyncpg.connect(os.environ["YSTORES_BENCH_POSTGRES_URL"])
+    try:
+        await connection.execute("VACUUM ystore_records, ystore_documents")
+    finally:
+        await connection.close()
 
 
 async def _maintain(call: Any, feature: str, missing: set[str]) -> Any:
