@@ -189,7 +189,7 @@ async def restore_with_history(count: int, every: int, backends: set[str]) -> li
             measured.append((impl, ms, verified, note))
             if impl.family == "ystores":
                 travels.append(await _travel_row(travel_name, impl, root, updates))
-                if impl.backend == "file":
+                if impl.backend in ("file", "sqlite", "postgres"):  # every store that packs
                     packed = await _packed_file_rows(impl, root, updates, expected, note)
                     restores.append(Row(restore_name, *packed[0]))
                     travels.append(Row(travel_name, *packed[1]))
@@ -204,7 +204,7 @@ async def restore_with_history(count: int, every: int, backends: set[str]) -> li
 async def _packed_file_rows(
     impl: Impl, root: Path, updates: list[bytes], expected: dict[str, Any], note: str
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """The file store's restore and state_at again once packed (default thinning)."""
+    """A store's restore and state_at again once packed (default thinning)."""
     async with opened(impl, root, "doc") as store:
         report = await store.pack()
     name = f"{impl.name}, packed"

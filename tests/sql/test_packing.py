@@ -3,6 +3,7 @@ checkpoints: every reader sees the same records, bit for bit, before and after."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -279,6 +280,10 @@ def test_pack_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "packed doc: 250 records into 1 blocks, 2 checkpoints dropped" in result.output
     assert "Packed 1 of 2 documents" in result.output
+    # `ystore ls` counts the records a block holds (250 updates, and the kept checkpoint)
+    result = runner.invoke(app, ["ls", url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert {d["name"]: d["records"] for d in json.loads(result.output)}["doc"] == 251
     result = runner.invoke(app, ["pack", url, "--doc", "doc", "--json"])
     assert result.exit_code == 0, result.output
     assert '"packed": []' in result.output

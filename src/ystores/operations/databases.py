@@ -20,7 +20,7 @@ import pycrdt
 
 from ..errors import SchemaError, StoreConnectionError
 from ..history.compression import decompress
-from ..history.packing import unpack_block
+from ..history.packing import decode_block_header, unpack_block
 from ..records import Record, RecordKind
 from ..sqlite_uris import sqlite_uri
 from .sources import ScanState, Source, Totals, _in_thread, record_batches
@@ -32,6 +32,15 @@ _TOTALS = (
     'SELECT doc, count(*), sum(length("update")), max(timestamp) FROM ystore_records '
     "GROUP BY doc ORDER BY doc"
 )
+_BLOCKS = f"SELECT doc, metadata FROM ystore_records WHERE kind = {int(RecordKind.BLOCK)}"
+
+
+def _with_blocks(totals: list[Totals], blocks: list[tuple[Any, Any]]) -> list[Totals]:
+    """Totals counting the records each block row holds (schema 0004_blocks)."""
+    extra: dict[str, int] = {}
+    for doc, metadata in blocks:
+        extra[str(doc)] = extra.get(str(doc), 0) + decode_block_header(bytes(metadata)).count - 1
+    return [(doc, count + extra.get(doc, 0), size, last) for doc, count, size, last in totals]
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
@@ -166,9 +175,11 @@ class SQLiteSource(Source):
 
         def query() -> list[Totals]:
             with closing(connect_read_only(self.path)) as conn:
-                return [
+                totals = [
                     (str(d), int(n), int(b or 0), float(t)) for d, n, b, t in conn.execute(_TOTALS)
                 ]
+                blocks = [] if self.legacy else conn.execute(_BLOCKS).fetchall()
+                return _with_blocks(totals, blocks)
 
         return await anyio.to_thread.run_sync(query)
 
@@ -245,7 +256,8 @@ class PostgresSource(Source):
 
         db = await PostgresYStore("-", url=self.location, create_schema=False).database()
         rows = await db.fetch(_TOTALS.replace("length(", "octet_length("), ())
-        return [(str(d), int(n), int(b or 0), float(t)) for d, n, b, t in rows]
+        totals = [(str(d), int(n), int(b or 0), float(t)) for d, n, b, t in rows]
+        return _with_blocks(totals, await db.fetch(_BLOCKS, ()))
 
     async def batches(self, name: str, state: ScanState) -> AsyncIterator[list[Record]]:
         from ..history.reading import records_with_checkpoints
