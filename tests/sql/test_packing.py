@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ystores import CorruptStoreError, RecordKind, open_store
 from ystores.cli import app
-from ystores.history import RetentionPolicy, ThinningPolicy
+from ystores.history import CheckpointPolicy, RetentionPolicy, ThinningPolicy
 from ystores.sql import dispose_databases, schema
 from ystores.sql.store import SQLYStore
 
@@ -300,3 +300,29 @@ def test_pack_command(tmp_path: Path) -> None:
         await dispose_databases()
 
     anyio.run(check)
+
+
+@pytest.mark.parametrize("packing", [True, False])
+async def test_a_running_store_packs_after_its_checkpoints(db_url: str, packing: bool) -> None:
+    updates = edits(400)
+    store = open_store(db_url, "doc", checkpoints=CheckpointPolicy(every_updates=50))
+    store.history_interval = 0.05
+    store.packing = packing
+    async with store:
+        for update in updates:
+            await store.write(update)
+        with anyio.fail_after(30):
+            if packing:  # a pack follows each checkpoint, under the same lease
+                while RecordKind.BLOCK not in await kinds(db_url):
+                    await anyio.sleep(0.05)
+            else:
+                while (await kinds(db_url)).count(RecordKind.CHECKPOINT) < 3:
+                    await anyio.sleep(0.05)
+    rows = await kinds(db_url)
+    assert (RecordKind.BLOCK in rows) is packing
+    # thinning (2 kept, then one per 5,000 records) keeps at most 2 of 400 records' checkpoints
+    assert (rows.count(RecordKind.CHECKPOINT) <= 2) is packing
+    reopened = open_store(db_url, "doc")
+    assert [u async for u, _m, _t in reopened.read()] == updates
+    assert await restored(reopened) == text_of(updates)
+    await dispose_databases()
