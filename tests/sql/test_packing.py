@@ -280,6 +280,9 @@ def test_pack_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "packed doc: 250 records into 1 blocks, 2 checkpoints dropped" in result.output
     assert "Packed 1 of 2 documents" in result.output
+    for args in (["verify", url], ["inspect", url, "--doc", "doc"]):  # read blocks as records
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
     # `ystore ls` counts the records a block holds (250 updates, and the kept checkpoint)
     result = runner.invoke(app, ["ls", url, "--json"])
     assert result.exit_code == 0, result.output
