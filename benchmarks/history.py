@@ -1,9 +1,10 @@
 """History benchmarks: restore and time travel with full history kept, and size after a month.
 
 - restore: `apply_updates` into a fresh document of a `count`-update document
-  whose whole history is kept, with checkpoints (ystores: one every 1,000
-  records, the default policy (smoke: 50), written with `checkpoint()` and
-  leaving a 1,000-record tail, the longest the policy lets build up; pycrdt-store SQLite:
+  whose whole history is kept, with checkpoints (ystores: one every
+  `CheckpointPolicy().every_updates` records, the default policy (smoke: 50),
+  written with `checkpoint()` and leaving a tail of that many records, the
+  longest the policy lets build up; pycrdt-store SQLite:
   its write path's checkpoint, refreshed every 100 writes, as it ships). Beside
   them, the stores without checkpoints (ypy-websocket, pycrdt-store's file store)
   replay everything. Target: <= 15 ms and at least as fast as pycrdt-store.
@@ -72,12 +73,21 @@ def in_memory() -> Iterator[Path]:
 async def history(size: dict[str, Any], backends: set[str]) -> list[Row]:
     """Every history measurement, at the given sizes."""
     every = size["checkpoint_every"]
-    rows = await restore_with_history(size["updates"], every, backends)
+    rows = await restore_with_history(size["updates"], restore_every(every), backends)
     rows += await month_of_edits(MonthSize(**size["month"]), every, backends)
     return rows
 
 
 # -- restore and time travel with full history -----------------------------------
+
+
+def restore_every(every: int) -> int:
+    """Records per checkpoint (and in the tail) for restore: the default policy's,
+    or `every` when smaller (the smoke size's tiny document)."""
+    from ystores.history import CheckpointPolicy
+
+    default = CheckpointPolicy().every_updates
+    return every if default is None else min(every, default)
 
 
 async def _fill_with_checkpoints(impl: Impl, root: Path, updates: list[bytes], every: int) -> str:

@@ -75,8 +75,8 @@ def serve_command(
             min=1,
             metavar="N",
             help="With history kept, write a checkpoint of an open document once more than "
-            "N records follow its latest one (default 1000), so it still loads fast; alone, "
-            "it implies --retain all.",
+            "N records (or 1 MiB of updates) follow its latest one (default 250), so it "
+            "still loads fast; alone, it implies --retain all.",
         ),
     ] = None,
     compress: Annotated[
@@ -208,5 +208,7 @@ def _history(
             "the other.",
             param_hint="--compaction",
         )
-    checkpoints = CheckpointPolicy(every_updates=checkpoint_every or 1000)
+    checkpoints = (
+        CheckpointPolicy() if checkpoint_every is None else CheckpointPolicy(checkpoint_every)
+    )
     return checkpoints, retention or RetentionPolicy.all()
