@@ -327,6 +327,31 @@ async def test_a_damaged_checkpoint_is_skipped_with_a_warning(
     await store.aclose()
 
 
+async def test_a_compressed_checkpoint_that_does_not_decompress_is_skipped_by_a_scan(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the index a restore scans the file: a compressed checkpoint whose
+    bytes were damaged under a valid frame is skipped with a warning (it raised
+    CorruptStoreError before), the document built from the records."""
+    from history.test_properties import damage_frame
+
+    path = tmp_path / "doc.y"
+    text = "a compressed checkpoint " * 40
+    store = await _typed(path, text[:900], clock=Clock(), compress=True)
+    report = await store.checkpoint()
+    assert report is not None
+    assert report.stored_bytes < report.raw_bytes  # compressed
+    for update in _updates(text)[900:]:
+        await store.write(update)
+    checkpoints = [r for r in await _all_records(store) if r.kind is RecordKind.CHECKPOINT]
+    await store.aclose()
+    hint_path(path).unlink()
+    damage_frame(path, checkpoints[0].seq, False, 0, 0x55)  # its zlib header
+    with caplog.at_level(logging.WARNING, logger="ystores"):
+        assert await _restore(FileYStore(str(path))) == text
+    assert "is damaged" in caplog.text
+
+
 async def test_restore_from_a_checkpoint_is_faster_than_a_full_replay(tmp_path: Path) -> None:
     """Compared within one run: the same file restored with and without its checkpoint."""
     path = tmp_path / "doc.y"

@@ -300,11 +300,7 @@ class V3Scanner(Scanner):
             if kind is _CHECKPOINT and skip_checkpoints:
                 if sink is not None:
                     stored = buf[j + meta_len : stop]
-                    raw = (
-                        stored
-                        if kind_byte < 0x10
-                        else self._decompress(kind_byte >> 4, stored, pos + i, count=False)
-                    )
+                    raw = stored if kind_byte < 0x10 else self._set_aside(kind_byte, stored)
                     checkpoint = Record(seq, raw, buf[j : j + meta_len], timestamp, kind)
                     sink.append((self.count + len(records), checkpoint))
                 i = stop
@@ -406,6 +402,15 @@ class V3Scanner(Scanner):
         self.compressed_bytes += len(payload)
         self.decompressed_bytes += sum(len(record.update) for record in packed)
         return packed
+
+    @staticmethod
+    def _set_aside(kind_byte: int, stored: bytes) -> bytes:
+        """A set-aside checkpoint's update; empty when it does not decompress (damaged:
+        its digest then fails, and the restore skips it with a warning)."""
+        try:
+            return decompress(kind_byte >> 4, stored, where="a checkpoint")
+        except CorruptStoreError:
+            return b""
 
     def _decompress(self, codec: int, stored: bytes, offset: int, *, count: bool = True) -> bytes:
         where = f"the record at byte {offset} of {self.path or 'the file'}"
