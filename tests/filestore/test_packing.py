@@ -28,6 +28,7 @@ from ystores.filestore.hints import hint_path
 from ystores.filestore.log import FileLog
 from ystores.filestore.scanning import V3Scanner
 from ystores.history import ThinningPolicy
+from ystores.history.packing import decode_block_header
 from ystores.operations.verifying import verify_store
 from ystores.records import Record, RecordKind
 
@@ -331,6 +332,7 @@ _PACKER = """
 import sys, anyio
 from ystores import FileYStore
 from ystores.history import ThinningPolicy
+from ystores.history.packing import decode_block_header
 from ystores.operations.verifying import verify_store
 
 async def main():
@@ -445,3 +447,47 @@ async def test_a_packed_file_copies_inspects_and_repairs_like_any_other(tmp_path
     assert [r.update for r in await _records(writer)] == [r.update for r in updates] + [extra]
     assert await _restore(FileYStore(str(path))) == TEXT + "?"
     await writer.aclose()
+
+
+async def test_repair_leaves_a_healthy_packed_file_alone_and_cuts_a_damaged_block(
+    tmp_path: Path,
+) -> None:
+    from ystores.operations.repairing import cut_damaged_records
+
+    path = tmp_path / "doc.y"
+    store = await _history(path, TEXT, 50)  # 8 checkpoints, then 20 records
+    assert await store.pack(thinning=ThinningPolicy(keep_recent=1, spacing=10_000))
+    before = await _records(store)
+    await store.aclose()
+    healthy = path.read_bytes()
+    assert cut_damaged_records(path) is None
+    assert path.read_bytes() == healthy
+    # a damaged block (payload changed, frame CRC recomputed): its records are cut, the rest kept
+    with path.open("rb") as file:
+        fmt = detect_format(file, len(healthy), str(path))
+        assert fmt is not None
+        scanner = V3Scanner(file, fmt.data_offset, len(healthy), kinds=fmt.kinds)
+        scanner.expand_blocks = False
+        offsets: list[int] = []
+        scanner.offsets = offsets
+        frames = [r for batch in scanner for r in batch]
+    block_at = next(o for o, r in zip(offsets, frames, strict=True) if r.kind == RecordKind.BLOCK)
+    from ystores.filestore.frames import FRAME_HEAD, frame_checksum
+
+    data = bytearray(healthy)
+    length = FRAME_HEAD.unpack_from(data, block_at)[0]
+    data[block_at + 8 + length - 3] ^= 0x20
+    body = bytes(data[block_at + 8 : block_at + 8 + length])
+    crc = frame_checksum(bytes(data[block_at : block_at + 4]), body)
+    data[block_at + 4 : block_at + 8] = crc.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    cut = cut_damaged_records(path)
+    assert cut is not None
+    assert cut.offset == block_at
+    assert cut.backup.read_bytes() == bytes(data)
+    # the block's records are gone from the file (they are in the backup); the rest is kept
+    block = next(r for r in frames if r.kind == RecordKind.BLOCK)
+    last = decode_block_header(block.metadata).last_seq
+    after = await _records(FileYStore(str(path)))
+    assert after
+    assert [r.update for r in after] == [r.update for r in before if not block.seq <= r.seq <= last]

@@ -22,6 +22,7 @@ from ..filestore.formats import (
     CURRENT_VERSION,
     HEADER,
     HEADER_V3,
+    HEADER_V5,
     FileFormat,
     detect_format,
     open_scanner,
@@ -137,7 +138,7 @@ def _good_records(
         return [], []
     bad: list[tuple[int, int]] = []
     header = os.pread(file.fileno(), fmt.data_offset, 0)
-    if header not in (HEADER, HEADER_V3):  # damaged, cut, grown or missing: written anew
+    if header not in (HEADER, HEADER_V3, HEADER_V5):  # damaged, cut, grown or missing: written anew
         bad.append((0, max(0, len(header) - len(HEADER))))
     records: list[Record] = []
     start, last_seq = fmt.data_offset, 0
