@@ -210,35 +210,41 @@ def unpack_block(metadata: bytes, stored: bytes) -> list[Record]:
     return _split(payload, header)
 
 
+def _varuints(payload: bytes, offset: int, count: int) -> tuple[list[int], int]:
+    """`count` var-uints from `offset` (most are one byte: that case costs no call)."""
+    values: list[int] = []
+    append = values.append
+    for _ in range(count):
+        byte = payload[offset]
+        if byte < 0x80:
+            append(byte)
+            offset += 1
+        else:
+            value, offset = decode_varuint(payload, offset)
+            append(value)
+    return values, offset
+
+
 def _split(payload: bytes, header: BlockHeader) -> list[Record]:
     # The digest matched, so the payload is what `pack_block` wrote: no bounds checks needed
     # beyond what slicing gives.
     count = header.count
-    offset = 0
-    seqs = []
-    seq = header.first_seq - 1
-    for _ in range(count):
-        delta, offset = decode_varuint(payload, offset)
-        seq += delta
-        seqs.append(seq)
-    timestamps = [_F64.unpack_from(payload, offset + i * _F64.size)[0] for i in range(count)]
+    deltas, offset = _varuints(payload, 0, count)
+    timestamps = struct.unpack_from(f"<{count}d", payload, offset)
     offset += count * _F64.size
-    metadata_lengths = []
-    for _ in range(count):
-        length, offset = decode_varuint(payload, offset)
-        metadata_lengths.append(length)
-    update_lengths = []
-    for _ in range(count):
-        length, offset = decode_varuint(payload, offset)
-        update_lengths.append(length)
+    metadata_lengths, offset = _varuints(payload, offset, count)
+    update_lengths, offset = _varuints(payload, offset, count)
     metadatas = []
     for length in metadata_lengths:
         metadatas.append(payload[offset : offset + length])
         offset += length
     records = []
-    for seq, timestamp, metadata, length in zip(
-        seqs, timestamps, metadatas, update_lengths, strict=True
+    seq = header.first_seq - 1
+    kind = RecordKind.UPDATE
+    for delta, timestamp, metadata, length in zip(
+        deltas, timestamps, metadatas, update_lengths, strict=True
     ):
-        records.append(Record(seq, payload[offset : offset + length], metadata, timestamp))
+        seq += delta
+        records.append(Record(seq, payload[offset : offset + length], metadata, timestamp, kind))
         offset += length
     return records
