@@ -72,12 +72,15 @@ retentions = st.tuples(
 )
 packs = st.tuples(
     st.just("pack"),
-    st.integers(1, 3),  # checkpoints kept, the newest
-    st.sampled_from([1, 3, 20]),  # then one per this many records
+    st.integers(1, 2),  # checkpoints kept, the newest
+    st.sampled_from([2, 20, 100]),  # then one per this many records
     st.sampled_from([2, 4, 1000]),  # records per block
+    st.booleans(),  # a checkpoint first, as the background maintenance does
 )
 steps = st.lists(
-    st.one_of(edits, edits, edits, edits, reopens, checkpoints, compressions, retentions, packs),
+    st.one_of(
+        edits, edits, edits, edits, reopens, checkpoints, compressions, retentions, packs, packs
+    ),
     min_size=1,
     max_size=40,
 )
@@ -193,6 +196,8 @@ async def write_history(
             await store.checkpoint()
             continue
         if step[0] == "pack":
+            if step[4]:
+                await store.checkpoint()
             with contextlib.suppress(NotImplementedError):  # backends that do not pack
                 thinning = ThinningPolicy(keep_recent=step[1], spacing=step[2])
                 await store.pack(thinning=thinning, block_records=step[3])
