@@ -344,6 +344,8 @@ class V3Scanner(Scanner):
                 last_seq = self._block_last_seq(buf[j : j + meta_len], seq, pos + i)
             if kind_byte < 0x10:
                 update = buf[j + meta_len : stop]
+            elif kind is _CHECKPOINT:
+                update = self._checkpoint_update(kind_byte, buf[j + meta_len : stop], pos + i)
             else:
                 update = self._decompress(kind_byte >> 4, buf[j + meta_len : stop], pos + i)
             if only_triples:
@@ -409,6 +411,19 @@ class V3Scanner(Scanner):
         its digest then fails, and the restore skips it with a warning)."""
         try:
             return decompress(kind_byte >> 4, stored, where="a checkpoint")
+        except CorruptStoreError:
+            return b""
+
+    def _checkpoint_update(self, kind_byte: int, stored: bytes, offset: int) -> bytes:
+        """A checkpoint's update; empty when it does not decompress.
+
+        A checkpoint is a cache of what the records hold: one that is damaged
+        fails its digest and every reader skips it (restore and time travel fall
+        back to an earlier one or a replay; verify reports it), so it is never a
+        reason to refuse the whole file.
+        """
+        try:
+            return self._decompress(kind_byte >> 4, stored, offset)
         except CorruptStoreError:
             return b""
 
