@@ -96,6 +96,8 @@ async def test_a_store_cancelled_while_connecting_leaves_no_connection(no_gc: No
             await dispose_databases()
             left = await _wait_for_zero(admin, database)
             assert left == 0, f"{left} connection(s) left after a cancel at step {step}"
-        assert cancelled > STEPS // 3  # the sweep did cut starts short, at many points
+        # The sweep did cut starts short, at many points (about a third of the steps
+        # land inside a start; how many exactly varies with the machine's load).
+        assert cancelled >= STEPS // 5, f"only {cancelled} of {STEPS} starts were cut short"
     finally:
         await admin.close()

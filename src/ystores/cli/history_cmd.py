@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from .app import app
 from .common import STORE_HELP, progress_bar, resolve, run_operation, warn_strays
-from .render import format_bytes, print_json
+from .render import format_bytes, print_document_reports
 from .times import option_retention
 
 _DOC_HELP = "Only this document (default: every document of the store)."
@@ -35,34 +35,26 @@ def checkpoint_command(
     warn_strays(target)
     with progress_bar("Checkpointing") as bar:
         results = run_operation(lambda: checkpoint_target(target, doc=doc, progress=bar.steps))
-    written = [(name, report) for name, report in results if report is not None]
-    if as_json:
-        print_json(
-            {
-                "target": target,
-                "documents": len(results),
-                "checkpoints": [
-                    {
-                        "doc": name,
-                        "seq": r.seq,
-                        "covers": r.covers,
-                        "raw_bytes": r.raw_bytes,
-                        "stored_bytes": r.stored_bytes,
-                        "seconds": round(r.seconds, 6),
-                    }
-                    for name, r in written
-                ],
-            }
-        )
-        return
-    for name, r in written:
-        typer.echo(
+    print_document_reports(
+        results,
+        as_json=as_json,
+        header={"target": target, "documents": len(results)},
+        key="checkpoints",
+        fields=lambda r: {
+            "seq": r.seq,
+            "covers": r.covers,
+            "raw_bytes": r.raw_bytes,
+            "stored_bytes": r.stored_bytes,
+            "seconds": round(r.seconds, 6),
+        },
+        line=lambda name, r: (
             f"checkpoint of {name}: seq {r.seq} covers seqs up to {r.covers}, "
             f"{format_bytes(r.stored_bytes)} stored ({format_bytes(r.raw_bytes)} raw)"
-        )
-    typer.echo(
-        f"Wrote {_count(len(written), 'checkpoint')} for {_count(len(results), 'document')} "
-        f"of {target}; {len(results) - len(written)} already covered."
+        ),
+        summary=lambda written: (
+            f"Wrote {_count(written, 'checkpoint')} for {_count(len(results), 'document')} "
+            f"of {target}; {len(results) - written} already covered."
+        ),
     )
 
 
@@ -96,35 +88,27 @@ def retain_command(
     warn_strays(target)
     with progress_bar("Retaining") as bar:
         results = run_operation(lambda: retain_target(target, policy, doc=doc, progress=bar.steps))
-    changed = [(name, report) for name, report in results if report is not None]
-    if as_json:
-        data: dict[str, Any] = {
-            "target": target,
-            "policy": policy.describe(),
-            "documents": len(results),
-            "retained": [
-                {
-                    "doc": name,
-                    "records_before": r.records_before,
-                    "records_after": r.records_after,
-                    "bytes_before": r.bytes_before,
-                    "bytes_after": r.bytes_after,
-                    "cut_seq": r.cut_seq,
-                    "seconds": round(r.seconds, 6),
-                }
-                for name, r in changed
-            ],
-        }
-        print_json(data)
-        return
-    for name, r in changed:
-        typer.echo(
+    print_document_reports(
+        results,
+        as_json=as_json,
+        header={"target": target, "policy": policy.describe(), "documents": len(results)},
+        key="retained",
+        fields=lambda r: {
+            "records_before": r.records_before,
+            "records_after": r.records_after,
+            "bytes_before": r.bytes_before,
+            "bytes_after": r.bytes_after,
+            "cut_seq": r.cut_seq,
+            "seconds": round(r.seconds, 6),
+        },
+        line=lambda name, r: (
             f"retained {name}: {r.records_before} records -> {r.records_after}, "
             f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
-        )
-    typer.echo(
-        f"Applied '{policy.describe()}' to {_count(len(results), 'document')} of {target}: "
-        f"{len(changed)} changed, {len(results) - len(changed)} had nothing older to drop."
+        ),
+        summary=lambda changed: (
+            f"Applied '{policy.describe()}' to {_count(len(results), 'document')} of "
+            f"{target}: {changed} changed, {len(results) - changed} had nothing older to drop."
+        ),
     )
 
 

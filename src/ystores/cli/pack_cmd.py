@@ -8,7 +8,7 @@ import typer
 
 from .app import app
 from .common import STORE_HELP, library_errors, progress_bar, resolve, run_operation, warn_strays
-from .render import format_bytes, print_json
+from .render import format_bytes, print_document_reports
 
 _DOC_HELP = "Only this document (default: every document of the store)."
 
@@ -59,34 +59,26 @@ def pack_command(
         results = run_operation(
             lambda: pack_target(target, doc=doc, thinning=thinning, progress=bar.steps)
         )
-    packed = [(name, report) for name, report in results if report is not None]
-    if as_json:
-        print_json(
-            {
-                "target": target,
-                "documents": len(results),
-                "packed": [
-                    {
-                        "doc": name,
-                        "blocks": r.blocks,
-                        "records_packed": r.records_packed,
-                        "checkpoints_dropped": r.checkpoints_dropped,
-                        "bytes_before": r.bytes_before,
-                        "bytes_after": r.bytes_after,
-                        "seconds": round(r.seconds, 6),
-                    }
-                    for name, r in packed
-                ],
-            }
-        )
-        return
-    for name, r in packed:
-        typer.echo(
+    print_document_reports(
+        results,
+        as_json=as_json,
+        header={"target": target, "documents": len(results)},
+        key="packed",
+        fields=lambda r: {
+            "blocks": r.blocks,
+            "records_packed": r.records_packed,
+            "checkpoints_dropped": r.checkpoints_dropped,
+            "bytes_before": r.bytes_before,
+            "bytes_after": r.bytes_after,
+            "seconds": round(r.seconds, 6),
+        },
+        line=lambda name, r: (
             f"packed {name}: {r.records_packed} records into {r.blocks} blocks, "
             f"{r.checkpoints_dropped} checkpoints dropped, "
             f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
-        )
-    typer.echo(
-        f"Packed {len(packed)} of {len(results)} documents of {target}; "
-        f"{len(results) - len(packed)} had nothing a checkpoint covers left to pack."
+        ),
+        summary=lambda packed: (
+            f"Packed {packed} of {len(results)} documents of {target}; "
+            f"{len(results) - packed} had nothing a checkpoint covers left to pack."
+        ),
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import typer
 
@@ -63,6 +63,34 @@ def show_bytes(value: bytes) -> str:
 def print_json(data: Any) -> None:
     """Print `data` as indented JSON on stdout."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+R = TypeVar("R")
+
+
+def print_document_reports(
+    results: Sequence[tuple[str, R | None]],
+    *,
+    as_json: bool,
+    header: dict[str, Any],
+    key: str,
+    fields: Callable[[R], dict[str, Any]],
+    line: Callable[[str, R], str],
+    summary: Callable[[int], str],
+) -> None:
+    """Print what a command run over each document did (None: nothing for that one).
+
+    JSON: `header` plus, under `key`, one object per document that changed
+    (`doc` and `fields`). Text: `line` per document that changed, then
+    `summary` of how many did.
+    """
+    done = [(name, report) for name, report in results if report is not None]
+    if as_json:
+        print_json({**header, key: [{"doc": name, **fields(report)} for name, report in done]})
+        return
+    for name, report in done:
+        typer.echo(line(name, report))
+    typer.echo(summary(len(done)))
 
 
 def stdout_console() -> Console:

@@ -24,7 +24,7 @@ import pycrdt
 
 from .. import crdt
 from ..clock import Clock
-from ..errors import CorruptStoreError, HistoryNotKeptError, LegacyFormatError, YDocNotFound
+from ..errors import CorruptStoreError, HistoryNotKeptError, YDocNotFound
 from ..history.checkpoints import CheckpointHeader, CheckpointReport, decode_header, encode_header
 from ..history.compression import decompress
 from ..history.stats import HistoryStats
@@ -34,7 +34,7 @@ from .formats import FileFormat, open_scanner
 from .frames import FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
 from .hints import CheckpointHint, Hints, PrefixStats, read_hints, remove_hints, write_hints
 from .log import FileLog
-from .scanning import TornTail
+from .scanning import Scanner, TornTail
 
 __all__ = [
     "FLUSH_BYTES",
@@ -562,19 +562,11 @@ def write_checkpoint(
     """
     started = time.perf_counter()
     reader = FileLog(path, fsync=False, upgrade=False, log=log, root=root)
-    try:
-        file, fmt, size = reader.open_reader()
-    except FileNotFoundError:
+    current = reader.open_current("writing checkpoints to it")
+    if current is None:
         return None
+    file, fmt, size = current
     with file:
-        if fmt is None:
-            return None
-        if fmt.legacy:
-            raise LegacyFormatError(
-                f"{path} is in {fmt.description}; run `ystore migrate {path}` before "
-                "writing checkpoints to it.",
-                path=str(path),
-            )
         opened = os.fstat(file.fileno())
         hints = read_hints(path, root)
         replay = Replay(str(path), log)
@@ -684,6 +676,28 @@ def history_stats_file(file_log: FileLog) -> HistoryStats | None:
         return _full_stats(file, fmt, size, path, log)
 
 
+@dataclass
+class _Tally:
+    """Counts of a history's records as their frames go by (checkpoints apart)."""
+
+    raw: int = 0
+    records: int = 0
+    checkpoints: int = 0
+    oldest: float | None = None
+    newest: float | None = None
+
+    def add(self, batch: Sequence[Record]) -> None:
+        for record in batch:
+            self.raw += len(record.update)
+            if record.kind is _CHECKPOINT:
+                self.checkpoints += 1
+                continue
+            self.records += 1
+            self.newest = record.timestamp
+            if self.oldest is None:
+                self.oldest = record.timestamp
+
+
 def _prefix_stats(
     file: BinaryIO, fmt: FileFormat, upto: int, cached: PrefixStats | None, path: str
 ) -> PrefixStats | None:
@@ -700,23 +714,55 @@ def _prefix_stats(
     scanner = open_scanner(
         file, fmt, upto, path=path, start=counts.offset, last_seq=counts.last_seq
     )
-    records, checkpoints, raw = counts.records, counts.checkpoints, counts.raw
-    oldest, newest = counts.oldest, counts.newest
+    tally = _Tally(counts.raw, counts.records, counts.checkpoints, counts.oldest, counts.newest)
     for batch in scanner:
-        for record in batch:
-            raw += len(record.update)
-            if record.kind is _CHECKPOINT:
-                checkpoints += 1
-                continue
-            records += 1
-            newest = record.timestamp
-            if oldest is None:
-                oldest = record.timestamp
+        tally.add(batch)
     if scanner.tail is not None or scanner.good_end != upto:
         return None
-    stored = counts.stored + (raw - counts.raw) - scanner.decompressed_bytes
+    stored = counts.stored + (tally.raw - counts.raw) - scanner.decompressed_bytes
     stored += scanner.compressed_bytes
-    return PrefixStats(upto, scanner.last_seq, records, checkpoints, oldest, newest, stored, raw)
+    return PrefixStats(
+        upto,
+        scanner.last_seq,
+        tally.records,
+        tally.checkpoints,
+        tally.oldest,
+        tally.newest,
+        stored,
+        tally.raw,
+    )
+
+
+def _replay_counts(scanner: Scanner, replay: Replay, tally: _Tally, *, keep_base: bool) -> int:
+    """Feed every frame of `scanner` to `tally` and `replay`, keeping counts only.
+
+    Returns:
+        What the scan's records take stored less what they take raw (compression).
+    """
+    for batch in scanner:
+        tally.add(batch)
+        replay.feed(batch)
+        replay.pending = []  # only the counts are wanted
+        if not keep_base:
+            replay.base = None
+    return scanner.compressed_bytes - scanner.decompressed_bytes
+
+
+def _history_stats(
+    tally: _Tally, replay: Replay, last_seq: int, checkpoints: int, stored: int
+) -> HistoryStats:
+    return HistoryStats(
+        records=tally.records,
+        checkpoints=checkpoints,
+        records_since=len(replay.since),
+        bytes_since=sum(size for _, size in replay.since),
+        base_covers=replay.covers,
+        oldest=tally.oldest,
+        newest=tally.newest,
+        last_seq=last_seq,
+        stored_bytes=stored,
+        raw_bytes=tally.raw,
+    )
 
 
 def _stats_after(
@@ -735,32 +781,11 @@ def _stats_after(
     scanner = open_scanner(
         file, fmt, size, path=path, start=found.tail_start, last_seq=header.covers
     )
-    raw, records = prefix.raw, prefix.records
-    oldest, newest = prefix.oldest, prefix.newest
-    for batch in scanner:
-        for record in batch:
-            raw += len(record.update)
-            if record.kind is _CHECKPOINT:
-                continue
-            records += 1
-            newest = record.timestamp
-            if oldest is None:
-                oldest = record.timestamp
-        replay.feed(batch)
-        replay.pending = []  # only the counts are wanted
-    stored = prefix.stored + (raw - prefix.raw) - scanner.decompressed_bytes
-    return HistoryStats(
-        records=records,
-        checkpoints=prefix.checkpoints + replay.checkpoints,
-        records_since=len(replay.since),
-        bytes_since=sum(size for _, size in replay.since),
-        base_covers=replay.covers,
-        oldest=oldest,
-        newest=newest,
-        last_seq=scanner.last_seq,
-        stored_bytes=stored + scanner.compressed_bytes,
-        raw_bytes=raw,
-    )
+    tally = _Tally(prefix.raw, prefix.records, 0, prefix.oldest, prefix.newest)
+    saved = _replay_counts(scanner, replay, tally, keep_base=True)
+    stored = prefix.stored + (tally.raw - prefix.raw) + saved
+    checkpoints = prefix.checkpoints + replay.checkpoints
+    return _history_stats(tally, replay, scanner.last_seq, checkpoints, stored)
 
 
 def _full_stats(
@@ -769,31 +794,8 @@ def _full_stats(
     """`HistoryStats` from one streaming pass over the whole file."""
     replay = Replay(path, log)
     scanner = open_scanner(file, fmt, size, path=path)
-    raw = records = 0
-    oldest: float | None = None
-    newest: float | None = None
-    for batch in scanner:
-        for record in batch:
-            raw += len(record.update)
-            if record.kind is _CHECKPOINT:
-                continue
-            records += 1
-            newest = record.timestamp
-            if oldest is None:
-                oldest = record.timestamp
-        replay.feed(batch)
-        replay.pending, replay.base = [], None  # only the counts are wanted
-    if not records and not replay.checkpoints:
+    tally = _Tally()
+    saved = _replay_counts(scanner, replay, tally, keep_base=False)
+    if not tally.records and not replay.checkpoints:
         return None
-    return HistoryStats(
-        records=records,
-        checkpoints=replay.checkpoints,
-        records_since=len(replay.since),
-        bytes_since=sum(size for _, size in replay.since),
-        base_covers=replay.covers,
-        oldest=oldest,
-        newest=newest,
-        last_seq=scanner.last_seq,
-        stored_bytes=raw - scanner.decompressed_bytes + scanner.compressed_bytes,
-        raw_bytes=raw,
-    )
+    return _history_stats(tally, replay, scanner.last_seq, replay.checkpoints, tally.raw + saved)

@@ -25,7 +25,6 @@ from typing import BinaryIO
 
 from ..compaction.policy import LogStats, SquashReport
 from ..crdt import merge_updates
-from ..errors import LegacyFormatError
 from ..records import Record, RecordKind
 from .formats import FileFormat, open_scanner
 from .frames import encode_frame
@@ -34,7 +33,7 @@ from .log import FileLog, replace_file
 from .paths import open_inside
 from .scanning import TornTail
 
-__all__ = ["file_stats", "squash_file"]
+__all__ = ["add_range", "copy_ranges", "file_stats", "squash_file"]
 
 COPY_CHUNK = 1 << 20
 
@@ -53,18 +52,11 @@ class _Scan:
 
 def _scan(path: Path, log: Logger, *, keep_updates: bool, root: Path | None) -> _Scan | None:
     reader = FileLog(path, fsync=False, upgrade=False, log=log, root=root)
-    try:
-        file, fmt, size = reader.open_reader()
-    except FileNotFoundError:
+    current = reader.open_current("squashing it")
+    if current is None:
         return None
+    file, fmt, size = current
     with file:
-        if fmt is None:
-            return None
-        if fmt.legacy:
-            raise LegacyFormatError(
-                f"{path} is in {fmt.description}; run `ystore migrate {path}` before squashing it.",
-                path=str(path),
-            )
         scanner = reader.scanner(file, fmt, size)
         updates: list[bytes] = []
         records = total = tail_records = tail_bytes = 0
@@ -207,10 +199,25 @@ def _records_since(writer: FileLog, file: BinaryIO, scan: _Scan, size: int) -> _
 
 def _chunks(fd: int, first: bytes, start: int, end: int) -> Iterator[bytes]:
     yield first
-    offset = start
-    while offset < end:
-        chunk = os.pread(fd, min(COPY_CHUNK, end - offset), offset)
-        if not chunk:
-            break
-        yield chunk
-        offset += len(chunk)
+    yield from copy_ranges(fd, [(start, end)])
+
+
+def add_range(ranges: list[tuple[int, int]], offset: int, length: int) -> None:
+    """Add the bytes `[offset, offset + length)` to `ranges`, joining the last when adjacent."""
+    if ranges and ranges[-1][1] == offset:
+        ranges[-1] = (ranges[-1][0], offset + length)
+    else:
+        ranges.append((offset, offset + length))
+
+
+def copy_ranges(fd: int, ranges: list[tuple[int, int]]) -> Iterator[bytes]:
+    """The bytes of `fd` in each `(start, stop)` range, in chunks of at most `COPY_CHUNK`
+    (a range is cut short where the file ends)."""
+    for start, stop in ranges:
+        offset = start
+        while offset < stop:
+            chunk = os.pread(fd, min(COPY_CHUNK, stop - offset), offset)
+            if not chunk:
+                break
+            yield chunk
+            offset += len(chunk)

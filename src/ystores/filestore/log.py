@@ -505,6 +505,35 @@ class FileLog:
             raise
         return file, fmt, size
 
+    def open_current(self, action: str) -> tuple[BinaryIO, FileFormat, int] | None:
+        """Open the file for a whole-file job (squash, retention, checkpoint, pack).
+
+        Args:
+            action: What the job does, for the error message ("packing it").
+
+        Returns:
+            As `open_reader`, or None when there is no file or it holds no record.
+
+        Raises:
+            LegacyFormatError: The file is in one of ypy-websocket's formats: it is
+                migrated first (`ystore migrate`), never rewritten by such a job.
+        """
+        try:
+            file, fmt, size = self.open_reader()
+        except FileNotFoundError:
+            return None
+        if fmt is None:
+            file.close()
+            return None
+        if fmt.legacy:
+            file.close()
+            raise LegacyFormatError(
+                f"{self.path} is in {fmt.description}; run `ystore migrate {self.path}` "
+                f"before {action}.",
+                path=str(self.path),
+            )
+        return file, fmt, size
+
     def scanner(self, file: BinaryIO, fmt: FileFormat, size: int) -> Scanner:
         """A scanner over every record of an open file."""
         return open_scanner(file, fmt, size, path=str(self.path))

@@ -39,12 +39,11 @@ from logging import Logger
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import LegacyFormatError
 from ..history.packing import PackReport, decode_block_header
 from ..history.thinning import CheckpointMark, ThinningPolicy, checkpoints_to_drop
 from ..records import Record, RecordKind
 from .checkpointing import frame_record_at, hinted_base, trusted_header
-from .compaction import COPY_CHUNK
+from .compaction import add_range, copy_ranges
 from .formats import HEADER, HEADER_V5, FileFormat, open_scanner
 from .frames import FRAME_HEAD, encode_block_frame
 from .hints import CheckpointHint, Hints, read_hints, remove_hints, write_hints
@@ -126,19 +125,11 @@ def pack_file(
 
 def _due(reader: FileLog, thinning: ThinningPolicy, pack_after: int) -> bool:
     """Whether a pack may be due, from the index and two frames (True when unsure)."""
-    try:
-        file, fmt, size = reader.open_reader()
-    except FileNotFoundError:
+    current = reader.open_current("packing it")
+    if current is None:
         return False
+    file, fmt, size = current
     with file:
-        if fmt is None:
-            return False
-        if fmt.legacy:
-            raise LegacyFormatError(
-                f"{reader.path} is in {fmt.description}; run `ystore migrate "
-                f"{reader.path}` before packing it.",
-                path=str(reader.path),
-            )
         hints = read_hints(reader.path, reader.root)
         found = hinted_base(file, fmt, size, hints, reader.log, str(reader.path))
         first = frame_record_at(file.fileno(), fmt.data_offset, size, fmt)
@@ -327,26 +318,13 @@ def _new_file(
         new_offsets[index] = position
         position += frame.length
         if frame.offset < 0:
-            yield from _copy(fd, ranges)
+            yield from copy_ranges(fd, ranges)
             ranges.clear()
             yield frame.encoded
-        elif ranges and ranges[-1][1] == frame.offset:
-            ranges[-1] = (ranges[-1][0], frame.offset + frame.length)
         else:
-            ranges.append((frame.offset, frame.offset + frame.length))
+            add_range(ranges, frame.offset, frame.length)
     ranges.append((end, appended_end))
-    yield from _copy(fd, ranges)
-
-
-def _copy(fd: int, ranges: list[tuple[int, int]]) -> Iterator[bytes]:
-    for start, stop in ranges:
-        offset = start
-        while offset < stop:
-            chunk = os.pread(fd, min(COPY_CHUNK, stop - offset), offset)
-            if not chunk:
-                break
-            yield chunk
-            offset += len(chunk)
+    yield from copy_ranges(fd, ranges)
 
 
 def _rewrite_hints(path: Path, root: Path | None, plan: _Plan, new_offsets: dict[int, int]) -> None:

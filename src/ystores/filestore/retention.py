@@ -29,12 +29,12 @@ from typing import BinaryIO
 
 from ..clock import Clock
 from ..compaction.policy import SquashReport
-from ..errors import HistoryNotKeptError, LegacyFormatError
+from ..errors import HistoryNotKeptError
 from ..history.checkpoints import decode_header
 from ..history.policy import RetentionPolicy
 from ..records import Record, RecordKind
 from .checkpointing import state_at_file
-from .compaction import COPY_CHUNK
+from .compaction import add_range, copy_ranges
 from .formats import HEADER, HEADER_V5, FileFormat, open_scanner
 from .frames import FRAME_HEAD, encode_frame
 from .hints import CheckpointHint, Hints, remove_hints, write_hints
@@ -61,19 +61,11 @@ class _Frame:
 
 def _frames(file_log: FileLog) -> tuple[list[_Frame], int, int, int, int] | None:
     """Every frame of the file: `(frames, end, last_seq, inode, version)`, None without records."""
-    try:
-        file, fmt, size = file_log.open_reader()
-    except FileNotFoundError:
+    current = file_log.open_current("applying retention to it")
+    if current is None:
         return None
+    file, fmt, size = current
     with file:
-        if fmt is None:
-            return None
-        if fmt.legacy:
-            raise LegacyFormatError(
-                f"{file_log.path} is in {fmt.description}; run `ystore migrate "
-                f"{file_log.path}` before applying retention to it.",
-                path=str(file_log.path),
-            )
         scanner = open_scanner(file, fmt, size, path=str(file_log.path))
         offsets: list[int] = []
         scanner.offsets = offsets
@@ -282,19 +274,9 @@ def _new_file(
     for frame in kept:
         new_offsets[frame.offset] = position
         position += frame.length
-        if ranges and ranges[-1][1] == frame.offset:
-            ranges[-1] = (ranges[-1][0], frame.offset + frame.length)
-        else:
-            ranges.append((frame.offset, frame.offset + frame.length))
+        add_range(ranges, frame.offset, frame.length)
     ranges.append((end, appended_end))
-    for start, stop in ranges:
-        offset = start
-        while offset < stop:
-            chunk = os.pread(fd, min(COPY_CHUNK, stop - offset), offset)
-            if not chunk:
-                break
-            yield chunk
-            offset += len(chunk)
+    yield from copy_ranges(fd, ranges)
 
 
 def _rewrite_hints(

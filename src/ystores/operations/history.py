@@ -36,6 +36,7 @@ __all__ = [
     "checkpoint_target",
     "decode_metadata",
     "document_log",
+    "each_document",
     "restore_document",
     "retain_target",
     "state_at_time",
@@ -198,7 +199,7 @@ def _not_kept(doc: str, at: float, exc: HistoryNotKeptError) -> HistoryNotKeptEr
 
 
 def _unsupported(store: BaseYStore, exc: NotImplementedError) -> StoreStateError:
-    return StoreStateError(f"{type(store).__name__} stores keep no checkpoints: {exc}")
+    return StoreStateError(f"{type(store).__name__} stores keep no history: {exc}")
 
 
 async def _current_state(store: BaseYStore) -> bytes:
@@ -265,7 +266,7 @@ async def checkpoint_target(
     Raises:
         YDocNotFound: The document named does not exist.
     """
-    return await _each_document(target, doc, progress, lambda store: store.checkpoint())
+    return await each_document(target, doc, progress, lambda store: store.checkpoint())
 
 
 async def retain_target(
@@ -280,10 +281,10 @@ async def retain_target(
     Returns:
         Each document with what was removed (None: nothing was due).
     """
-    return await _each_document(target, doc, progress, lambda store: store.retain(policy))
+    return await each_document(target, doc, progress, lambda store: store.retain(policy))
 
 
-async def _each_document(
+async def each_document(
     target: str,
     doc: str | None,
     progress: Callable[[int, int], None] | None,

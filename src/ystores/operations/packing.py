@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import StoreStateError, YDocNotFound
+from ..base import BaseYStore
+from ..errors import YDocNotFound
 from ..history.packing import PackReport
 from ..history.thinning import ThinningPolicy
-from .history import _documents, _store
+from .history import each_document
 
 __all__ = ["pack_target"]
 
@@ -35,23 +36,10 @@ async def pack_target(
         YDocNotFound: The document named does not exist.
         StoreStateError: The store's backend does not pack history.
     """
-    names = await _documents(target, doc)
-    results: list[tuple[str, PackReport | None]] = []
-    for done, name in enumerate(names, 1):
-        store = _store(target, name)
-        try:
-            if doc is not None and await store.history_stats() is None:
-                raise YDocNotFound(f"{target} holds no document {doc!r}.")
-            results.append((name, await store.pack(thinning=thinning, block_records=block_records)))
-        except NotImplementedError as exc:
-            raise StoreStateError(
-                f"{type(store).__name__} stores do not pack their history."
-            ) from exc
-        except YDocNotFound:
-            if doc is not None:
-                raise
-        finally:
-            await store.aclose()
-        if progress is not None:
-            progress(done, len(names))
-    return results
+
+    async def pack(store: BaseYStore) -> PackReport | None:
+        if doc is not None and await store.history_stats() is None:
+            raise YDocNotFound(f"{target} holds no document {doc!r}.")
+        return await store.pack(thinning=thinning, block_records=block_records)
+
+    return await each_document(target, doc, progress, pack)
