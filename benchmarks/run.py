@@ -54,6 +54,7 @@ SIZES = {
         "procs": 4,
         "per_proc": 500,
         "restore": [5000, 50000],
+        "read": 50000,
         "squash": 50000,
         "megabytes": 100,
         "startup": 15,
@@ -79,6 +80,7 @@ SIZES = {
         "procs": 2,
         "per_proc": 30,
         "restore": [200],
+        "read": 200,
         "squash": 200,
         "megabytes": 1,
         "startup": 3,
@@ -112,6 +114,8 @@ async def run_all(size: dict[str, object], backends: set[str], only: set[str]) -
     if not only or "restore" in only:
         for count in size["restore"]:
             rows += await s.restore(count, backends)
+    if not only or "read" in only:
+        rows += await s.read_all(size["read"], backends)
     if not only or "squash" in only:
         rows += await s.squash(size["squash"], backends)
     if not only or "memory" in only:
@@ -204,6 +208,7 @@ def main() -> None:
             "concurrent",
             "multiprocess",
             "restore",
+            "read",
             "squash",
             "memory",
             "startup",

@@ -278,6 +278,71 @@ async def restore(count: int, backends: set[str]) -> list[Row]:
     return rows
 
 
+async def read_all(count: int, backends: set[str]) -> list[Row]:
+    """Iterate `read()` over a `count`-record document: alone, and applying each update.
+
+    `read()` is the ancestor's API that applications iterate themselves (to
+    rebuild a document their own way, to export or to inspect): the second row
+    applies each yielded update to a document of the store's engine as they go
+    (ypy-websocket's own `apply_updates` does just this). CPU time of the
+    process, median of 5, beside each peer. Target: level with the best peer or better.
+    """
+    updates = load("typing", count)
+    rows: list[Row] = []
+    measured: list[tuple[Impl, str, float, bool]] = []
+    for impl in impls_for(backends):
+        if not impl.durable and impl.family == "ystores":
+            continue  # same files as the durable setting
+        await _reset_postgres(impl)
+        with scratch() as root:
+            await prepare(impl, root, "doc", updates)
+            for applying in (False, True):
+                times, verified = [], True
+                for _ in range(5):
+                    async with opened(impl, root, "doc") as store:
+                        seconds, seen = await _time_read(store, engine_of(impl), applying)
+                    times.append(seconds)
+                    verified &= seen == updates
+                label = "read() and apply each" if applying else "read()"
+                measured.append((impl, label, statistics.median(times) * 1e3, verified))
+    for label in ("read()", "read() and apply each"):
+        peers = [ms for impl, what, ms, _ in measured if what == label and impl.family != "ystores"]
+        best = min(peers) if peers else None
+        for impl, what, ms, verified in measured:
+            if what != label:
+                continue
+            note = ""
+            if impl.family == "ystores" and best is not None:
+                met = verified and ms <= best
+                note = f"{ms / best:.2f}x the best peer; target <= the best peer: " + (
+                    "met" if met else "NOT met"
+                )
+            name = f"{label} over {count} records, CPU"
+            rows.append(Row(name, impl.name, impl.family, ms, "ms", verified, note))
+    return rows
+
+
+async def _time_read(store: Any, engine: str, applying: bool) -> tuple[float, list[bytes]]:
+    """CPU seconds to iterate `store.read()` (applying each update if asked); what it yielded."""
+    seen: list[bytes] = []
+    if applying and engine == "y-py":
+        import y_py
+
+        ydoc: Any = y_py.YDoc()
+        apply = lambda update: y_py.apply_update(ydoc, update)  # noqa: E731
+    elif applying:
+        import pycrdt
+
+        ydoc = pycrdt.Doc()
+        apply = ydoc.apply_update
+    start = time.process_time()
+    async for update, _metadata, _timestamp in store.read():
+        if applying:
+            apply(update)
+        seen.append(update)
+    return time.process_time() - start, seen
+
+
 def _bare_replay_ms(engine: str, updates: list[bytes]) -> float:
     times = []
     for _ in range(3):
