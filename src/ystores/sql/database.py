@@ -371,14 +371,21 @@ class Database:
         A query cut off by a lost connection (a server restart) is run once more
         on a new connection: reading twice is harmless.
         """
+        rows = await self.fetch_rows(sql, args)
+        return rows if self._readers is not None else [tuple(row) for row in rows]
+
+    async def fetch_rows(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        """`fetch`, with the rows as the driver gives them: tuples from SQLite, asyncpg
+        `Record`s from Postgres (which index and unpack like tuples, without a copy
+        of each row: for the loops that read a whole document).
+        """
         if self._readers is not None:
             readers = self._readers
             return await run_in_worker(lambda: readers.fetch(sql, args))
         for attempt in (1, 2):
             try:
                 async with self.connection() as conn:
-                    rows = await conn.fetch(sql, *args, timeout=self.timeouts.statement)
-                    return [tuple(row) for row in rows]
+                    return list(await conn.fetch(sql, *args, timeout=self.timeouts.statement))
             except StoreConnectionError:
                 if attempt == 2:
                     raise

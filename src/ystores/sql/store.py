@@ -408,7 +408,7 @@ class SQLYStore(FollowedSQLStore):
         stmt = db.statements.page
         after, limit = 0, FIRST_PAGE
         while True:
-            rows = await db.fetch(stmt.sql, stmt.args(doc=self.path, after=after, limit=limit))
+            rows = await db.fetch_rows(stmt.sql, stmt.args(doc=self.path, after=after, limit=limit))
             if not rows:
                 if not after:
                     raise YDocNotFound(
