@@ -227,6 +227,27 @@ async def test_writing_the_same_update_again_joins_the_record_in_doubt(scene: Sc
     assert (await each_once(scene.direct, 2))[update] == 1
 
 
+async def test_a_committed_record_packed_before_it_is_looked_up_is_not_written_twice(
+    scene: Scene,
+) -> None:
+    for _ in range(4):
+        await scene.store.write(scene.keys.next())
+    committed, error = await cut_write(scene.proxy, scene.store, scene.keys, "answers-lost")
+    assert error.commit_unknown
+    # Meanwhile another server checkpoints the document and packs what the checkpoint
+    # covers: the committed record is no longer a row of its own but inside a block.
+    other = PostgresYStore("doc", url=scene.direct)
+    assert await other.checkpoint() is not None
+    report = await other.pack(block_records=100)
+    assert report is not None
+    assert report.records_packed == 6
+    await other.aclose()
+    scene.proxy.heal()
+    await wait_resolved(scene.store)
+    await scene.store.write(scene.keys.next())
+    assert (await each_once(scene.direct, 7))[committed] == 1
+
+
 async def test_two_servers_share_the_database_through_a_partition(
     proxied: tuple[PartitionProxy, str, str],
 ) -> None:

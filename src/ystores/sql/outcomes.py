@@ -17,7 +17,12 @@ in a background task when no write comes):
    SQLite: the lookup waits for the writer's lock, so a transaction still
    running in its thread has finished.
 2. The identity is looked up. Found: the write had committed. Not found: it is
-   written now, once.
+   written now, once. A record committed and then moved into a block by a
+   `pack()` before the lookup is no longer a row of its own: when the row is
+   not found, the document's blocks that could hold the record are searched
+   too (those whose latest timestamp is not before the record's, the block
+   whose header's time range holds it first). A write that was never in doubt
+   costs nothing more, nor does one whose row is found.
 
 Every record given to `write()` is then stored exactly once while the process
 lives, whatever happened to the connection. A `write()` of the same bytes to the
@@ -35,10 +40,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import CorruptStoreError
+from ..history.packing import decode_block_header, unpack_block
+from ..records import RecordKind
 from .statements import compile_for
 from .tables import records
 
-__all__ = ["Fence", "Identity", "InDoubt", "identity", "lookup_postgres", "lookup_sqlite"]
+__all__ = [
+    "Fence",
+    "Identity",
+    "InDoubt",
+    "identity",
+    "lookup_postgres",
+    "lookup_sqlite",
+    "seq_in_blocks",
+]
 
 Entry = tuple[str, int, bytes, bytes, float]
 Identity = tuple[str, float, bytes]
@@ -56,6 +72,16 @@ _LOOKUP = (
     )
     .order_by(records.c.seq)
     .limit(1)
+)
+_IN_BLOCKS = (
+    sa.select(records.c.seq, records.c.metadata, records.c.update)
+    .where(
+        records.c.doc == sa.bindparam("doc"),
+        records.c.kind == RecordKind.BLOCK.value,
+        # a block row's timestamp is the latest of its records'
+        records.c.timestamp >= sa.bindparam("ts"),
+    )
+    .order_by(records.c.seq)
 )
 _TERMINATE = sa.text(
     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -111,14 +137,45 @@ class InDoubt:
             self.fences.clear()
 
 
+def seq_in_blocks(rows: Iterable[Sequence[Any]], ts: float, update: bytes) -> int | None:
+    """The seq of the record `(ts, update)` in the block rows `(seq, metadata, update)`,
+    or None; the block whose header's time range holds `ts` is unpacked first.
+
+    A damaged block is passed over: its records are refused by every read, so a
+    copy written again is what readers will see.
+    """
+    candidates: list[tuple[bool, int, bytes, bytes]] = []
+    for seq, metadata, payload in rows:
+        try:
+            header = decode_block_header(bytes(metadata))
+        except CorruptStoreError:
+            continue
+        outside = not header.first_timestamp <= ts <= header.last_timestamp
+        candidates.append((outside, int(seq), bytes(metadata), bytes(payload)))
+    for _outside, _seq, metadata, payload in sorted(candidates, key=lambda c: c[:2]):
+        try:
+            held = unpack_block(metadata, payload)
+        except CorruptStoreError:
+            continue
+        for record in held:
+            if record.timestamp == ts and record.update == update:
+                return record.seq
+    return None
+
+
 def lookup_sqlite(conn: sqlite3.Connection, entries: Sequence[Entry]) -> dict[Identity, int]:
     """The seqs of those `entries` that are stored (in the writer's transaction)."""
     stmt = compile_for(_LOOKUP, "sqlite")
+    in_blocks = compile_for(_IN_BLOCKS, "sqlite")
     found: dict[Identity, int] = {}
     for doc, _kind, update, _meta, ts in entries:
         row = conn.execute(stmt.sql, stmt.args(doc=doc, ts=ts, update=update)).fetchone()
-        if row is not None:
-            found[(doc, ts, update)] = int(row[0])
+        seq = None if row is None else int(row[0])
+        if seq is None:
+            rows = conn.execute(in_blocks.sql, in_blocks.args(doc=doc, ts=ts)).fetchall()
+            seq = seq_in_blocks(rows, ts, update)
+        if seq is not None:
+            found[(doc, ts, update)] = seq
     return found
 
 
@@ -152,11 +209,15 @@ async def lookup_postgres(
 ) -> dict[Identity, int]:
     """The seqs of those `entries` that are stored."""
     stmt = compile_for(_LOOKUP, "postgresql")
+    in_blocks = compile_for(_IN_BLOCKS, "postgresql")
     found: dict[Identity, int] = {}
     for doc, _kind, update, _meta, ts in entries:
         seq = await conn.fetchval(
             stmt.sql, *stmt.args(doc=doc, ts=ts, update=update), timeout=timeout
         )
+        if seq is None:
+            rows = await conn.fetch(in_blocks.sql, *in_blocks.args(doc=doc, ts=ts), timeout=timeout)
+            seq = seq_in_blocks(rows, ts, update)
         if seq is not None:
             found[(doc, ts, update)] = int(seq)
     return found
