@@ -269,6 +269,50 @@ async def test_downgrading_below_0004_expands_blocks_back_into_rows(db_url: str)
     await dispose_databases()
 
 
+async def test_downgrading_to_the_first_revision_keeps_every_record(db_url: str) -> None:
+    updates = edits(320, paste_every=7)  # pastes: long enough to be compressed
+    store, _seqs = await written(db_url, updates[:300], 100, compress=True)
+    assert await store.pack(thinning=ThinningPolicy(keep_recent=2)) is not None
+    for update in updates[300:]:  # compressed rows after the latest checkpoint
+        await store.write(update)
+    before = [(r.seq, r.update, r.metadata, r.timestamp) async for r in store.read_records()]
+    assert {RecordKind.BLOCK, RecordKind.CHECKPOINT} <= set(await kinds(db_url))
+    assert await query(db_url, "SELECT 1 FROM ystore_records WHERE codec = 1 AND kind = 0")
+    await dispose_databases()
+    await schema.downgrade(db_url, "0001_initial")
+    assert await schema.current(db_url) == "0001_initial"
+    assert set(await kinds(db_url)) == {RecordKind.UPDATE}  # raw rows, no block, no checkpoint
+    await schema.upgrade(db_url)
+    reopened = open_store(db_url, "doc")
+    assert isinstance(reopened, SQLYStore)
+    got = [(r.seq, r.update, r.metadata, r.timestamp) async for r in reopened.read_records()]
+    assert got == before
+    assert await restored(reopened) == text_of(updates)
+    await dispose_databases()
+
+
+async def test_a_downgrade_that_fails_midway_changes_nothing(db_url: str) -> None:
+    updates = edits(320, paste_every=7)
+    store, _seqs = await written(db_url, updates[:300], 100, compress=True)
+    assert await store.pack(thinning=ThinningPolicy(keep_recent=2)) is not None
+    for update in updates[300:]:
+        await store.write(update)
+    # a compressed row that no longer decompresses: the 0003_history step fails
+    await run_sql(
+        db_url,
+        'UPDATE ystore_records SET "update" = metadata WHERE seq = (SELECT max(seq) '
+        "FROM ystore_records WHERE codec = 1 AND kind = 0)",
+    )
+    rows = await kinds(db_url)
+    await dispose_databases()
+    with pytest.raises(CorruptStoreError, match="'doc' does not decode"):
+        await schema.downgrade(db_url, "base")
+    # one transaction on both engines: the blocks are not expanded either
+    assert await schema.current(db_url) == schema.head_revision()
+    assert await kinds(db_url) == rows
+    await dispose_databases()
+
+
 async def test_an_older_schema_check_refuses_a_database_with_blocks(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -111,8 +111,17 @@ def _state_sync(conn: Connection) -> SchemaState:
 
 
 def _lock_sync(conn: Connection) -> None:
+    """Open the transaction a schema change runs in, holding the schema lock.
+
+    Postgres: an advisory lock for the transaction. SQLite: the transaction
+    begins at once (`BEGIN IMMEDIATE`, the write lock). Alembic then runs every
+    step inside it: a migration over several revisions is committed whole or
+    not at all (without it, Alembic commits each SQLite step on its own).
+    """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})"))
+    elif not conn.in_transaction():
+        conn.begin()
 
 
 def _raise_unusable(found: SchemaState, url: str) -> None:
