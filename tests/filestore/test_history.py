@@ -610,3 +610,60 @@ async def test_a_checkpoint_of_many_clients_edits_is_written(tmp_path: Path) -> 
     replayed = text_of([u async for u, _, _ in store.read()])
     assert await _restore(FileYStore(str(path))) == replayed
     await store.aclose()
+
+
+async def test_history_stats_keep_a_checkpoint_another_process_indexed_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`history_stats()` read the index, another process wrote a checkpoint and indexed
+    it, then `history_stats()` wrote its counts into the copy it had read: the new
+    checkpoint was gone from the index (restores replayed from the older one)."""
+    import subprocess
+    import sys
+
+    from ystores.filestore import checkpointing
+
+    path = tmp_path / "doc.y"
+    text = "an index two processes share " * 4
+    updates = _updates(text)
+    store = FileYStore(str(path), fsync=False)
+    for update in updates[:60]:
+        await store.write(update)
+    assert await store.checkpoint() is not None
+    for update in updates[60:]:
+        await store.write(update)
+    # the other process answers at once; the test waits for it on purpose
+    other = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-c", _CHECKPOINTER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert other.stdout is not None
+    assert other.stdin is not None
+    assert other.stdout.readline().strip() == "ready"
+    from ystores.filestore.hints import read_hints
+
+    def then_the_other_process_checkpoints(*args: Any) -> Any:
+        hints = read_hints(*args)
+        assert other.stdin is not None
+        assert other.stdout is not None
+        other.stdin.write("\n")
+        other.stdin.flush()
+        assert other.stdout.readline().strip() == "done"
+        return hints
+
+    monkeypatch.setattr(checkpointing, "read_hints", then_the_other_process_checkpoints)
+    try:
+        stats = await store.history_stats()
+    finally:
+        other.communicate(timeout=60)
+    monkeypatch.undo()
+    assert stats is not None
+    newest = [r.seq for r in await _all_records(store) if r.kind is RecordKind.CHECKPOINT]
+    assert len(newest) == 2
+    indexed = [row[3] for row in json.loads(hint_path(path).read_bytes())["checkpoints"]]
+    assert newest[-1] in indexed  # the other process's checkpoint is still indexed
+    assert await store.history_stats() == await FileYStore(str(path)).history_stats()
+    assert await _restore(FileYStore(str(path))) == text
+    await store.aclose()

@@ -32,7 +32,13 @@ from ..records import Record, RecordKind, decode_varuint
 from ..yupdate import CoverageCheck, decode_state_vector, parse_update
 from .formats import FileFormat, open_scanner
 from .frames import FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
-from .hints import CheckpointHint, Hints, PrefixStats, read_hints, remove_hints, write_hints
+from .hints import (
+    CheckpointHint,
+    Hints,
+    PrefixStats,
+    read_hints,
+    update_hints,
+)
 from .log import FileLog
 from .scanning import Scanner, TornTail
 
@@ -51,6 +57,7 @@ FLUSH_BYTES = 16 << 20
 """Updates a restore holds in memory before applying them (when no checkpoint comes)."""
 _F64 = struct.Struct("<d")
 _CHECKPOINT = RecordKind.CHECKPOINT
+_INDEX_WAIT = 1.0  # seconds a checkpoint waits for the file's lock to index itself
 _SNAPSHOT = RecordKind.SNAPSHOT
 
 
@@ -612,7 +619,7 @@ def write_checkpoint(
     finally:
         writer.close()
     hint = CheckpointHint(offset, length, checksum, seq, covers, last.timestamp, tail_start)
-    _remember(path, root, hints, hint, inode, device, same_file=inode == opened.st_ino)
+    _remember(path, root, hint, inode, device)
     return CheckpointReport(
         doc=doc,
         seq=seq,
@@ -623,27 +630,20 @@ def write_checkpoint(
     )
 
 
-def _remember(
-    path: Path,
-    root: Path | None,
-    hints: Hints | None,
-    hint: CheckpointHint,
-    inode: int,
-    device: int,
-    *,
-    same_file: bool,
-) -> None:
-    """Add a new checkpoint to the file's index (which keeps only this inode's entries)."""
-    if not same_file:
-        # upgraded (v3 to v4, same offsets) or replaced meanwhile: the new entry is
-        # still checked before use, the old ones are dropped
-        hints = None
-    new = Hints(inode, device, (hint,))
-    if hints is not None and (hints.inode, hints.device) == (inode, device):
-        kept = tuple(h for h in hints.checkpoints if h.offset < hint.offset)
-        new = hints.but(checkpoints=(*kept, hint))
-    if not write_hints(path, root, new):
-        remove_hints(path, root)
+def _remember(path: Path, root: Path | None, hint: CheckpointHint, inode: int, device: int) -> None:
+    """Add a new checkpoint to the file's index (which keeps only this inode's entries).
+
+    The index is read again under the file's lock: one read before the scan may
+    have missed a checkpoint another process added since.
+    """
+
+    def add(current: Hints | None) -> Hints:
+        if current is None:
+            return Hints(inode, device, (hint,))
+        kept = tuple(h for h in current.checkpoints if h.offset < hint.offset)
+        return current.but(checkpoints=(*kept, hint))
+
+    update_hints(path, root, inode, device, add, wait=_INDEX_WAIT)
 
 
 def history_stats_file(file_log: FileLog) -> HistoryStats | None:
@@ -671,9 +671,22 @@ def history_stats_file(file_log: FileLog) -> HistoryStats | None:
             if prefix is not None:
                 stats = _stats_after(file, fmt, size, found, prefix, path, log)
                 if prefix != hints.prefix:
-                    write_hints(file_log.path, file_log.root, hints.but(prefix=prefix))
+                    _remember_prefix(file_log, hints, prefix)
                 return stats
         return _full_stats(file, fmt, size, path, log)
+
+
+def _remember_prefix(file_log: FileLog, hints: Hints, prefix: PrefixStats) -> None:
+    """Keep `prefix` in the file's index, as the index is now (never the copy read
+    before the scan: a checkpoint written meanwhile stays in it). Skipped while
+    a writer holds the file's lock: the counts are only a cache."""
+    update_hints(
+        file_log.path,
+        file_log.root,
+        hints.inode,
+        hints.device,
+        lambda current: None if current is None else current.but(prefix=prefix),
+    )
 
 
 @dataclass

@@ -30,16 +30,23 @@ checkpoint's header and digest; the frame at `tail_start` must hold seq
 lying index only costs a scan of the file. It is written by rename without fsync
 (a crash leaves an old one, a new one or a damaged one: all harmless), opened
 without following a symbolic link, and ignored past 1 MiB.
+
+Several processes update one index (a checkpoint adds an entry, `history_stats()`
+its counts): `update_hints` reads it again and writes the change under the
+document file's exclusive lock, so that an update made from an index read
+earlier never drops another process's newer entries.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,6 +60,7 @@ __all__ = [
     "hint_path",
     "read_hints",
     "remove_hints",
+    "update_hints",
     "write_hints",
 ]
 
@@ -254,6 +262,64 @@ def write_hints(path: Path, root: Path | None, hints: Hints) -> bool:
         tmp.unlink(missing_ok=True)
         return False
     return True
+
+
+def update_hints(
+    path: Path,
+    root: Path | None,
+    inode: int,
+    device: int,
+    change: Callable[[Hints | None], Hints | None],
+    *,
+    wait: float = 0.0,
+) -> bool:
+    """Replace the index of the document file `path` by `change(index)`, under its lock.
+
+    `index` is the index as it is now if it is that of the file `(inode, device)`,
+    else None; `change` returns the new index, or None to leave it as it is. The
+    document file's exclusive lock is held from the read to the rename, so no
+    other update (a checkpoint, a rewrite) comes in between.
+
+    Returns:
+        Whether `change` was applied: False when `path` is no longer that file
+        or its lock stayed taken for `wait` seconds (nothing is written then).
+    """
+    try:
+        fd, _ = open_inside(path, root, os.O_RDONLY)
+    except Exception:  # gone, or a link: nothing to index
+        return False
+    try:
+        if not _lock(fd, wait):
+            return False
+        try:
+            now = os.stat(inside_root(path, root))
+        except OSError:
+            return False
+        opened = os.fstat(fd)
+        if {(now.st_ino, now.st_dev), (opened.st_ino, opened.st_dev)} != {(inode, device)}:
+            return False  # replaced: the new file's index is its writer's
+        current = read_hints(path, root)
+        if current is not None and (current.inode, current.device) != (inode, device):
+            current = None
+        new = change(current)
+        if new is not None and not write_hints(path, root, new):
+            remove_hints(path, root)
+        return True
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lock(fd: int, wait: float) -> bool:
+    """Take the exclusive lock of `fd`, trying for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
 
 
 def remove_hints(path: Path, root: Path | None) -> None:
