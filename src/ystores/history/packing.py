@@ -10,16 +10,29 @@ the records it holds; nothing above the backends ever sees one.
 
 Header (stored as the block record's metadata):
 
-    u8 version (1) | varuint first_seq | varuint last_seq | varuint count
-    | float64 first_timestamp | float64 last_timestamp | 16-byte digest
+    u8 version (2; 1 is still read) | varuint first_seq | varuint last_seq
+    | varuint count | float64 first_timestamp | float64 last_timestamp
+    | 16-byte digest
 
 Payload (stored as the block record's update), zlib-compressed; the columns
 are laid out one after another, so that like bytes sit together:
 
     varuint seq deltas (count; the first from first_seq - 1)
-    | float64 timestamps (count, little-endian)
+    | timestamps (count x 8 bytes): the differences of their float64 bit
+      patterns (each from the one before, the first from 0; u64, modulo 2**64),
+      stored byte plane by byte plane (byte 0 of every difference, then byte 1, ...)
     | varuint metadata lengths (count) | varuint update lengths (count)
-    | metadata bytes, concatenated | update bytes, concatenated
+    | metadata bytes, concatenated
+    | update bytes, by length ascending: the updates of each length in seq
+      order, column by column when that length is at most 256 (byte 0 of each,
+      then byte 1, ...), else one after another
+
+Updates of one length are mostly the same kind of edit (a keystroke in one
+place: the same client, nearly the same clock), so their columns are runs of
+equal or counting bytes that compress far better than the updates side by
+side. The timestamps come back bit for bit (-0.0, infinities and NaN payloads
+too). Version 1 stored the timestamps as float64 values and the updates one
+after another in seq order.
 
 The digest is BLAKE2b-128 of the header fields before it and the uncompressed
 payload: a damaged block is refused (`CorruptStoreError`), never half-read.
@@ -32,8 +45,10 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from ..errors import CorruptStoreError
 from ..records import Record, RecordKind, decode_varuint, encode_varuint
@@ -47,10 +62,13 @@ __all__ = [
     "unpack_block",
 ]
 
-BLOCK_VERSION = 1
+BLOCK_VERSION = 2
+_READABLE = (1, BLOCK_VERSION)
 _DIGEST_SIZE = 16
 _F64 = struct.Struct("<d")
 _LEVEL = 9  # written once, read rarely: the smallest output is worth the CPU
+_COLUMNS_UP_TO = 256  # longer updates are few (pastes, outputs) and would cost a slice a byte
+_U64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,7 @@ class BlockHeader:
         first_timestamp: The timestamp of its first record.
         last_timestamp: The timestamp of its last record.
         digest: BLAKE2b-128 of the fields above and the uncompressed payload.
+        version: The block format it is written in (`BLOCK_VERSION`, or 1).
     """
 
     first_seq: int
@@ -72,6 +91,7 @@ class BlockHeader:
     first_timestamp: float
     last_timestamp: float
     digest: bytes
+    version: int = BLOCK_VERSION
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,12 @@ class PackReport:
     seconds: float
 
 
-def _fields(first_seq: int, last_seq: int, count: int, first_ts: float, last_ts: float) -> bytes:
+def _fields(
+    version: int, first_seq: int, last_seq: int, count: int, first_ts: float, last_ts: float
+) -> bytes:
     return b"".join(
         (
-            bytes((BLOCK_VERSION,)),
+            bytes((version,)),
             encode_varuint(first_seq),
             encode_varuint(last_seq),
             encode_varuint(count),
@@ -117,7 +139,7 @@ def _digest(fields: bytes, payload: bytes) -> bytes:
 
 
 def pack_block(records: Sequence[Record]) -> tuple[bytes, bytes]:
-    """Pack update records (in seq order) into a block.
+    """Pack update records (in seq order) into a block (`BLOCK_VERSION`).
 
     Returns:
         The block's header (to store as its metadata) and its compressed payload
@@ -130,9 +152,9 @@ def pack_block(records: Sequence[Record]) -> tuple[bytes, bytes]:
     if not records:
         raise ValueError("A block holds at least one record.")
     deltas = bytearray()
-    timestamps = bytearray()
     metadata_lengths = bytearray()
     update_lengths = bytearray()
+    by_length: dict[int, list[bytes]] = {}
     previous = records[0].seq - 1
     if previous < 0:
         raise ValueError(f"A block's seqs start at 1 or more, not {records[0].seq}.")
@@ -143,23 +165,44 @@ def pack_block(records: Sequence[Record]) -> tuple[bytes, bytes]:
             raise ValueError(f"A block's seqs must increase: {record.seq} after {previous}.")
         deltas += encode_varuint(record.seq - previous)
         previous = record.seq
-        timestamps += _F64.pack(record.timestamp)
         metadata_lengths += encode_varuint(len(record.metadata))
         update_lengths += encode_varuint(len(record.update))
+        by_length.setdefault(len(record.update), []).append(record.update)
     payload = b"".join(
         (
             deltas,
-            timestamps,
+            _timestamp_planes([record.timestamp for record in records]),
             metadata_lengths,
             update_lengths,
             *(record.metadata for record in records),
-            *(record.update for record in records),
+            *(_columns(length, by_length[length]) for length in sorted(by_length)),
         )
     )
     first, last = records[0], records[-1]
-    fields = _fields(first.seq, last.seq, len(records), first.timestamp, last.timestamp)
+    fields = _fields(
+        BLOCK_VERSION, first.seq, last.seq, len(records), first.timestamp, last.timestamp
+    )
     header = fields + _digest(fields, payload)
     return header, zlib.compress(payload, _LEVEL)
+
+
+def _timestamp_planes(timestamps: list[float]) -> bytes:
+    """The timestamps' bit patterns as u64 differences, byte plane by byte plane."""
+    count = len(timestamps)
+    bits = struct.unpack(f"<{count}Q", struct.pack(f"<{count}d", *timestamps))
+    differences = struct.pack(
+        f"<{count}Q",
+        *[(value - before) & _U64 for before, value in zip((0, *bits[:-1]), bits, strict=True)],
+    )
+    return b"".join(differences[plane::8] for plane in range(8))
+
+
+def _columns(length: int, updates: list[bytes]) -> bytes:
+    """Updates of one length, column by column (byte 0 of each, then byte 1, ...)."""
+    joined = b"".join(updates)
+    if length > _COLUMNS_UP_TO or len(updates) == 1:
+        return joined
+    return b"".join(joined[column::length] for column in range(length))
 
 
 def decode_block_header(metadata: bytes) -> BlockHeader:
@@ -169,7 +212,7 @@ def decode_block_header(metadata: bytes) -> BlockHeader:
         CorruptStoreError: The header is damaged or in a version this ystores does not know.
     """
     try:
-        if not metadata or metadata[0] != BLOCK_VERSION:
+        if not metadata or metadata[0] not in _READABLE:
             version = metadata[0] if metadata else "none"
             raise CorruptStoreError(f"A block header has version {version}, unknown here.")
         first_seq, offset = decode_varuint(metadata, 1)
@@ -182,7 +225,7 @@ def decode_block_header(metadata: bytes) -> BlockHeader:
         raise CorruptStoreError(f"A block header is damaged: {exc}.") from exc
     if len(digest) != _DIGEST_SIZE or count < 1 or first_seq < 1 or last_seq < first_seq:
         raise CorruptStoreError("A block header is damaged: its fields do not add up.")
-    return BlockHeader(first_seq, last_seq, count, first_ts, last_ts, digest)
+    return BlockHeader(first_seq, last_seq, count, first_ts, last_ts, digest, metadata[0])
 
 
 def unpack_block(metadata: bytes, stored: bytes) -> list[Record]:
@@ -199,6 +242,7 @@ def unpack_block(metadata: bytes, stored: bytes) -> list[Record]:
     except zlib.error as exc:
         raise CorruptStoreError(f"The payload of {where} does not decompress: {exc}.") from exc
     fields = _fields(
+        header.version,
         header.first_seq,
         header.last_seq,
         header.count,
@@ -207,7 +251,11 @@ def unpack_block(metadata: bytes, stored: bytes) -> list[Record]:
     )
     if _digest(fields, payload) != header.digest:
         raise CorruptStoreError(f"The payload of {where} does not match its digest.")
-    return _split(payload, header)
+    split = _split if header.version == BLOCK_VERSION else _split_v1
+    try:
+        return split(payload, header)
+    except (IndexError, ValueError, struct.error) as exc:  # a digest that matches a bad payload
+        raise CorruptStoreError(f"The payload of {where} does not add up: {exc}.") from exc
 
 
 def _varuints(payload: bytes, offset: int, count: int) -> tuple[list[int], int]:
@@ -226,8 +274,49 @@ def _varuints(payload: bytes, offset: int, count: int) -> tuple[list[int], int]:
 
 
 def _split(payload: bytes, header: BlockHeader) -> list[Record]:
-    # The digest matched, so the payload is what `pack_block` wrote: no bounds checks needed
-    # beyond what slicing gives.
+    count = header.count
+    deltas, offset = _varuints(payload, 0, count)
+    differences = bytearray(8 * count)
+    for plane in range(8):
+        differences[plane::8] = payload[offset : offset + count]
+        offset += count
+    bits = map(_U64.__and__, accumulate(struct.unpack(f"<{count}Q", differences)))
+    timestamps = struct.unpack(f"<{count}d", struct.pack(f"<{count}Q", *bits))
+    metadata_lengths, offset = _varuints(payload, offset, count)
+    update_lengths, offset = _varuints(payload, offset, count)
+    metadatas = []
+    for length in metadata_lengths:
+        metadatas.append(payload[offset : offset + length])
+        offset += length
+    groups: dict[int, Iterator[bytes]] = {}
+    for length, number in sorted(Counter(update_lengths).items()):
+        end = offset + length * number
+        if end > len(payload):
+            raise ValueError("the updates end early")
+        if length == 0:
+            updates = [b""] * number
+        elif length > _COLUMNS_UP_TO or number == 1:
+            updates = [payload[at : at + length] for at in range(offset, end, length)]
+        else:
+            columns = payload[offset:end]
+            updates = [columns[row::number] for row in range(number)]
+        groups[length] = iter(updates)
+        offset = end
+    if offset != len(payload):
+        raise ValueError("bytes are left over")
+    records = []
+    seq = header.first_seq - 1
+    kind = RecordKind.UPDATE
+    for delta, timestamp, metadata, length in zip(
+        deltas, timestamps, metadatas, update_lengths, strict=True
+    ):
+        seq += delta
+        records.append(Record(seq, next(groups[length]), metadata, timestamp, kind))
+    return records
+
+
+def _split_v1(payload: bytes, header: BlockHeader) -> list[Record]:
+    """Version 1: float64 timestamps, updates one after another in seq order."""
     count = header.count
     deltas, offset = _varuints(payload, 0, count)
     timestamps = struct.unpack_from(f"<{count}d", payload, offset)
@@ -247,4 +336,6 @@ def _split(payload: bytes, header: BlockHeader) -> list[Record]:
         seq += delta
         records.append(Record(seq, payload[offset : offset + length], metadata, timestamp, kind))
         offset += length
+    if offset != len(payload):
+        raise ValueError("bytes are left over")
     return records
