@@ -17,11 +17,12 @@ import pycrdt
 import pytest
 
 from ydocs import text_of, typing_updates
-from ystores import FileYStore
+from ystores import FileYStore, crdt
 from ystores.errors import CorruptStoreError, HistoryNotKeptError
+from ystores.filestore.checkpointing import RestoreResult, restore_batches
 from ystores.filestore.formats import HEADER_V3
-from ystores.filestore.frames import encode_frames
-from ystores.filestore.hints import hint_path
+from ystores.filestore.frames import FRAME_HEAD, encode_frames
+from ystores.filestore.hints import hint_path, read_hints, read_index
 from ystores.filestore.inspection import inspect_file
 from ystores.history import RetentionPolicy, decode_header
 from ystores.records import Record, RecordKind
@@ -254,6 +255,45 @@ async def test_restore_with_the_index_reads_two_frames_and_the_tail(tmp_path: Pa
         [u async for u, _, _ in FileYStore(str(path)).read()]
 
 
+def test_the_index_taken_row_by_row_gives_the_checkpoints_the_whole_read_gives(
+    tmp_path: Path,
+) -> None:
+    """A restore decodes the index's rows as it tries them (`read_index`): the same
+    checkpoints, covering most first, as decoding all of them; rows that do not
+    decode are left out either way."""
+    path = tmp_path / "doc.y"
+    path.write_bytes(b"")
+    good = [
+        [100, 50, 7, 12, 10, 1.5, 40],
+        [300, 60, 8, 30, 25, 2, 200],
+        [500, 70, 9, 50, 45, 3.5, 350],
+        [200, 55, 6, 20, 18, 1.75, 150],
+    ]
+    bad = [
+        [600, 70, 9, 60, "55", 4.0, 550],  # covers not an integer
+        [700, 70, 9, 70, 70, 4.0, 650],  # covers its own seq
+        [800, 70, 9, 90, 85, float("inf"), 750],
+        [900, 70, 1 << 32, 99, 95, 5.0, 850],  # not a CRC32C
+        [1000, 70, 9, 120, 110, 6.0],  # a field short
+        [1100, 70, 9, 130, True, 6.0, 1050],
+        "not a row",
+    ]
+    rows = [bad[0], good[0], bad[1], good[1], bad[2], bad[3], good[2], bad[4], bad[5], good[3]]
+    rows.append(bad[6])
+    index = {"format": "ystores-checkpoint-index", "version": 1, "inode": 1, "device": 2}
+    hint_path(path).write_text(json.dumps({**index, "checkpoints": rows}))
+    view = read_index(path, None)
+    hints = read_hints(path, None)
+    assert view is not None
+    assert hints is not None
+    assert [hint.as_list() for hint in view.latest_first()] == [
+        hint.as_list() for hint in hints.latest_first()
+    ]
+    assert [hint.covers for hint in view.latest_first()] == [45, 25, 18, 10]
+    assert view.hints() == hints
+    assert (view.inode, view.device) == (1, 2)
+
+
 @pytest.mark.parametrize(
     "lie",
     ["middle-of-frame", "other-file", "after-squash", "symlink", "garbage", "tail-skips"],
@@ -325,6 +365,44 @@ async def test_a_damaged_checkpoint_is_skipped_with_a_warning(
     assert "is damaged" in caplog.text
     assert "digest does not match" in caplog.text
     await store.aclose()
+
+
+async def test_a_damaged_checkpoint_the_index_vouches_for_is_skipped_on_the_fast_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The index names the damaged frame with its new checksum, so only the digest
+    can tell: the restore warns, starts from the earlier checkpoint the index
+    names, and still hands over one batch (the file closed, no second hop)."""
+    from history.test_properties import damage_frame
+
+    path = tmp_path / "doc.y"
+    text = "first part, second part, third"
+    store = await _typed(path, text[:10], clock=Clock())
+    await store.checkpoint()
+    for update in _updates(text)[10:24]:
+        await store.write(update)
+    await store.checkpoint()
+    for update in _updates(text)[24:]:
+        await store.write(update)
+    checkpoints = [r for r in await _all_records(store) if r.kind is RecordKind.CHECKPOINT]
+    await store.aclose()
+    damage_frame(path, checkpoints[1].seq, in_header=False, offset=7, flip=0x20)
+    saved = json.loads(hint_path(path).read_text())
+    (row,) = [row for row in saved["checkpoints"] if row[3] == checkpoints[1].seq]
+    row[2] = FRAME_HEAD.unpack_from(path.read_bytes(), row[0])[1]
+    hint_path(path).write_text(json.dumps(saved))
+
+    reader = FileYStore(str(path))
+    result = RestoreResult()
+    with caplog.at_level(logging.WARNING, logger="ystores"):
+        batches = list(restore_batches(reader._file_log, result))
+    assert "digest does not match" in caplog.text
+    assert (result.from_checkpoint, result.last, len(batches)) == (checkpoints[0].seq, True, 1)
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    crdt.apply_updates(doc, batches[0])
+    assert _text(doc) == text
+    assert await _restore(reader) == text
+    await reader.aclose()
 
 
 async def test_a_compressed_checkpoint_that_does_not_decompress_is_skipped_by_a_scan(

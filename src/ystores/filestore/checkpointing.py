@@ -35,8 +35,10 @@ from .frames import FRAME_HEAD, MAX_BODY, MIN_BODY, frame_checksum
 from .hints import (
     CheckpointHint,
     Hints,
+    IndexView,
     PrefixStats,
     read_hints,
+    read_index,
     update_hints,
 )
 from .log import FileLog
@@ -228,14 +230,14 @@ class _Base:
     record: Record
     header: CheckpointHeader
     tail_start: int
-    hints: Hints
+    hints: Hints | IndexView
 
 
 def _bound(
     file: BinaryIO,
     fmt: FileFormat,
     size: int,
-    hints: Hints,
+    hints: Hints | IndexView,
     *,
     seq: int | None,
     at: float | None,
@@ -247,9 +249,10 @@ def _bound(
     is checked like any the index names; without one that checks out, `size`.
     """
     fd = file.fileno()
+    checkpoints = hints.checkpoints if isinstance(hints, Hints) else hints.hints().checkpoints
     after = [
         hint
-        for hint in hints.checkpoints
+        for hint in checkpoints
         if (seq is not None and hint.covers > seq)
         or (at is not None and hint.covers_timestamp > at)
     ]
@@ -270,14 +273,17 @@ def hinted_base(
     file: BinaryIO,
     fmt: FileFormat,
     size: int,
-    hints: Hints | None,
+    hints: Hints | IndexView | None,
     log: Logger,
     path: str,
     *,
     seq: int | None = None,
     at: float | None = None,
 ) -> _Base | None:
-    """The latest checkpoint the index names that checks out (up to `seq`/`at`), or None."""
+    """The latest checkpoint the index names that checks out (up to `seq`/`at`), or None.
+
+    An `IndexView` decodes its rows as they are tried (a restore decodes one).
+    """
     if hints is None or fmt.version < 4:
         return None
     opened = os.fstat(file.fileno())
@@ -327,13 +333,17 @@ class RestoreResult:
         self.tail: TornTail | None = None
         self.from_checkpoint: int | None = None
         """The seq of the checkpoint the restore started from, if any."""
+        self.last: bool = False
+        """Set before the last batch is handed over: no need to ask for another."""
 
 
 def restore_batches(file_log: FileLog, result: RestoreResult) -> Generator[list[bytes], None, None]:
     """The updates that rebuild a document, in batches to apply in order (in a worker thread).
 
     From the index's latest valid checkpoint and the tail after it when the index
-    checks out; else one scan of the file keeping the latest valid base.
+    checks out (one batch, the file closed before it is handed over and
+    `result.last` set, so a reader needs one hop); else one scan of the file
+    keeping the latest valid base.
 
     Raises:
         YDocNotFound: There is no file, or it holds no record.
@@ -341,21 +351,26 @@ def restore_batches(file_log: FileLog, result: RestoreResult) -> Generator[list[
     """
     file, fmt, size = _open(file_log)
     path = str(file_log.path)
-    with file:
+    try:
         found = hinted_base(
-            file, fmt, size, read_hints(file_log.path, file_log.root), file_log.log, path
+            file, fmt, size, read_index(file_log.path, file_log.root), file_log.log, path
         )
+        batches = None
         if found is not None:
             try:
                 batches = list(_hinted_restore(file, fmt, size, found, path, result))
             except CorruptStoreError:
                 batches = None  # whatever is wrong, the full scan below reports it
-            if batches is not None:
-                result.from_checkpoint = found.record.seq
-                # read whole already: one batch, one transaction, one hop to the reader
-                yield [update for batch in batches for update in batch]
-                return
-        yield from _scanned_restore(file, fmt, size, path, file_log.log, result)
+        if batches is None:
+            yield from _scanned_restore(file, fmt, size, path, file_log.log, result)
+            return
+    finally:
+        file.close()
+    assert found is not None
+    result.from_checkpoint = found.record.seq
+    result.last = True
+    # read whole already: one batch, one transaction, one hop to the reader
+    yield [update for batch in batches for update in batch]
 
 
 def _scanned_restore(

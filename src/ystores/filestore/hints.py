@@ -46,7 +46,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -56,9 +56,11 @@ __all__ = [
     "HINT_SUFFIX",
     "CheckpointHint",
     "Hints",
+    "IndexView",
     "PrefixStats",
     "hint_path",
     "read_hints",
+    "read_index",
     "remove_hints",
     "update_hints",
     "write_hints",
@@ -178,27 +180,85 @@ def hint_path(path: Path) -> Path:
     return path.with_name(path.name + HINT_SUFFIX)
 
 
+_LIMIT = 1 << 63
+
+
 def _row(value: object) -> CheckpointHint | None:
-    if not isinstance(value, list) or len(value) != 7:
+    # Spelled out (no generator, no all()): a restore decodes every row of the index.
+    if type(value) is not list or len(value) != 7:
         return None
-    *integers, covers_timestamp, tail_start = value
-    integers.append(tail_start)
-    if not all(type(v) is int and 0 <= v < 1 << 63 for v in integers):
+    offset, length, checksum, seq, covers, covers_timestamp, tail = value
+    if not (
+        type(offset) is int
+        and type(length) is int
+        and type(checksum) is int
+        and type(seq) is int
+        and type(covers) is int
+        and type(tail) is int
+        and 0 <= tail <= offset < _LIMIT
+        and 0 <= length < _LIMIT
+        and 0 <= checksum < 1 << 32
+        and 1 <= covers < seq < _LIMIT
+    ):
         return None
-    if type(covers_timestamp) not in (int, float) or not math.isfinite(covers_timestamp):
+    if type(covers_timestamp) is not float:
+        if type(covers_timestamp) is not int or not -_LIMIT < covers_timestamp < _LIMIT:
+            return None
+        covers_timestamp = float(covers_timestamp)
+    if not math.isfinite(covers_timestamp):
         return None
-    offset, length, checksum, seq, covers, tail = integers
-    if covers < 1 or seq <= covers or tail > offset or checksum >= 1 << 32:
-        return None
-    return CheckpointHint(offset, length, checksum, seq, covers, float(covers_timestamp), tail)
+    return CheckpointHint(offset, length, checksum, seq, covers, covers_timestamp, tail)
 
 
-def read_hints(path: Path, root: Path | None) -> Hints | None:
-    """The index of the document file `path`, or None if there is none usable.
+@dataclass(frozen=True)
+class IndexView:
+    """A document file's index as read, its checkpoint rows decoded only when taken.
 
-    Never raises for the index's sake: a link, a huge file, bad JSON or bad
-    rows make it None (rows that do not decode are left out).
+    A restore needs the row covering most (and the next only if that one fails
+    its checks): it takes them from `latest_first` instead of decoding every row
+    (up to `MAX_ENTRIES`) as `hints()` does.
+
+    Attributes:
+        inode: The document file's inode when the index was written.
+        device: Its device.
+        rows: The checkpoint rows as parsed from the JSON, undecoded.
+        fields: The whole parsed index.
     """
+
+    inode: int
+    device: int
+    rows: list[object]
+    fields: dict[str, object]
+
+    def latest_first(self) -> Iterator[CheckpointHint]:
+        """The checkpoints that decode, the one covering most first (as `Hints.latest_first`)."""
+        # `covers` is sorted on as stored; a row that does not decode is dropped when taken
+        keyed = [row for row in self.rows if type(row) is list and len(row) == 7]
+        keyed = [row for row in keyed if type(row[4]) is int]
+        keyed.sort(key=_covers, reverse=True)
+        for row in keyed:
+            hint = _row(row)
+            if hint is not None:
+                yield hint
+
+    def hints(self) -> Hints:
+        """Every row decoded (rows that do not decode are left out)."""
+        checkpoints = tuple(hint for hint in map(_row, self.rows) if hint is not None)
+        packed = self.fields.get("packed", 0)
+        if type(packed) is not int or not 0 <= packed < 1 << 63:
+            packed = 0
+        return Hints(
+            self.inode, self.device, checkpoints, packed, _prefix(self.fields.get("prefix"))
+        )
+
+
+def _covers(row: list[int]) -> int:
+    return row[4]
+
+
+def read_index(path: Path, root: Path | None) -> IndexView | None:
+    """The index of the document file `path`, rows undecoded, or None if there is
+    none usable (see `read_hints`)."""
     try:
         fd, _ = open_inside(hint_path(path), root, os.O_RDONLY)
     except Exception:  # missing, a link, or leading out of the root (StoreIOError)
@@ -222,11 +282,17 @@ def read_hints(path: Path, root: Path | None) -> Hints | None:
         return None
     if not isinstance(rows, list):
         return None
-    checkpoints = tuple(hint for hint in map(_row, rows) if hint is not None)
-    packed = parsed.get("packed", 0)
-    if type(packed) is not int or not 0 <= packed < 1 << 63:
-        packed = 0
-    return Hints(inode, device, checkpoints, packed, _prefix(parsed.get("prefix")))
+    return IndexView(inode, device, rows, parsed)
+
+
+def read_hints(path: Path, root: Path | None) -> Hints | None:
+    """The index of the document file `path`, or None if there is none usable.
+
+    Never raises for the index's sake: a link, a huge file, bad JSON or bad
+    rows make it None (rows that do not decode are left out).
+    """
+    view = read_index(path, root)
+    return None if view is None else view.hints()
 
 
 def write_hints(path: Path, root: Path | None, hints: Hints) -> bool:

@@ -353,6 +353,8 @@ class FileYStore(BaseYStore):
         try:
             while (batch := await self._in_worker(lambda: next(batches, None))) is not None:
                 crdt.apply_updates(ydoc, batch)
+                if result.last:  # the index's path: all of it in one batch, one hop
+                    break
         finally:
             batches.close()
         self.torn_tail = result.tail
