@@ -18,7 +18,10 @@ from ystores import HistoryNotKeptError, RecordKind, YDocNotFound, open_store
 from ystores.cli import app
 from ystores.history import CheckpointPolicy, RetentionPolicy
 from ystores.sql import dispose_databases, schema
-from ystores.sql.store import SQLYStore
+from ystores.sql.database import Database, update_rows
+from ystores.sql.history import RestoreStart, restore_start
+from ystores.sql.store import FIRST_PAGE, TAIL_PAGE, SQLYStore
+from ystores.threads import run_in_worker
 
 from .test_schema import run_sql
 
@@ -233,6 +236,53 @@ async def test_a_damaged_checkpoint_is_skipped_never_a_wrong_document(
     assert report is not None
     assert report.covers == seqs[-1]
     assert await restored(store) == text_of(updates)
+    await dispose_databases()
+
+
+async def test_a_sqlite_restore_reads_its_checked_base_and_tail_in_one_hop(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite reads the newest checkpoint and the page after it in one worker-thread
+    hop, the checkpoint checked there; a damaged one sends the restore down the
+    path that looks through the others. Postgres keeps its two queries."""
+    updates = edits(330)
+    store, _ = await written(db_url, updates[:300], 100)
+    for update in updates[300:]:
+        await store.write(update)
+    seqs = [r.seq async for r in store.read_records()]
+    checkpoints = [r.seq async for r in store.read_records(checkpoints=True) if r.kind == 2]
+    db = await store.database()
+
+    async def start(db: Database, doc: str = "doc") -> RestoreStart | None:
+        fetch = db.blocking_fetch
+        assert fetch is not None
+        return await run_in_worker(
+            lambda: restore_start(fetch, db.backend, db.statements, doc, FIRST_PAGE, TAIL_PAGE)
+        )
+
+    if "sqlite" not in db_url:
+        assert db.blocking_fetch is None
+    else:
+        found = await start(db)
+        assert found is not None
+        assert found.base is not None
+        assert (found.base.seq, found.base.covers) == (checkpoints[-1], seqs[299])
+        assert [seq for seq, _ in update_rows(found.rows, "doc", found.base.covers)] == seqs[300:]
+        assert await start(db, "nothing") == RestoreStart(None, [])
+    assert await restored(store) == text_of(updates)
+    await dispose_databases()
+    blob = "x'0102'" if "sqlite" in db_url else "'\\x0102'::bytea"
+    await run_sql(
+        db_url, f'UPDATE ystore_records SET "update" = {blob} WHERE seq = {checkpoints[-1]}'
+    )
+    reopened = open_store(db_url, "doc")
+    assert isinstance(reopened, SQLYStore)
+    store = reopened
+    if "sqlite" in db_url:
+        assert await start(await store.database()) is None
+    with caplog.at_level(logging.WARNING, logger="ystores.sql"):
+        assert await restored(store) == text_of(updates)
+    assert f"Skipping checkpoint {checkpoints[-1]}" in caplog.text
     await dispose_databases()
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,7 +48,7 @@ from .urls import safe_url, sqlite_synchronous
 
 log = logging.getLogger("ystores.sql")
 
-__all__ = ["Database", "Entry"]
+__all__ = ["Database", "Entry", "update_rows"]
 
 Entry = tuple[str, int, bytes, bytes, float]
 """A record to write: `(doc, kind, update, metadata, timestamp)`."""
@@ -62,6 +62,25 @@ def _raw(codec: int, stored: Any, doc: str, seq: int) -> bytes:
     if not codec:
         return bytes(stored)
     return decompress(codec, bytes(stored), where=f"record {seq} of {doc!r}")
+
+
+def update_rows(rows: Sequence[tuple[Any, ...]], doc: str, after: int) -> list[tuple[int, bytes]]:
+    """`(seq, update)` of the rows of `statements.update_page` fetched after seq `after`,
+    blocks expanded (see `Database.update_page`).
+
+    Raises:
+        CorruptStoreError: A compressed update does not decode, or a block is damaged.
+    """
+    out = [(r[0], _raw(r[2], r[1], doc, r[0])) for r in rows if r[3] is None]
+    if len(out) == len(rows):
+        return out
+    out = []
+    for seq, stored, codec, header in rows:
+        if header is None:
+            out.append((seq, _raw(codec, stored, doc, seq)))
+        else:
+            out.extend((r.seq, r.update) for r in block_records(header, stored, after))
+    return out
 
 
 class Database:
@@ -391,6 +410,12 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
+    @property
+    def blocking_fetch(self) -> Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]] | None:
+        """SQLite: `fetch` as a blocking call, for several reads in one worker-thread
+        hop (`run_in_worker`); None on Postgres."""
+        return None if self._readers is None else self._readers.fetch
+
     async def fetch_each(self, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[Any]]:
         """Run several read-only queries (each consistent on its own); return their rows.
 
@@ -445,15 +470,7 @@ class Database:
         """
         stmt = self.statements.update_page
         rows = await self.fetch(stmt.sql, stmt.args(doc=doc, after=after, limit=limit, until=until))
-        out = [(r[0], _raw(r[2], r[1], doc, r[0])) for r in rows if r[3] is None]
-        if len(out) == len(rows) and (len(rows) == limit or until == MAX_SEQ):
-            return out
-        out = []
-        for seq, stored, codec, header in rows:
-            if header is None:
-                out.append((seq, _raw(codec, stored, doc, seq)))
-            else:
-                out.extend((r.seq, r.update) for r in block_records(header, stored, after))
+        out = update_rows(rows, doc, after)
         if len(rows) < limit and until != MAX_SEQ:
             block = await straddling_block(self, doc, until)
             if block is not None:

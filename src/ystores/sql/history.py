@@ -17,8 +17,9 @@ a replay from the snapshot (or the first record). Never a wrong document.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -26,13 +27,22 @@ from ..errors import CorruptStoreError
 from ..history.checkpoints import CheckpointHeader, decode_header
 from ..history.compression import decompress
 from ..records import RecordKind
-from .statements import compile_for
+from .statements import MAX_SEQ, compile_for
 from .tables import records
 
 if TYPE_CHECKING:
     from .database import Database
+    from .statements import Statements
 
-__all__ = ["Base", "Landmarks", "find_base", "landmarks", "latest_base"]
+__all__ = [
+    "Base",
+    "Landmarks",
+    "RestoreStart",
+    "find_base",
+    "landmarks",
+    "latest_base",
+    "restore_start",
+]
 
 log = logging.getLogger("ystores.sql")
 
@@ -175,17 +185,63 @@ async def latest_base(db: Database, doc: str) -> Base | None:
     rows = await db.fetch(stmt.sql, stmt.args(doc=doc))
     if not rows:
         return None  # no checkpoint after the latest snapshot
-    seq, metadata, stored, codec, snapshot = rows[0]
+    base = _trusted_newest(rows[0], doc)
+    return base if base is not None else await find_base(db, doc)
+
+
+def _trusted_newest(row: tuple[Any, ...], doc: str) -> Base | None:
+    """The base in a row of `_NEWEST` if it checks out (header, snapshot, codec, digest)."""
+    seq, metadata, stored, codec, snapshot = row
     header = decode_header(bytes(metadata))
-    if header is not None and header.covers >= int(snapshot):
-        stored = bytes(stored)
-        try:
-            update = decompress(int(codec), stored, where=f"checkpoint {seq} of {doc!r}")
-        except CorruptStoreError:
-            update = None
-        if update is not None and header.matches(update):
-            return Base(int(seq), header.covers, header.covers_timestamp, update, len(stored))
-    return await find_base(db, doc)
+    if header is None or header.covers < int(snapshot):
+        return None
+    stored = bytes(stored)
+    try:
+        update = decompress(int(codec), stored, where=f"checkpoint {seq} of {doc!r}")
+    except CorruptStoreError:
+        return None
+    if not header.matches(update):
+        return None
+    return Base(int(seq), header.covers, header.covers_timestamp, update, len(stored))
+
+
+@dataclass(frozen=True)
+class RestoreStart:
+    """`restore_start`'s reads: the trusted base and the first page of updates after it.
+
+    Attributes:
+        base: The newest checkpoint, checked (None: the document has none).
+        rows: The first page of `statements.update_page` after it (or after 0),
+            as fetched (`database.update_rows` decodes them).
+    """
+
+    base: Base | None
+    rows: list[tuple[Any, ...]]
+
+
+def restore_start(
+    fetch: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]],
+    backend: str,
+    statements: Statements,
+    doc: str,
+    first: int,
+    tail: int,
+) -> RestoreStart | None:
+    """`latest_base` and the first page after it with a blocking `fetch` (SQLite: the two
+    queries in one worker-thread hop), `tail` rows after a checkpoint, else `first`.
+
+    None when the newest checkpoint does not check out: `latest_base` then looks
+    through the others (and warns), as a restore without this shortcut does.
+    """
+    stmt = compile_for(_NEWEST, backend)
+    rows = fetch(stmt.sql, stmt.args(doc=doc))
+    base = _trusted_newest(rows[0], doc) if rows else None
+    if rows and base is None:
+        return None
+    page = statements.update_page
+    after, limit = (0, first) if base is None else (base.covers, tail)
+    args = page.args(doc=doc, after=after, limit=limit, until=MAX_SEQ)
+    return RestoreStart(base, fetch(page.sql, args))
 
 
 def _warn(doc: str, seq: int, why: str) -> None:

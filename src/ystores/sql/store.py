@@ -31,11 +31,12 @@ from ..history.packing import PackReport
 from ..history.stats import HistoryStats
 from ..history.thinning import ThinningPolicy
 from ..records import Record, RecordKind
+from ..threads import run_in_worker
 from .blocks import BLOCK, expand_rows
-from .database import Database, Row
+from .database import Database, Row, update_rows
 from .engines import running_loop, shared
 from .following import FollowedSQLStore
-from .history import latest_base
+from .history import RestoreStart, latest_base, restore_start
 from .history_stats import history_stats
 from .history_write import retention_cut, state_at, write_checkpoint
 from .memory import is_memory, memory_url
@@ -344,7 +345,8 @@ class SQLYStore(FollowedSQLStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        base = await latest_base(db, self.path)
+        start = await self._restore_start(db)
+        base = start.base if start is not None else await latest_base(db, self.path)
         # The checkpoint goes in one transaction with the first page after it.
         first = [base.update] if base is not None else []
         after = base.covers if base is not None else 0
@@ -357,6 +359,7 @@ class SQLYStore(FollowedSQLStore):
             after,
             bool(first),
             TAIL_PAGE if first else FIRST_PAGE,
+            None if start is None else update_rows(start.rows, self.path, after),
         )
         async with aclosing(pages):
             async for rows in pages:
@@ -364,6 +367,17 @@ class SQLYStore(FollowedSQLStore):
                 first = []
         if first:
             crdt.apply_updates(ydoc, first)
+
+    async def _restore_start(self, db: Database) -> RestoreStart | None:
+        """SQLite: the base and the first page after it, read in one worker-thread hop
+        (None on Postgres, or when the newest checkpoint does not check out)."""
+        fetch = db.blocking_fetch
+        if fetch is None:
+            return None
+        backend, statements, doc = db.backend, db.statements, self.path
+        return await run_in_worker(
+            lambda: restore_start(fetch, backend, statements, doc, FIRST_PAGE, TAIL_PAGE)
+        )
 
     async def _pages(
         self,
@@ -373,17 +387,19 @@ class SQLYStore(FollowedSQLStore):
         after: int = 0,
         found: bool = False,
         first: int = FIRST_PAGE,
+        fetched: list[R] | None = None,
     ) -> AsyncGenerator[list[R], None]:
         """The document's rows after seq `after` (each starting with its seq), a
         page of about `PAGE_BYTES` (at most `most` rows) at a time, `first` rows
-        in the first.
+        in the first (`fetched`, when it was fetched already).
 
         Raises:
             YDocNotFound: No row, and `found` does not say the document exists.
         """
         limit = first
         while True:
-            rows = await fetch(self.path, after, limit)
+            rows = await fetch(self.path, after, limit) if fetched is None else fetched
+            fetched = None
             if rows:
                 found = True
                 yield rows
