@@ -491,3 +491,42 @@ async def test_repair_leaves_a_healthy_packed_file_alone_and_cuts_a_damaged_bloc
     after = await _records(FileYStore(str(path)))
     assert after
     assert [r.update for r in after] == [r.update for r in before if not block.seq <= r.seq <= last]
+
+
+async def test_default_thinning_keeps_one_recent_and_a_damaged_latest_falls_back(
+    tmp_path: Path,
+) -> None:
+    from ystores.history import decode_header
+
+    path = tmp_path / "doc.y"
+    store = await _history(path, TEXT, 50)  # 420 records, a checkpoint every 50
+    assert await store.pack(thinning=ThinningPolicy(spacing=150), block_records=1000)
+    with path.open("rb") as file:
+        size = path.stat().st_size
+        fmt = detect_format(file, size, str(path))
+        assert fmt is not None
+        scanner = V3Scanner(file, fmt.data_offset, size, kinds=fmt.kinds)
+        scanner.expand_blocks = False
+        frames = [r for batch in scanner for r in batch]
+    checkpoints = [r for r in frames if r.kind == RecordKind.CHECKPOINT]
+    covers = []
+    for checkpoint in checkpoints:
+        header = decode_header(checkpoint.metadata)
+        assert header is not None
+        covers.append(header.covers)
+    # the latest only (the one before it, covering 356, is dropped), then no stretch
+    # longer than 150 records further back
+    assert covers == [101, 203, 305, 407]
+    # the latest damaged under a valid frame: the restore starts from the kept one
+    # before it (102 records more to replay) and gives the same text
+    wrong = typing_updates("something else", client_id=8)[0]
+    path.write_bytes(
+        b"VERSION:5\n"
+        + encode_frames(
+            Record(r.seq, wrong, r.metadata, r.timestamp, r.kind) if r is checkpoints[-1] else r
+            for r in frames
+        )
+    )
+    hint_path(path).unlink(missing_ok=True)
+    assert await _restore(FileYStore(str(path))) == TEXT
+    await store.aclose()

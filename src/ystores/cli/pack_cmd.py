@@ -25,7 +25,7 @@ def pack_command(
             metavar="N",
             help="Checkpoints always kept, the newest first (a restore uses the latest).",
         ),
-    ] = 2,
+    ] = 1,
     spacing: Annotated[
         int,
         typer.Option(

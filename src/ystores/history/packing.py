@@ -48,7 +48,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, repeat
 
 from ..errors import CorruptStoreError
 from ..records import Record, RecordKind, decode_varuint, encode_varuint
@@ -304,15 +304,10 @@ def _split(payload: bytes, header: BlockHeader) -> list[Record]:
         offset = end
     if offset != len(payload):
         raise ValueError("bytes are left over")
-    records = []
-    seq = header.first_seq - 1
-    kind = RecordKind.UPDATE
-    for delta, timestamp, metadata, length in zip(
-        deltas, timestamps, metadatas, update_lengths, strict=True
-    ):
-        seq += delta
-        records.append(Record(seq, next(groups[length]), metadata, timestamp, kind))
-    return records
+    deltas[0] += header.first_seq - 1  # every column holds `count` values
+    in_order = map(next, map(groups.__getitem__, update_lengths))  # the updates in seq order
+    kinds = repeat(RecordKind.UPDATE)
+    return list(map(Record, accumulate(deltas), in_order, metadatas, timestamps, kinds))
 
 
 def _split_v1(payload: bytes, header: BlockHeader) -> list[Record]:

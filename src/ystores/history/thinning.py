@@ -36,12 +36,14 @@ class ThinningPolicy:
     """How many old checkpoints are kept.
 
     Attributes:
-        keep_recent: The newest checkpoints always kept (at least 1: the one a restore uses).
+        keep_recent: The newest checkpoints always kept (at least 1: the one a restore
+            uses). With 1, a restore whose latest checkpoint is damaged falls back to
+            the next kept one, up to `spacing` records older (or replays everything).
         spacing: Further back, the most records of history between two kept
             checkpoints (a bound on what time travel replays after a checkpoint).
     """
 
-    keep_recent: int = 2
+    keep_recent: int = 1
     spacing: int = 5000
 
     def __post_init__(self) -> None:
