@@ -322,12 +322,13 @@ async def test_an_older_schema_check_refuses_a_database_with_blocks(
     store, _seqs = await written(db_url, edits(200), 100)
     assert await store.pack() is not None
     await dispose_databases()
+    newest = schema.head_revision()  # 0004_blocks or a later one
     # what the ystores before 0004_blocks sees: a revision newer than its newest
     monkeypatch.setattr(alembic_setup, "head_revision", lambda: "0003_history")
     monkeypatch.setattr(schema, "head_revision", lambda: "0003_history")
     older = open_store(db_url, "doc")
     assert isinstance(older, SQLYStore)
-    with pytest.raises(SchemaError, match="0004_blocks"):
+    with pytest.raises(SchemaError, match=newest):
         await older.database()
     await dispose_databases()
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from ..history.packing import BlockHeader, decode_block_header, unpack_block
 from ..records import RecordKind
 from .statements import MAX_SEQ, compile_for
-from .tables import records
+from .tables import not_update, records
 
 if TYPE_CHECKING:
     from .database import Database
@@ -51,6 +51,7 @@ _STRADDLER = (
     .where(
         records.c.doc == _doc,
         records.c.kind == BLOCK,
+        not_update(),
         records.c.seq > sa.bindparam("until", type_=sa.BigInteger()),
     )
     .order_by(records.c.seq)
@@ -61,6 +62,7 @@ _HEADERS = (
     .where(
         records.c.doc == _doc,
         records.c.kind == BLOCK,
+        not_update(),
         records.c.seq >= sa.bindparam("since", type_=sa.BigInteger()),
         records.c.seq <= sa.bindparam("until", type_=sa.BigInteger()),
     )

@@ -29,7 +29,7 @@ from ..history.compression import decompress
 from ..records import Record, RecordKind
 from .blocks import expand_rows
 from .statements import Compiled, compile_for
-from .tables import records
+from .tables import not_update, records
 
 __all__ = ["ReadBatcher", "Request", "postgres_reads", "rows_to_records", "sqlite_reads"]
 
@@ -138,7 +138,7 @@ def _postgres_batch() -> Compiled:
     s = records.alias("s")
     latest_snapshot = (
         sa.select(sa.func.coalesce(sa.func.max(s.c.seq), 0))
-        .where(s.c.doc == wanted.c.doc, s.c.kind == RecordKind.SNAPSHOT.value)
+        .where(s.c.doc == wanted.c.doc, s.c.kind == RecordKind.SNAPSHOT.value, not_update(s.c.kind))
         .correlate_except(s)
         .scalar_subquery()
     )

@@ -28,7 +28,7 @@ from ..history.checkpoints import CheckpointHeader, decode_header
 from ..history.compression import decompress
 from ..records import RecordKind
 from .statements import MAX_SEQ, compile_for
-from .tables import records
+from .tables import not_update, records
 
 if TYPE_CHECKING:
     from .database import Database
@@ -51,28 +51,32 @@ _CHECKPOINT = RecordKind.CHECKPOINT.value
 _doc: sa.BindParameter[str] = sa.bindparam("doc")
 _latest_snapshot = (
     sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
-    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
+    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT, not_update())
     .scalar_subquery()
 )
 # The latest snapshot and every checkpoint after it, headers only. Each part is an
-# equality on `kind`, so both are range scans of the `(doc, kind, seq)` index
-# (`kind > 0` would let SQLite scan the whole document through the primary key).
+# equality on `kind` beside `not_update()`, so both are range scans of the partial
+# `(doc, kind, seq)` index (`kind > 0` alone would let SQLite scan the whole
+# document through the primary key).
 _columns = (records.c.seq, records.c.kind, records.c.metadata, records.c.timestamp)
 _snapshot_row = (
     sa.select(*_columns)
-    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
+    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT, not_update())
     .order_by(records.c.seq.desc())
     .limit(1)
     .subquery()
 )
 _LANDMARKS = sa.union_all(
     sa.select(*_columns).where(
-        records.c.doc == _doc, records.c.kind == _CHECKPOINT, records.c.seq >= _latest_snapshot
+        records.c.doc == _doc,
+        records.c.kind == _CHECKPOINT,
+        not_update(),
+        records.c.seq >= _latest_snapshot,
     ),
     sa.select(_snapshot_row),
 )
 # The newest checkpoint after the latest snapshot, whole, with that snapshot's seq:
-# a restore's base in one lookup of the `(doc, kind, seq)` index (`latest_base`).
+# a restore's base in one lookup of the partial `(doc, kind, seq)` index (`latest_base`).
 _NEWEST = (
     sa.select(
         records.c.seq,
@@ -81,7 +85,12 @@ _NEWEST = (
         records.c.codec,
         _latest_snapshot.label("snapshot"),
     )
-    .where(records.c.doc == _doc, records.c.kind == _CHECKPOINT, records.c.seq >= _latest_snapshot)
+    .where(
+        records.c.doc == _doc,
+        records.c.kind == _CHECKPOINT,
+        not_update(),
+        records.c.seq >= _latest_snapshot,
+    )
     .order_by(records.c.seq.desc())
     .limit(1)
 )

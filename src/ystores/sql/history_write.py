@@ -28,7 +28,7 @@ from .blocks import BLOCK, block_records
 from .history import find_base, landmarks
 from .history_merge import merge_and_verify, merge_onto, merge_range, stored_form
 from .statements import compile_for
-from .tables import records
+from .tables import not_update, records
 
 if TYPE_CHECKING:
     from .database import Database
@@ -41,7 +41,7 @@ _CHECKPOINT = RecordKind.CHECKPOINT.value
 _doc: sa.BindParameter[str] = sa.bindparam("doc")
 _latest = (
     sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
-    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
+    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT, not_update())
     .scalar_subquery()
 )
 _in_log = (records.c.doc == _doc, records.c.kind != _CHECKPOINT, records.c.seq >= _latest)

@@ -44,7 +44,7 @@ from ..errors import CorruptStoreError
 from ..history.packing import decode_block_header, unpack_block
 from ..records import RecordKind
 from .statements import compile_for
-from .tables import records
+from .tables import not_update, records
 
 __all__ = [
     "Fence",
@@ -78,6 +78,7 @@ _IN_BLOCKS = (
     .where(
         records.c.doc == sa.bindparam("doc"),
         records.c.kind == RecordKind.BLOCK.value,
+        not_update(),
         # a block row's timestamp is the latest of its records'
         records.c.timestamp >= sa.bindparam("ts"),
     )

@@ -37,7 +37,7 @@ from ..threads import run_in_worker
 from .blocks import BLOCK, block_headers
 from .history import find_base, landmarks
 from .statements import compile_for
-from .tables import documents, records
+from .tables import documents, not_update, records
 
 if TYPE_CHECKING:
     from .database import Database
@@ -66,7 +66,7 @@ _UPDATES = (
 )
 _OTHERS = sa.select(records.c.seq).where(
     records.c.doc == _doc,
-    records.c.kind != _UPDATE,
+    not_update(),
     records.c.seq > _first,
     records.c.seq <= _last,
 )

@@ -34,7 +34,7 @@ from ..threads import run_in_worker
 from .blocks import BLOCK, block_headers, straddling_block
 from .history_merge import merge_and_verify, merge_range, stored_form
 from .statements import MAX_SEQ, compile_for
-from .tables import documents, records
+from .tables import documents, not_update, records
 
 if TYPE_CHECKING:
     from .database import Database
@@ -48,7 +48,7 @@ _doc: sa.BindParameter[str] = sa.bindparam("doc")
 _cut: sa.BindParameter[int] = sa.bindparam("cut", type_=sa.BigInteger())
 _latest = (
     sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
-    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT)
+    .where(records.c.doc == _doc, records.c.kind == _SNAPSHOT, not_update())
     .scalar_subquery()
 )
 _logged = records.c.kind != _CHECKPOINT
@@ -69,15 +69,15 @@ _CHECK = sa.select(
 ).where(records.c.doc == _doc, records.c.seq <= _cut, _logged)
 _DELETE = records.delete().where(records.c.doc == _doc, records.c.seq <= _cut)
 _LATER_CHECKPOINTS = sa.select(records.c.seq, records.c.metadata).where(
-    records.c.doc == _doc, records.c.kind == _CHECKPOINT, records.c.seq > _cut
+    records.c.doc == _doc, records.c.kind == _CHECKPOINT, not_update(), records.c.seq > _cut
 )
 _DELETE_ONE = records.delete().where(records.c.doc == _doc, records.c.seq == sa.bindparam("seq"))
 _BLOCKS_UP_TO = sa.select(records.c.metadata).where(
-    records.c.doc == _doc, records.c.kind == BLOCK, records.c.seq <= _cut
+    records.c.doc == _doc, records.c.kind == BLOCK, not_update(), records.c.seq <= _cut
 )
 _NEXT_BLOCK = (
     sa.select(records.c.seq, records.c.metadata)
-    .where(records.c.doc == _doc, records.c.kind == BLOCK, records.c.seq > _cut)
+    .where(records.c.doc == _doc, records.c.kind == BLOCK, not_update(), records.c.seq > _cut)
     .order_by(records.c.seq)
     .limit(1)
 )

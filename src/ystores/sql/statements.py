@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 from ..records import RecordKind
-from .tables import documents, records
+from .tables import documents, not_update, records
 
 __all__ = [
     "CODEC_SHIFT",
@@ -233,7 +233,11 @@ def _build(dialect: Dialect) -> Statements:
     ).returning(documents.c.last_seq)
     latest_snapshot = (
         sa.select(sa.func.coalesce(sa.func.max(records.c.seq), 0))
-        .where(records.c.doc == sa.bindparam("doc"), records.c.kind == RecordKind.SNAPSHOT.value)
+        .where(
+            records.c.doc == sa.bindparam("doc"),
+            records.c.kind == RecordKind.SNAPSHOT.value,
+            not_update(),
+        )
         .scalar_subquery()
     )
     last_write = sa.select(documents.c.last_write).where(documents.c.doc == sa.bindparam("doc"))

@@ -20,7 +20,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["VERSION_TABLE", "documents", "include_object", "metadata", "records"]
+__all__ = [
+    "KIND_INDEX",
+    "VERSION_TABLE",
+    "documents",
+    "include_object",
+    "metadata",
+    "not_update",
+    "records",
+]
 
 VERSION_TABLE = "ystore_alembic_version"
 """Alembic's version table for the ystores schema (never the application's `alembic_version`)."""
@@ -44,14 +52,41 @@ records = sa.Table(
     sa.Column("timestamp", sa.Double(), nullable=False),
     sa.Column("codec", sa.SmallInteger(), nullable=False, server_default=sa.text("0")),
     sa.PrimaryKeyConstraint("doc", "seq"),
-    sa.Index(None, "doc", "kind", "seq"),
 )
 """One row per record of a document's log; primary key `(doc, seq)`.
 
-`kind` is a `RecordKind` (update, snapshot, checkpoint); `codec` a
-`ystores.history.Codec`: how `update` is stored (0 raw, 1 zlib). The index on
-`(doc, kind, seq)` finds a document's latest snapshot in one lookup, and its
-checkpoints (a few rows, one per thousand records or so) in one range scan.
+`kind` is a `RecordKind` (update, snapshot, checkpoint, block); `codec` a
+`ystores.history.Codec`: how `update` is stored (0 raw, 1 zlib). The partial
+index `KIND_INDEX` on `(doc, kind, seq)` of the rows that are not updates finds
+a document's latest snapshot in one lookup, and its checkpoints and blocks (a
+few rows, one per thousand records or so) in one range scan.
+"""
+
+
+def not_update(kind: sa.ColumnElement[int] = records.c.kind) -> sa.ColumnElement[bool]:
+    """`kind <> 0`, with the 0 written into the SQL: the predicate of `KIND_INDEX`.
+
+    A query reaches that index only when its WHERE clause holds this very term
+    (beside its `kind = ...`): SQLite uses a partial index only for a query whose
+    terms include the index's own, and a Postgres generic plan cannot prove
+    `kind = $1` excludes 0. `kind` is the column of an alias, where there is one.
+    """
+    return kind != sa.literal_column("0", sa.SmallInteger())
+
+
+KIND_INDEX = sa.Index(
+    "ix_ystore_records_doc_kind_seq_not_update",
+    records.c.doc,
+    records.c.kind,
+    records.c.seq,
+    postgresql_where=not_update(),
+    sqlite_where=not_update(),
+)
+"""Snapshots, checkpoints and blocks by `(doc, kind, seq)`; updates are left out.
+
+Updates are nearly every row, and none is looked up by kind: indexing them
+only made the index as large as the primary key, and left its pages behind
+(nearly empty, never merged back) when packing folded the updates into blocks.
 """
 
 documents = sa.Table(
