@@ -273,6 +273,15 @@ def _varuints(payload: bytes, offset: int, count: int) -> tuple[list[int], int]:
     return values, offset
 
 
+def _pieces(payload: bytes, offset: int, lengths: list[int]) -> tuple[list[bytes], int]:
+    """The byte strings of `lengths` laid end to end from `offset`, and the offset after them."""
+    pieces = []
+    for length in lengths:
+        pieces.append(payload[offset : offset + length])
+        offset += length
+    return pieces, offset
+
+
 def _split(payload: bytes, header: BlockHeader) -> list[Record]:
     count = header.count
     deltas, offset = _varuints(payload, 0, count)
@@ -284,10 +293,7 @@ def _split(payload: bytes, header: BlockHeader) -> list[Record]:
     timestamps = struct.unpack(f"<{count}d", struct.pack(f"<{count}Q", *bits))
     metadata_lengths, offset = _varuints(payload, offset, count)
     update_lengths, offset = _varuints(payload, offset, count)
-    metadatas = []
-    for length in metadata_lengths:
-        metadatas.append(payload[offset : offset + length])
-        offset += length
+    metadatas, offset = _pieces(payload, offset, metadata_lengths)
     groups: dict[int, Iterator[bytes]] = {}
     for length, number in sorted(Counter(update_lengths).items()):
         end = offset + length * number
@@ -318,10 +324,7 @@ def _split_v1(payload: bytes, header: BlockHeader) -> list[Record]:
     offset += count * _F64.size
     metadata_lengths, offset = _varuints(payload, offset, count)
     update_lengths, offset = _varuints(payload, offset, count)
-    metadatas = []
-    for length in metadata_lengths:
-        metadatas.append(payload[offset : offset + length])
-        offset += length
+    metadatas, offset = _pieces(payload, offset, metadata_lengths)
     records = []
     seq = header.first_seq - 1
     kind = RecordKind.UPDATE
