@@ -182,6 +182,25 @@ async def test_compressed_records_mix_with_raw_ones(db_url: str) -> None:
     assert all(codecs[i] == 1 for i in pastes)
 
 
+async def test_read_yields_raw_pages_and_compressed_pages_alike(db_url: str) -> None:
+    # the first page (FIRST_PAGE records) holds raw updates alone, a later one compressed
+    # rows among raw ones: both page paths yield the same triples as read_records()
+    from ystores.sql.store import FIRST_PAGE
+
+    updates = edits(FIRST_PAGE + 60, paste_every=10)
+    store = open_store(db_url, "doc")
+    for update in updates[:FIRST_PAGE]:
+        await store.write(update)
+    store.compress = True
+    for update in updates[FIRST_PAGE:]:
+        await store.write(update)
+    got = [t async for t in store.read()]
+    assert [u for u, _m, _t in got] == updates
+    assert got == [(r.update, r.metadata, r.timestamp) async for r in store.read_records()]
+    await dispose_databases()
+    assert 1 in (await column_values(db_url, "codec"))[FIRST_PAGE:]
+
+
 async def column_values(url: str, column: str) -> list[Any]:
     from ystores.sql.engines import create_engine
     from ystores.sql.urls import database_url

@@ -82,6 +82,9 @@ class Statements:
             snapshot on, in seq order, checkpoints left out: `(seq, kind,
             update, metadata, timestamp, codec)`.
         page_all: The same with checkpoints.
+        read_page: The records of `page` as `read()` takes them: `(seq, packed,
+            update, metadata, timestamp)`, `packed` being the kind and codec in
+            one small integer (`kind | codec << CODEC_SHIFT`, 0 for a raw update).
         update_page: The seqs, updates and codecs of the records of `page`
             with seq <= `until` (restoring a document, replaying a range), and
             the header of a block row (NULL for other rows: see `sql.blocks`).
@@ -104,6 +107,7 @@ class Statements:
     last_write: Compiled
     page: Compiled
     page_all: Compiled
+    read_page: Compiled
     update_page: Compiled
     append: Compiled | None = None
     append_many: Compiled | None = None
@@ -258,6 +262,7 @@ def _build(dialect: Dialect) -> Statements:
 
     c = records.c
     row = (c.seq, c.kind, c.update, c.metadata, c.timestamp, c.codec)
+    packed = c.kind.bitwise_or(c.codec.bitwise_lshift(CODEC_SHIFT))
     block_header = sa.case((c.kind == RecordKind.BLOCK.value, c.metadata))
     sqlite_only: dict[str, Compiled] = {}
     if dialect.name == "sqlite":
@@ -276,6 +281,7 @@ def _build(dialect: Dialect) -> Statements:
         last_write=_compile(last_write, dialect),
         page=_compile(page_of(*row), dialect),
         page_all=_compile(page_of(*row, checkpoints=True), dialect),
+        read_page=_compile(page_of(c.seq, packed, c.update, c.metadata, c.timestamp), dialect),
         update_page=_compile(page_of(c.seq, c.update, c.codec, block_header, until=True), dialect),
     )
 
