@@ -191,6 +191,20 @@ def test_checkpoint_and_retain_commands(target: str, tmp_path: Path) -> None:
     # Every record is older than an hour: all of them are merged into the base.
     kept = ok_json("retain", target, "--keep", "1h")
     assert kept["documents"] == 1
+    # The same report fields as `ystore squash --json`: the base holds what it merged.
+    (retained,) = kept["retained"]
+    assert retained["doc"] == "notes/a.txt"
+    assert retained["records_after"] < retained["records_before"]
+    assert retained["cut_seq"] >= 4
+    assert set(retained) == {
+        "doc",
+        "records_before",
+        "records_after",
+        "bytes_before",
+        "bytes_after",
+        "cut_seq",
+        "seconds",
+    }
     assert ok_json("export", target, "--doc", "notes/a.txt", "--json") == before
     one_line_error(
         ystore("export", target, "--doc", "notes/a.txt", "--at", str(T0 + 30), "-o", "/dev/null"),

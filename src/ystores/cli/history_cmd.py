@@ -9,6 +9,7 @@ import typer
 from .app import app
 from .common import STORE_HELP, progress_bar, resolve, run_operation, warn_strays
 from .render import format_bytes, print_document_reports
+from .squash_reports import squash_fields, squash_line
 from .times import option_retention
 
 _DOC_HELP = "Only this document (default: every document of the store)."
@@ -93,18 +94,8 @@ def retain_command(
         as_json=as_json,
         header={"target": target, "policy": policy.describe(), "documents": len(results)},
         key="retained",
-        fields=lambda r: {
-            "records_before": r.records_before,
-            "records_after": r.records_after,
-            "bytes_before": r.bytes_before,
-            "bytes_after": r.bytes_after,
-            "cut_seq": r.cut_seq,
-            "seconds": round(r.seconds, 6),
-        },
-        line=lambda name, r: (
-            f"retained {name}: {r.records_before} records -> {r.records_after}, "
-            f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
-        ),
+        fields=squash_fields,
+        line=lambda name, r: squash_line("retained", name, r),
         summary=lambda changed: (
             f"Applied '{policy.describe()}' to {_count(len(results), 'document')} of "
             f"{target}: {changed} changed, {len(results) - changed} had nothing older to drop."

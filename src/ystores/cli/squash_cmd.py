@@ -10,6 +10,7 @@ from ..compaction import CompactionPolicy
 from .app import app
 from .common import call, progress_bar, resolve, run_operation, warn_strays
 from .render import format_bytes, print_json
+from .squash_reports import squash_fields, squash_line
 
 if TYPE_CHECKING:
     from ..compaction.sweep import SweepResult
@@ -86,18 +87,7 @@ def _as_dict(result: SweepResult, dry_run: bool) -> dict[str, object]:
         "target": result.target,
         "dry_run": dry_run,
         "documents": result.documents,
-        "squashed": [
-            {
-                "doc": r.doc,
-                "records_before": r.records_before,
-                "records_after": r.records_after,
-                "bytes_before": r.bytes_before,
-                "bytes_after": r.bytes_after,
-                "cut_seq": r.cut_seq,
-                "seconds": round(r.seconds, 6),
-            }
-            for r in result.squashed
-        ],
+        "squashed": [{"doc": r.doc, **squash_fields(r)} for r in result.squashed],
         "skipped": [name for name, _ in result.skipped],
         "seconds": round(result.seconds, 6),
         "vacuumed": result.vacuumed,
@@ -107,10 +97,7 @@ def _as_dict(result: SweepResult, dry_run: bool) -> dict[str, object]:
 def _print_summary(result: SweepResult, dry_run: bool) -> None:
     verb = "would squash" if dry_run else "squashed"
     for r in result.squashed:
-        typer.echo(
-            f"{verb} {r.doc}: {r.records_before} records -> {r.records_after}, "
-            f"{format_bytes(r.bytes_before)} -> {format_bytes(r.bytes_after)}"
-        )
+        typer.echo(squash_line(verb, r.doc, r))
     if not result.squashed:
         typer.echo(
             f"Nothing to squash: none of the {result.documents} documents of {result.target} "
