@@ -29,10 +29,13 @@ def _options(dialect_name: str) -> dict[str, Any]:
 if context.is_offline_mode():
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
+    # SQLite runs DDL in transactions too: a script wrapped in BEGIN/COMMIT leaves
+    # the database as it was when one of its statements (a downgrade's guard) fails.
     context.configure(
         url=url,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
+        transactional_ddl=True,
         **_options(make_url(url).get_backend_name()),
     )
     with context.begin_transaction():
