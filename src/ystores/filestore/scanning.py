@@ -46,6 +46,8 @@ _BLOCK = RecordKind.BLOCK
 _UPDATE = RecordKind.UPDATE
 _HEAD_CRCS: dict[int, int] = {}
 _MIN_UPDATE = 2  # the smallest Yjs v1 update, b"\x00\x00"
+_SMALL_BODY = 1 << 16
+"""A frame body up to this size is checked and decoded as a copy of its own."""
 
 
 T = TypeVar("T")
@@ -225,7 +227,11 @@ class V3Scanner(Scanner):
     def _parse(self, buf: bytes, pos: int, make: Make[T]) -> tuple[list[T], int]:
         # One tight loop: restoring a document spends most of its time here, so the
         # fields are decoded inline (var-uints of one byte without a call) and the
-        # hot names are locals.
+        # hot names are locals. The loop's back edge is a plain jump (`while True`):
+        # CPython 3.11 warms a function up, and so specializes its bytecode, only at
+        # calls and plain backward jumps, and this function is called once a chunk.
+        # A small body is checked and decoded as a copy of its own: its offsets are
+        # small integers, which Python never allocates (a large one is read in place).
         records: list[T] = []
         append = records.append
         view = memoryview(buf)
@@ -240,47 +246,61 @@ class V3Scanner(Scanner):
         only_updates = make is _update and offsets is None  # the restore path: no call per record
         only_triples = make is _triple and offsets is None  # read(): no call per record either
         head_crcs = _HEAD_CRCS  # the CRC32C of a length's 4 bytes, by length (few distinct)
+        checkpoint_kind, block_kind = _CHECKPOINT, _BLOCK
+        min_body, max_body, small_body = MIN_BODY, MAX_BODY, _SMALL_BODY
         i = 0
         n = len(buf)
         last_seq = self.last_seq
         expand = self.expand_blocks
         until_seq, until_time = self.until_seq, self.until_time
-        while n - i >= 8:
-            length, check = unpack_head(buf, i)
-            if length < MIN_BODY or length > MAX_BODY:
+        limited = until_seq is not None or until_time is not None
+        while True:
+            if n - i < 8:
                 break
-            j = i + 8
-            stop = j + length
+            length, check = unpack_head(buf, i)
+            if length < min_body or length > max_body:
+                break
+            stop = i + 8 + length
             if stop > n:
                 break
-            head_crc = head_crcs.get(length)
-            if head_crc is None:
+            try:
+                head_crc = head_crcs[length]
+            except KeyError:
                 head_crc = crc(view[i : i + 4])
                 if len(head_crcs) < 4096:
                     head_crcs[length] = head_crc
-            if crc(view[j:stop], head_crc) != check:
-                break
+            if length <= small_body:
+                body = buf[i + 8 : stop]
+                if crc(body, head_crc) != check:
+                    break
+                j = 0
+            else:
+                if crc(view[i + 8 : stop], head_crc) != check:
+                    break
+                body = buf
+                j = i + 8
+            end = j + length  # the body is body[j:end]
             try:
-                seq = buf[j]
+                seq = body[j]
                 if seq < 0x80:
                     j += 1
-                elif buf[j + 1] < 0x80:  # seqs up to 16,383: two bytes, no call
-                    seq = (seq & 0x7F) | buf[j + 1] << 7
+                elif body[j + 1] < 0x80:  # seqs up to 16,383: two bytes, no call
+                    seq = (seq & 0x7F) | body[j + 1] << 7
                     j += 2
-                elif buf[j + 2] < 0x80:  # up to 2,097,151: three bytes, no call
-                    seq = (seq & 0x7F) | (buf[j + 1] & 0x7F) << 7 | buf[j + 2] << 14
+                elif body[j + 2] < 0x80:  # up to 2,097,151: three bytes, no call
+                    seq = (seq & 0x7F) | (body[j + 1] & 0x7F) << 7 | body[j + 2] << 14
                     j += 3
                 else:
-                    seq, j = decode_varuint(buf, j)
-                kind_byte = buf[j]
+                    seq, j = decode_varuint(body, j)
+                kind_byte = body[j]
                 kind = kinds[kind_byte]
-                (timestamp,) = unpack_f64(buf, j + 1)
-                meta_len = buf[j + 9]
+                (timestamp,) = unpack_f64(body, j + 1)
+                meta_len = body[j + 9]
                 if meta_len < 0x80:
                     j += 10
                 else:
-                    meta_len, j = decode_varuint(buf, j + 9)
-                if j + meta_len > stop:
+                    meta_len, j = decode_varuint(body, j + 9)
+                if j + meta_len > end:
                     raise ValueError("metadata runs past the record")
             except (IndexError, KeyError, ValueError, struct.error) as exc:
                 raise CorruptStoreError(
@@ -296,19 +316,35 @@ class V3Scanner(Scanner):
                     path=self.path or None,
                     offset=pos + i,
                 )
+            metadata = body[j : j + meta_len] if meta_len else b""
+            j += meta_len  # the stored update is body[j:end]
+            if kind_byte < 2 and not limited:  # a raw update or snapshot: the common case
+                if only_triples:
+                    append((body[j:end], metadata, timestamp))  # type: ignore[arg-type]
+                elif only_updates:
+                    append(body[j:end])  # type: ignore[arg-type]
+                    if seqs is not None:
+                        seqs.append(seq)
+                else:
+                    if offsets is not None:
+                        offsets.append(pos + i)
+                    append(make(seq, body[j:end], metadata, timestamp, kind))
+                last_seq = seq
+                i = stop
+                continue
             previous_seq, last_seq = last_seq, seq
-            if kind is _CHECKPOINT and skip_checkpoints:
+            if kind is checkpoint_kind and skip_checkpoints:
                 if sink is not None:
-                    stored = buf[j + meta_len : stop]
+                    stored = body[j:end]
                     raw = stored if kind_byte < 0x10 else self._set_aside(kind_byte, stored)
-                    checkpoint = Record(seq, raw, buf[j : j + meta_len], timestamp, kind)
+                    checkpoint = Record(seq, raw, metadata, timestamp, kind)
                     sink.append((self.count + len(records), checkpoint))
                 i = stop
                 continue
-            if (until_seq is not None or until_time is not None) and kind is not _CHECKPOINT:
+            if limited and kind is not checkpoint_kind:
                 first_seq, first_time = seq, timestamp
-                if kind is _BLOCK:
-                    block = self._block_header(buf[j : j + meta_len], seq, pos + i)
+                if kind is block_kind:
+                    block = self._block_header(metadata, seq, pos + i)
                     first_time = block.first_timestamp
                 if (until_seq is not None and first_seq > until_seq) or (
                     until_time is not None and first_time > until_time
@@ -316,8 +352,8 @@ class V3Scanner(Scanner):
                     self.stopped = True
                     last_seq = previous_seq
                     break
-            if kind is _BLOCK and expand:
-                packed = self._unpack(buf[j : j + meta_len], buf[j + meta_len : stop], seq, pos + i)
+            if kind is block_kind and expand:
+                packed = self._unpack(metadata, body[j:end], seq, pos + i)
                 last_seq = packed[-1].seq
                 for record in packed:
                     if only_triples:
@@ -340,16 +376,16 @@ class V3Scanner(Scanner):
                         )
                 i = stop
                 continue
-            if kind is _BLOCK:  # not expanded: the block record itself
-                last_seq = self._block_last_seq(buf[j : j + meta_len], seq, pos + i)
+            if kind is block_kind:  # not expanded: the block record itself
+                last_seq = self._block_last_seq(metadata, seq, pos + i)
             if kind_byte < 0x10:
-                update = buf[j + meta_len : stop]
-            elif kind is _CHECKPOINT:
-                update = self._checkpoint_update(kind_byte, buf[j + meta_len : stop], pos + i)
+                update = body[j:end]
+            elif kind is checkpoint_kind:
+                update = self._checkpoint_update(kind_byte, body[j:end], pos + i)
             else:
-                update = self._decompress(kind_byte >> 4, buf[j + meta_len : stop], pos + i)
+                update = self._decompress(kind_byte >> 4, body[j:end], pos + i)
             if only_triples:
-                append((update, buf[j : j + meta_len], timestamp))  # type: ignore[arg-type]
+                append((update, metadata, timestamp))  # type: ignore[arg-type]
             elif only_updates:
                 append(update)  # type: ignore[arg-type]
                 if seqs is not None:
@@ -357,7 +393,7 @@ class V3Scanner(Scanner):
             else:
                 if offsets is not None:
                     offsets.append(pos + i)
-                append(make(seq, update, buf[j : j + meta_len], timestamp, kind))
+                append(make(seq, update, metadata, timestamp, kind))
             i = stop
         self.last_seq = last_seq
         return records, i
@@ -531,7 +567,9 @@ class LegacyScanner(Scanner):
         records: list[T] = []
         i = 0
         seq = self.last_seq
-        while i < len(buf):
+        while True:  # a plain back edge, as in `V3Scanner._parse`
+            if i >= len(buf):
+                break
             parsed = self._read_record(buf, i)
             if parsed is None:
                 break
