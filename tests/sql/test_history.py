@@ -22,7 +22,6 @@ from ystores.sql import dispose_databases, schema
 from ystores.sql.database import Database, update_rows
 from ystores.sql.history import RestoreStart, restore_start
 from ystores.sql.store import FIRST_PAGE, TAIL_PAGE, SQLYStore
-from ystores.threads import run_in_worker
 
 from .test_schema import run_sql
 
@@ -259,36 +258,31 @@ async def test_a_damaged_checkpoint_is_skipped_never_a_wrong_document(
     await dispose_databases()
 
 
-async def test_a_sqlite_restore_reads_its_checked_base_and_tail_in_one_hop(
+async def test_a_restore_reads_its_checked_base_and_tail_together(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """SQLite reads the newest checkpoint and the page after it in one worker-thread
-    hop, the checkpoint checked there; a damaged one sends the restore down the
-    path that looks through the others. Postgres keeps its two queries."""
+    """A restore reads the newest checkpoint and the page after it together (SQLite:
+    one worker-thread hop; Postgres: one pooled connection), the checkpoint checked
+    before the page is asked for; a damaged one sends the restore down the path
+    that looks through the others."""
     updates = edits(330)
     store, _ = await written(db_url, updates[:300], 100)
     for update in updates[300:]:
         await store.write(update)
     seqs = [r.seq async for r in store.read_records()]
     checkpoints = [r.seq async for r in store.read_records(checkpoints=True) if r.kind == 2]
-    db = await store.database()
 
     async def start(db: Database, doc: str = "doc") -> RestoreStart | None:
-        fetch = db.blocking_fetch
-        assert fetch is not None
-        return await run_in_worker(
-            lambda: restore_start(fetch, db.backend, db.statements, doc, FIRST_PAGE, TAIL_PAGE)
+        return await db.chain(
+            lambda: restore_start(db.backend, db.statements, doc, FIRST_PAGE, TAIL_PAGE)
         )
 
-    if "sqlite" not in db_url:
-        assert db.blocking_fetch is None
-    else:
-        found = await start(db)
-        assert found is not None
-        assert found.base is not None
-        assert (found.base.seq, found.base.covers) == (checkpoints[-1], seqs[299])
-        assert [seq for seq, _ in update_rows(found.rows, "doc", found.base.covers)] == seqs[300:]
-        assert await start(db, "nothing") == RestoreStart(None, [])
+    found = await start(await store.database())
+    assert found is not None
+    assert found.base is not None
+    assert (found.base.seq, found.base.covers) == (checkpoints[-1], seqs[299])
+    assert [seq for seq, _ in update_rows(found.rows, "doc", found.base.covers)] == seqs[300:]
+    assert await start(await store.database(), "nothing") == RestoreStart(None, [])
     assert await restored(store) == text_of(updates)
     await dispose_databases()
     blob = "x'0102'" if "sqlite" in db_url else "'\\x0102'::bytea"
@@ -298,11 +292,52 @@ async def test_a_sqlite_restore_reads_its_checked_base_and_tail_in_one_hop(
     reopened = open_store(db_url, "doc")
     assert isinstance(reopened, SQLYStore)
     store = reopened
-    if "sqlite" in db_url:
-        assert await start(await store.database()) is None
+    assert await start(await store.database()) is None
     with caplog.at_level(logging.WARNING, logger="ystores.sql"):
         assert await restored(store) == text_of(updates)
     assert f"Skipping checkpoint {checkpoints[-1]}" in caplog.text
+    await dispose_databases()
+
+
+@pytest.mark.parametrize("meanwhile", ["checkpoint", "squash"])
+async def test_writes_between_a_restores_two_reads_give_the_replay_of_what_the_second_saw(
+    db_url: str, meanwhile: str
+) -> None:
+    """No transaction spans a restore's two reads: another store may write records,
+    a newer checkpoint or a squash between them. The checkpoint read first and the
+    page read second still make exactly the replay of every record stored when the
+    page was read."""
+    updates = edits(400)
+    store, seqs = await written(db_url, updates[:200], 100)
+    db = await store.database()
+    steps = restore_start(db.backend, db.statements, "doc", FIRST_PAGE, TAIL_PAGE)
+    sql, args = next(steps)
+    first = await db.fetch_rows(sql, args)
+    other = open_store(db_url, "doc", clock=Clock(2_000_000.0))
+    assert isinstance(other, SQLYStore)
+    for update in updates[200:300]:
+        await other.write(update)
+    if meanwhile == "checkpoint":
+        assert await other.checkpoint() is not None
+    else:
+        assert await other.squash() is not None
+    for update in updates[300:]:
+        await other.write(update)
+    sql, args = steps.send(first)
+    with pytest.raises(StopIteration) as done:
+        steps.send(await db.fetch_rows(sql, args))
+    found = done.value.value
+    assert isinstance(found, RestoreStart)
+    assert found.base is not None
+    assert found.base.covers == seqs[-1]  # the checkpoint there was at the first read
+    stored = [r.seq async for r in other.read_records()]
+    assert found.rows[-1][0] == stored[-1]  # the page: up to the last record written
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    doc.apply_update(found.base.update)
+    for _seq, update in update_rows(found.rows, "doc", found.base.covers):
+        doc.apply_update(update)
+    assert str(doc.get("t", type=pycrdt.Text)) == text_of(updates)
+    assert await restored(store) == text_of(updates)
     await dispose_databases()
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anyio
 from sqlalchemy.engine import URL
@@ -48,13 +48,18 @@ from .urls import safe_url, sqlite_synchronous
 
 log = logging.getLogger("ystores.sql")
 
-__all__ = ["Database", "Entry", "update_rows"]
+__all__ = ["Database", "Entry", "Query", "Reads", "update_rows"]
 
 Entry = tuple[str, int, bytes, bytes, float]
 """A record to write: `(doc, kind, update, metadata, timestamp)`."""
 
 Row = tuple[int, int, bytes, bytes, float]
 """A record read back: `(seq, kind, update, metadata, timestamp)`."""
+
+T = TypeVar("T")
+Query = tuple[str, tuple[Any, ...]]
+Reads = Generator[Query, list[Any], T]
+"""Dependent reads for `Database.chain`: yields queries, is sent their rows, returns a `T`."""
 
 
 def _raw(codec: int, stored: Any, doc: str, seq: int) -> bytes:
@@ -81,6 +86,16 @@ def update_rows(rows: Sequence[tuple[Any, ...]], doc: str, after: int) -> list[t
         else:
             out.extend((r.seq, r.update) for r in block_records(header, stored, after))
     return out
+
+
+def _run_blocking(steps: Reads[T], fetch: Callable[[str, tuple[Any, ...]], list[Any]]) -> T:
+    """Run `Database.chain`'s reads with a blocking `fetch`."""
+    try:
+        sql, args = next(steps)
+        while True:
+            sql, args = steps.send(fetch(sql, args))
+    except StopIteration as done:
+        return cast(T, done.value)
 
 
 class Database:
@@ -410,11 +425,34 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
-    @property
-    def blocking_fetch(self) -> Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]] | None:
-        """SQLite: `fetch` as a blocking call, for several reads in one worker-thread
-        hop (`run_in_worker`); None on Postgres."""
-        return None if self._readers is None else self._readers.fetch
+    async def chain(self, reads: Callable[[], Reads[T]]) -> T:
+        """Run dependent read-only queries together; return what `reads` returns.
+
+        `reads()` makes a generator that yields each query as `(sql, args)` and is
+        sent its rows (as `fetch_rows` gives them), so each query can depend on
+        the rows before it. SQLite: all in one worker-thread hop. Postgres: on one
+        pooled connection, one checkout for all. No transaction spans them: each
+        query sees what was committed when it ran. Reads cut off by a lost
+        connection are run once more, from the start, on a new connection.
+        """
+        if self._readers is not None:
+            readers = self._readers
+            return await run_in_worker(lambda: _run_blocking(reads(), readers.fetch))
+        for attempt in (1, 2):
+            try:
+                async with self.connection() as conn:
+                    steps = reads()
+                    try:
+                        sql, args = next(steps)
+                        while True:
+                            rows = await conn.fetch(sql, *args, timeout=self.timeouts.statement)
+                            sql, args = steps.send(list(rows))
+                    except StopIteration as done:
+                        return cast(T, done.value)
+            except StoreConnectionError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def fetch_each(self, queries: list[tuple[str, tuple[Any, ...]]]) -> list[list[Any]]:
         """Run several read-only queries (each consistent on its own); return their rows.

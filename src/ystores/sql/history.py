@@ -17,7 +17,6 @@ a replay from the snapshot (or the first record). Never a wrong document.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from .statements import MAX_SEQ, compile_for
 from .tables import not_update, records
 
 if TYPE_CHECKING:
-    from .database import Database
+    from .database import Database, Reads
     from .statements import Statements
 
 __all__ = [
@@ -225,32 +224,33 @@ class RestoreStart:
     """
 
     base: Base | None
-    rows: list[tuple[Any, ...]]
+    rows: list[Any]
 
 
 def restore_start(
-    fetch: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]],
-    backend: str,
-    statements: Statements,
-    doc: str,
-    first: int,
-    tail: int,
-) -> RestoreStart | None:
-    """`latest_base` and the first page after it with a blocking `fetch` (SQLite: the two
-    queries in one worker-thread hop), `tail` rows after a checkpoint, else `first`.
+    backend: str, statements: Statements, doc: str, first: int, tail: int
+) -> Reads[RestoreStart | None]:
+    """`latest_base` and the first page after it, as reads for `Database.chain` (one
+    worker-thread hop on SQLite, one pooled connection on Postgres): `tail` rows
+    after a checkpoint, else `first`.
 
-    None when the newest checkpoint does not check out: `latest_base` then looks
-    through the others (and warns), as a restore without this shortcut does.
+    The checkpoint is checked before the page is asked for. None when the newest
+    checkpoint does not check out: `latest_base` then looks through the others
+    (and warns), as a restore without this shortcut does. No transaction spans
+    the two reads: what another writer commits in between (records, a newer
+    checkpoint, a squash or a pack) is in the page or merged in the snapshot it
+    starts from, so the checkpoint and the page make the document as of the
+    page's read.
     """
     stmt = compile_for(_NEWEST, backend)
-    rows = fetch(stmt.sql, stmt.args(doc=doc))
+    rows = yield stmt.sql, stmt.args(doc=doc)
     base = _trusted_newest(rows[0], doc) if rows else None
     if rows and base is None:
         return None
     page = statements.update_page
     after, limit = (0, first) if base is None else (base.covers, tail)
     args = page.args(doc=doc, after=after, limit=limit, until=MAX_SEQ)
-    return RestoreStart(base, fetch(page.sql, args))
+    return RestoreStart(base, (yield page.sql, args))
 
 
 def _warn(doc: str, seq: int, why: str) -> None:

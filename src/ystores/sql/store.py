@@ -31,12 +31,11 @@ from ..history.packing import PackReport
 from ..history.stats import HistoryStats
 from ..history.thinning import ThinningPolicy
 from ..records import Record, RecordKind
-from ..threads import run_in_worker
 from .blocks import BLOCK, expand_rows
 from .database import Database, Row, update_rows
 from .engines import running_loop, shared
 from .following import FollowedSQLStore
-from .history import RestoreStart, latest_base, restore_start
+from .history import latest_base, restore_start
 from .history_stats import history_stats
 from .history_write import retention_cut, state_at, write_checkpoint
 from .memory import is_memory, memory_url
@@ -349,7 +348,11 @@ class SQLYStore(FollowedSQLStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        start = await self._restore_start(db)
+        # The newest checkpoint, checked, and the first page after it: one pooled
+        # connection (Postgres) or one worker-thread hop (SQLite) for both reads.
+        start = await db.chain(
+            lambda: restore_start(db.backend, db.statements, self.path, FIRST_PAGE, TAIL_PAGE)
+        )
         base = start.base if start is not None else await latest_base(db, self.path)
         # The checkpoint goes in one transaction with the first page after it.
         first = [base.update] if base is not None else []
@@ -371,17 +374,6 @@ class SQLYStore(FollowedSQLStore):
                 first = []
         if first:
             crdt.apply_updates(ydoc, first)
-
-    async def _restore_start(self, db: Database) -> RestoreStart | None:
-        """SQLite: the base and the first page after it, read in one worker-thread hop
-        (None on Postgres, or when the newest checkpoint does not check out)."""
-        fetch = db.blocking_fetch
-        if fetch is None:
-            return None
-        backend, statements, doc = db.backend, db.statements, self.path
-        return await run_in_worker(
-            lambda: restore_start(fetch, backend, statements, doc, FIRST_PAGE, TAIL_PAGE)
-        )
 
     async def _pages(
         self,
