@@ -11,7 +11,7 @@ layer do not support trio).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from logging import Logger
 from operator import itemgetter
@@ -70,6 +70,7 @@ _UPDATE = itemgetter(2)  # a page row's stored update
 _PACKED = itemgetter(1)  # a `read_page` row's kind and codec (0: a raw update)
 _KIND_MASK = (1 << CODEC_SHIFT) - 1
 _TRIPLE = itemgetter(2, 3, 4)  # a `read_page` row's `(update, metadata, timestamp)`
+_FIRST = itemgetter(0)  # a `read_window` row's update
 
 R = TypeVar("R", bound=tuple[Any, ...])
 
@@ -415,39 +416,84 @@ class SQLYStore(FollowedSQLStore):
             StoreConnectionError: The database cannot be reached.
         """
         # The peers' restore loop, so kept lean: one generator, rows taken as the
-        # drivers give them (bytes, float), pages as large as a restore's. A page of
-        # raw updates alone (`packed` 0 throughout: no snapshot, block or compressed
-        # row) is yielded through one C-level map, without a Python step per field.
+        # drivers give them (bytes, float), pages as large as a restore's.
         db = await self.database()
-        stmt = db.statements.read_page
-        after, limit = 0, FIRST_PAGE
-        while True:
-            rows = await db.fetch_rows(stmt.sql, stmt.args(doc=self.path, after=after, limit=limit))
-            if not rows:
-                if not after:
-                    raise YDocNotFound(
-                        f"The database holds no record for the document {self.path!r}."
-                    )
-                return
-            size = sum(map(len, map(_UPDATE, rows)))
-            fetched = len(rows)
-            if any(map(_PACKED, rows)):
-                full = self._unpacked(rows, after)
-                after = full[-1][0]
-                for seq, update, metadata, timestamp, codec in full:
-                    if codec:
-                        update = decompress(
-                            codec, bytes(update), where=f"record {seq} of {self.path!r}"
+        stmts, doc = db.statements, self.path
+        window, full, probe = stmts.read_window, stmts.read_window_all, stmts.next_seq
+        if window is None or full is None or probe is None:
+            # Postgres: pages of `read_page`. A page of raw updates alone (`packed`
+            # 0 throughout) is yielded through one C-level map.
+            stmt, after, limit = stmts.read_page, 0, FIRST_PAGE
+            while True:
+                rows = await db.fetch_rows(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
+                if not rows:
+                    if not after:
+                        raise YDocNotFound(
+                            f"The database holds no record for the document {doc!r}."
                         )
-                    yield update, metadata, timestamp
-            else:
+                    return
+                size = sum(map(len, map(_UPDATE, rows)))
+                fetched = len(rows)
+                if any(map(_PACKED, rows)):
+                    for triple in self._decoded(self._unpacked(rows, after)):
+                        yield triple
+                else:
+                    for triple in map(_TRIPLE, rows):
+                        yield triple
                 after = rows[-1][0]
-                for triple in map(_TRIPLE, rows):
-                    yield triple
-            if fetched < limit:
-                return
-            limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
-            del rows
+                if fetched < limit:
+                    return
+                limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
+                del rows
+        # SQLite: windows of seqs `after < seq <= until` (`read_window`) of raw
+        # updates, whose rows carry no seq (the sqlite3 module spends about 1,000
+        # instructions a row on each column) and are yielded as they come. The
+        # trailer row gives the window's highest seq (the next window starts after
+        # it, as a page starts after the last row of the one before) and how many
+        # raw updates it holds if it holds nothing else; fewer (a snapshot, a
+        # block, a compressed row, a gap) and the window is read again in full. A
+        # window short of `until` (the end so far, or a gap left by packing) is
+        # followed by the next stored seq, if any.
+        after, limit, found = 0, FIRST_PAGE, False
+        until = limit
+        while True:
+            rows = await db.fetch_rows(window.sql, window.args(doc=doc, after=after, until=until))
+            _, expected, last = rows.pop()
+            if last is not None:
+                if len(rows) == expected:
+                    fetched, size = len(rows), sum(map(len, map(_FIRST, rows)))
+                    for row in rows:
+                        yield row
+                else:
+                    args = full.args(doc=doc, after=after, until=until)
+                    page = await db.fetch_rows(full.sql, args)
+                    fetched, size = len(page), sum(map(len, map(_UPDATE, page)))
+                    for triple in self._decoded(self._unpacked(page, after)):
+                        yield triple
+                    if page:  # rows written since (not after `until`)
+                        last = max(last, page[-1][0])
+                if fetched:
+                    found = True
+                    limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
+                del rows
+            if last == until:
+                after, until = until, until + limit
+                continue
+            if last is not None:
+                after = last
+            nxt = (await db.fetch_rows(probe.sql, probe.args(doc=doc, after=after)))[0][0]
+            if nxt is None:
+                break
+            until = nxt - 1 + limit
+        if not found:
+            raise YDocNotFound(f"The database holds no record for the document {doc!r}.")
+
+    def _decoded(self, full: list[tuple[Any, ...]]) -> Iterator[tuple[bytes, bytes, float]]:
+        """`(update, metadata, timestamp)` of `_unpacked` rows, compressed updates decompressed."""
+        for seq, update, metadata, timestamp, codec in full:
+            if codec:
+                update = decompress(codec, bytes(update), where=f"record {seq} of {self.path!r}")
+            yield update, metadata, timestamp
 
     @staticmethod
     def _unpacked(rows: list[Any], after: int) -> list[tuple[Any, ...]]:

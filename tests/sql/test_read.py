@@ -1,0 +1,151 @@
+"""`read()` on the SQL stores: every record once, in seq order, whatever rows hold them.
+
+SQLite reads by windows of seqs whose rows carry no seq (see `SQLYStore.read`);
+these cases are the edges of that scheme (gaps, windows ending on the last seq,
+rows that are not raw updates inside a window). Postgres reads pages of rows and
+must give the same answers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ystores import RecordKind, YDocNotFound, open_store
+from ystores.sql import dispose_databases
+from ystores.sql.store import FIRST_PAGE, SQLYStore
+
+from .test_history import edits, written
+from .test_schema import run_sql
+
+pytestmark = pytest.mark.anyio
+
+
+async def triples(store: SQLYStore) -> list[tuple[bytes, bytes, float]]:
+    return [t async for t in store.read()]
+
+
+async def records(store: SQLYStore) -> list[tuple[bytes, bytes, float]]:
+    """What `read()` must yield, read through the other read path (`read_records`)."""
+    return [(r.update, r.metadata, r.timestamp) async for r in store.read_records()]
+
+
+@pytest.mark.parametrize("count", [FIRST_PAGE - 1, FIRST_PAGE, FIRST_PAGE + 1, 3 * FIRST_PAGE])
+async def test_a_read_ending_on_a_window_edge_misses_nothing(db_url: str, count: int) -> None:
+    updates = edits(count)
+    store = open_store(db_url, "doc")
+    assert isinstance(store, SQLYStore)
+    for update in updates:
+        await store.write(update)
+    got = await triples(store)
+    assert [u for u, _m, _t in got] == updates
+    assert got == await records(store)
+    await dispose_databases()
+
+
+async def test_a_read_crosses_gaps_wider_than_a_window(db_url: str) -> None:
+    # rows gone from the middle (as a retention cut or a hand-made repair leaves
+    # them): the seqs of several windows hold no row at all
+    updates = edits(FIRST_PAGE * 12)
+    store = open_store(db_url, "doc")
+    assert isinstance(store, SQLYStore)
+    for update in updates:
+        await store.write(update)
+    await run_sql(
+        db_url,
+        f"DELETE FROM ystore_records WHERE seq > 5 AND seq <= {FIRST_PAGE * 10}",
+        f"DELETE FROM ystore_records WHERE seq > {FIRST_PAGE * 11} AND seq <= {FIRST_PAGE * 12}",
+    )
+    got = await triples(store)
+    assert [u for u, _m, _t in got] == updates[:5] + updates[FIRST_PAGE * 10 : FIRST_PAGE * 11]
+    assert got == await records(store)
+    await run_sql(db_url, "DELETE FROM ystore_records WHERE seq <= 5")
+    assert await triples(store) == await records(store)
+    await run_sql(db_url, "DELETE FROM ystore_records")
+    with pytest.raises(YDocNotFound):
+        await triples(store)
+    await dispose_databases()
+
+
+async def test_a_read_meets_blocks_compressed_rows_and_checkpoints_mid_window(
+    db_url: str,
+) -> None:
+    # blocks of 100 records (wider than the first window), checkpoints left by
+    # thinning, compressed pastes among raw keystrokes, and a raw tail
+    updates = edits(700, paste_every=23)
+    store, _seqs = await written(db_url, updates[:600], 100, compress=True)
+    report = await store.pack(block_records=100)
+    assert report is not None
+    assert report.blocks >= 4
+    store.compress = False
+    for update in updates[600:650]:
+        await store.write(update)
+    store.compress = True
+    for update in updates[650:]:
+        await store.write(update)
+    got = await triples(store)
+    assert [u for u, _m, _t in got] == updates
+    assert got == await records(store)
+    await dispose_databases()
+
+
+async def test_a_read_after_a_squash_starts_at_the_snapshot(db_url: str) -> None:
+    # the snapshot's seq lies past the first window: the read jumps to it
+    updates = edits(FIRST_PAGE * 3)
+    store = open_store(db_url, "doc")
+    assert isinstance(store, SQLYStore)
+    for update in updates[: FIRST_PAGE * 2]:
+        await store.write(update)
+    assert await store.squash() is not None
+    for update in updates[FIRST_PAGE * 2 :]:
+        await store.write(update)
+    got = await triples(store)
+    assert len(got) == 1 + FIRST_PAGE
+    assert [u for u, _m, _t in got[1:]] == updates[FIRST_PAGE * 2 :]
+    assert got == await records(store)
+    await dispose_databases()
+
+
+async def test_a_read_yields_what_is_written_while_it_reads(db_url: str) -> None:
+    # written once the first window (page) is read, then once the read has met the
+    # end of what was stored: a read yields a prefix of the log, at least what was
+    # written before it met the end; SQLite's windows follow the log on to its end
+    updates = edits(FIRST_PAGE * 4)
+    store = open_store(db_url, "doc")
+    assert isinstance(store, SQLYStore)
+    for update in updates[: FIRST_PAGE * 2]:
+        await store.write(update)
+    got: list[bytes] = []
+    async for update, _m, _t in store.read():
+        got.append(update)
+        if len(got) == 10:
+            for more in updates[FIRST_PAGE * 2 : FIRST_PAGE * 3]:
+                await store.write(more)
+        elif len(got) == FIRST_PAGE * 3 - 5:
+            for more in updates[FIRST_PAGE * 3 :]:
+                await store.write(more)
+    assert got == updates[: len(got)]
+    assert len(got) >= FIRST_PAGE * 3
+    if db_url.startswith("sqlite"):
+        assert got == updates
+    await dispose_databases()
+
+
+async def test_a_read_starts_at_the_latest_snapshot_with_rows_left_before_it(
+    db_url: str,
+) -> None:
+    # a snapshot past the first window, the rows before it still stored: the read
+    # skips them, whichever windows they fill
+    updates = edits(FIRST_PAGE * 4)
+    store = open_store(db_url, "doc")
+    assert isinstance(store, SQLYStore)
+    for update in updates:
+        await store.write(update)
+    snapshot = FIRST_PAGE * 2 + 7
+    await run_sql(
+        db_url,
+        f"UPDATE ystore_records SET kind = {RecordKind.SNAPSHOT.value} WHERE seq = {snapshot}",
+    )
+    got = await triples(store)
+    assert [u for u, _m, _t in got] == updates[snapshot - 1 :]
+    assert got == await records(store)
+    await dispose_databases()
