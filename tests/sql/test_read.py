@@ -20,6 +20,15 @@ from .test_schema import run_sql
 pytestmark = pytest.mark.anyio
 
 
+async def stored(db_url: str, updates: list[bytes]) -> SQLYStore:
+    """The document's store, `updates` written to it one by one."""
+    store = open_store(db_url, "doc")
+    assert isinstance(store, SQLYStore)
+    for update in updates:
+        await store.write(update)
+    return store
+
+
 async def triples(store: SQLYStore) -> list[tuple[bytes, bytes, float]]:
     return [t async for t in store.read()]
 
@@ -32,10 +41,7 @@ async def records(store: SQLYStore) -> list[tuple[bytes, bytes, float]]:
 @pytest.mark.parametrize("count", [FIRST_PAGE - 1, FIRST_PAGE, FIRST_PAGE + 1, 3 * FIRST_PAGE])
 async def test_a_read_ending_on_a_window_edge_misses_nothing(db_url: str, count: int) -> None:
     updates = edits(count)
-    store = open_store(db_url, "doc")
-    assert isinstance(store, SQLYStore)
-    for update in updates:
-        await store.write(update)
+    store = await stored(db_url, updates)
     got = await triples(store)
     assert [u for u, _m, _t in got] == updates
     assert got == await records(store)
@@ -46,10 +52,7 @@ async def test_a_read_crosses_gaps_wider_than_a_window(db_url: str) -> None:
     # rows gone from the middle (as a retention cut or a hand-made repair leaves
     # them): the seqs of several windows hold no row at all
     updates = edits(FIRST_PAGE * 12)
-    store = open_store(db_url, "doc")
-    assert isinstance(store, SQLYStore)
-    for update in updates:
-        await store.write(update)
+    store = await stored(db_url, updates)
     await run_sql(
         db_url,
         f"DELETE FROM ystore_records WHERE seq > 5 AND seq <= {FIRST_PAGE * 10}",
@@ -91,10 +94,7 @@ async def test_a_read_meets_blocks_compressed_rows_and_checkpoints_mid_window(
 async def test_a_read_after_a_squash_starts_at_the_snapshot(db_url: str) -> None:
     # the snapshot's seq lies past the first window: the read jumps to it
     updates = edits(FIRST_PAGE * 3)
-    store = open_store(db_url, "doc")
-    assert isinstance(store, SQLYStore)
-    for update in updates[: FIRST_PAGE * 2]:
-        await store.write(update)
+    store = await stored(db_url, updates[: FIRST_PAGE * 2])
     assert await store.squash() is not None
     for update in updates[FIRST_PAGE * 2 :]:
         await store.write(update)
@@ -110,10 +110,7 @@ async def test_a_read_yields_what_is_written_while_it_reads(db_url: str) -> None
     # end of what was stored: a read yields a prefix of the log, at least what was
     # written before it met the end; SQLite's windows follow the log on to its end
     updates = edits(FIRST_PAGE * 4)
-    store = open_store(db_url, "doc")
-    assert isinstance(store, SQLYStore)
-    for update in updates[: FIRST_PAGE * 2]:
-        await store.write(update)
+    store = await stored(db_url, updates[: FIRST_PAGE * 2])
     got: list[bytes] = []
     async for update, _m, _t in store.read():
         got.append(update)
@@ -136,10 +133,7 @@ async def test_a_read_starts_at_the_latest_snapshot_with_rows_left_before_it(
     # a snapshot past the first window, the rows before it still stored: the read
     # skips them, whichever windows they fill
     updates = edits(FIRST_PAGE * 4)
-    store = open_store(db_url, "doc")
-    assert isinstance(store, SQLYStore)
-    for update in updates:
-        await store.write(update)
+    store = await stored(db_url, updates)
     snapshot = FIRST_PAGE * 2 + 7
     await run_sql(
         db_url,
