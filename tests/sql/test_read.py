@@ -8,7 +8,13 @@ must give the same answers.
 
 from __future__ import annotations
 
+import os
+import uuid
+from contextlib import suppress
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ystores import RecordKind, YDocNotFound, open_store
 from ystores.sql import dispose_databases
@@ -142,4 +148,64 @@ async def test_a_read_starts_at_the_latest_snapshot_with_rows_left_before_it(
     got = await triples(store)
     assert [u for u, _m, _t in got] == updates[snapshot - 1 :]
     assert got == await records(store)
+    await dispose_databases()
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.integers(1, 150), st.booleans()),  # how many, compressed
+        st.tuples(st.just("checkpoint"), st.just(0), st.just(False)),
+        st.tuples(st.just("pack"), st.sampled_from([2, 7, 100]), st.just(False)),  # per block
+        st.tuples(st.just("squash"), st.just(0), st.just(False)),
+        st.tuples(st.just("cut"), st.integers(0, 500), st.integers(1, 200)),  # rows (a, a + n]
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("YSTORES_READ_EXAMPLES", "10")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=_STEPS)
+async def test_read_yields_what_read_records_holds_for_any_history(
+    db_url: str, steps: list[tuple[str, int, bool]]
+) -> None:
+    # Any mix of raw and compressed rows, checkpoints, blocks, snapshots and rows
+    # removed behind the store's back, over several windows: `read()` gives the
+    # records `read_records()` gives through its own paging, in order, once each.
+    doc = f"doc-{uuid.uuid4().hex}"
+    store = open_store(db_url, doc)
+    assert isinstance(store, SQLYStore)
+    written = 0
+    for step, number, flag in steps:
+        if step == "write":
+            store.compress = flag
+            for update in edits(number, seed=written, paste_every=9):
+                await store.write(update)
+            written += number
+        elif step == "checkpoint":
+            with suppress(YDocNotFound):  # a document without records has nothing to do
+                await store.checkpoint()
+        elif step == "pack":
+            with suppress(YDocNotFound):
+                await store.pack(block_records=number)
+        elif step == "squash":
+            with suppress(YDocNotFound):
+                await store.squash()
+        else:
+            await run_sql(
+                db_url,
+                f"DELETE FROM ystore_records WHERE doc = '{doc}' "
+                f"AND seq > {number} AND seq <= {number + (200 if flag else 1)}",
+            )
+    try:
+        expected = await records(store)
+    except YDocNotFound:
+        with pytest.raises(YDocNotFound):
+            await triples(store)
+    else:
+        assert await triples(store) == expected
     await dispose_databases()
