@@ -96,8 +96,8 @@ class Statements:
             raw updates only when it holds nothing else. Its rows carry no seq:
             `read()` pages by seq windows.
         read_window_all: SQLite only: the same window as `read_page` rows (no trailer).
-        next_seq: SQLite only: the lowest seq of any row of `doc` after `after`,
-            from its latest snapshot on.
+        next_seq: SQLite only: `(seq, kind)` of the row of `doc` with the lowest
+            seq after `after`, from its latest snapshot on (no row: none).
         counters: SQLite only: `(doc, last_seq)` of the documents named in the JSON
             array `docs` that have a counter row (one query for a whole batch).
         stored_seq: SQLite only: a document's highest stored seq (0 without records).
@@ -257,7 +257,8 @@ def _sqlite_read_windows() -> dict[str, Compiled]:
         f" WHERE {window} AND {kind} != {RecordKind.CHECKPOINT.value} ORDER BY {seq}"
     )
     next_seq = (
-        f"SELECT min({seq}) FROM {r} WHERE {c.doc.name} = ?1 AND {seq} > max(?2, {snapshot} - 1)"
+        f"SELECT {seq}, {kind} FROM {r} WHERE {c.doc.name} = ?1"
+        f" AND {seq} > max(?2, {snapshot} - 1) ORDER BY {seq} LIMIT 1"
     )
     names = ("doc", "after", "until")
     return {

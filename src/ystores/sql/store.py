@@ -411,6 +411,9 @@ class SQLYStore(FollowedSQLStore):
     async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)`: the latest snapshot, then what follows.
 
+        Yields at least every record stored when the read began, in seq order;
+        records written meanwhile may follow (on Postgres) or not (on SQLite).
+
         Raises:
             YDocNotFound: The database holds no record for this document.
             StoreConnectionError: The database cannot be reached.
@@ -420,7 +423,8 @@ class SQLYStore(FollowedSQLStore):
         db = await self.database()
         stmts, doc = db.statements, self.path
         window, full, probe = stmts.read_window, stmts.read_window_all, stmts.next_seq
-        if window is None or full is None or probe is None:
+        highest = stmts.stored_seq
+        if window is None or full is None or probe is None or highest is None:
             # Postgres: pages of `read_page`. A page of raw updates alone (`packed`
             # 0 throughout) is yielded through one C-level map.
             stmt, after, limit = stmts.read_page, 0, FIRST_PAGE
@@ -452,11 +456,15 @@ class SQLYStore(FollowedSQLStore):
         # it, as a page starts after the last row of the one before) and how many
         # raw updates it holds if it holds nothing else; fewer (a snapshot, a
         # block, a compressed row, a gap) and the window is read again in full. A
-        # window short of `until` (the end so far, or a gap left by packing) is
-        # followed by the next stored seq, if any.
+        # window short of `until` (a gap left by packing or retention) is followed
+        # by the next stored seq. The read ends at the highest seq stored when it
+        # began (a reader that writes what it reads must not chase its own writes),
+        # unless a squash meanwhile cut past it: then its snapshot, which holds
+        # what was stored, is read too.
+        end = (await db.fetch_rows(highest.sql, highest.args(doc=doc)))[0][0]
         after, limit, found = 0, FIRST_PAGE, False
-        until = limit
-        while True:
+        until = min(limit, end)
+        while end:
             rows = await db.fetch_rows(window.sql, window.args(doc=doc, after=after, until=until))
             _, expected, last = rows.pop()
             if last is not None:
@@ -476,15 +484,20 @@ class SQLYStore(FollowedSQLStore):
                     found = True
                     limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
                 del rows
-            if last == until:
-                after, until = until, until + limit
+            if last == until and until < end:
+                after, until = until, min(until + limit, end)
                 continue
             if last is not None:
                 after = last
-            nxt = (await db.fetch_rows(probe.sql, probe.args(doc=doc, after=after)))[0][0]
-            if nxt is None:
+            following = await db.fetch_rows(probe.sql, probe.args(doc=doc, after=after))
+            if not following:
                 break
-            until = nxt - 1 + limit
+            nxt, kind = following[0]
+            if nxt > end:
+                if kind != RecordKind.SNAPSHOT.value:
+                    break  # written since the read began
+                end = nxt
+            until = min(nxt - 1 + limit, end)
         if not found:
             raise YDocNotFound(f"The database holds no record for the document {doc!r}.")
 
