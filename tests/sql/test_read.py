@@ -249,3 +249,40 @@ async def test_read_yields_what_read_records_holds_for_any_history(
     else:
         assert await triples(store) == expected
     await dispose_databases()
+
+
+async def test_a_pack_between_a_windows_two_reads_loses_no_record(
+    sqlite_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first window holds a compressed row, so it is read twice (`read_window`,
+    # then in full); another store packs the history in between, moving the
+    # window's rows into a block whose seq lies past the window. The records
+    # before the block's seq must still come out, from the block.
+    updates = edits(300, paste_every=20)
+    store = open_store(sqlite_db, "doc", compress=True)
+    assert isinstance(store, SQLYStore)
+    for update in updates[:250]:
+        await store.write(update)
+    assert await store.checkpoint() is not None
+    store.compress = False
+    for update in updates[250:]:
+        await store.write(update)
+    db = await store.database()
+    window = db.statements.read_window
+    assert window is not None
+    fetch_rows = db.fetch_rows
+    packs: list[object] = []
+
+    async def packing_after_the_first_window(sql: str, args: tuple[Any, ...]) -> list[Any]:
+        rows = await fetch_rows(sql, args)
+        if sql == window.sql and not packs:
+            packs.append(await open_store(sqlite_db, "doc").pack(block_records=1000))
+        return rows
+
+    monkeypatch.setattr(db, "fetch_rows", packing_after_the_first_window)
+    got = [u for u, _m, _t in await triples(store)]
+    monkeypatch.undo()
+    assert len(packs) == 1
+    assert packs[0] is not None  # the pack did take the first window's rows
+    assert got == updates
+    await dispose_databases()

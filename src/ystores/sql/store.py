@@ -478,8 +478,10 @@ class SQLYStore(FollowedSQLStore):
                     fetched, size = len(page), sum(map(len, map(_UPDATE, page)))
                     for triple in self._decoded(self._unpacked(page, after)):
                         yield triple
-                    if page:  # rows written since (not after `until`)
-                        last = max(last, page[-1][0])
+                    # The next window starts after this read's rows, never after the
+                    # first query's: a pack in between may have moved rows of this
+                    # window into a block whose seq lies past `until`.
+                    last = page[-1][0] if page else None
                 if fetched:
                     found = True
                     limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
