@@ -408,7 +408,7 @@ class SQLYStore(FollowedSQLStore):
         if not found:
             raise YDocNotFound(f"The database holds no record for the document {self.path!r}.")
 
-    async def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
+    def read(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
         """Iterate over `(update, metadata, timestamp)`: the latest snapshot, then what follows.
 
         Yields at least every record stored when the read began, in seq order;
@@ -418,39 +418,50 @@ class SQLYStore(FollowedSQLStore):
             YDocNotFound: The database holds no record for this document.
             StoreConnectionError: The database cannot be reached.
         """
-        # The peers' restore loop, so kept lean: one generator, rows taken as the
-        # drivers give them (bytes, float), pages as large as a restore's.
+        # The peers' restore loop, so kept lean: each engine's loop is the one
+        # generator the caller steps (no layer between), rows taken as the drivers
+        # give them (bytes, float), pages as large as a restore's.
+        if self.database_url.get_backend_name() == "sqlite":
+            return self._read_windows()
+        return self._read_pages()
+
+    async def _read_pages(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
+        """`read()` on Postgres: pages of `read_page` rows."""
+        db = await self.database()
+        stmts, doc = db.statements, self.path
+        # A page of raw updates alone (`packed` 0 throughout) is yielded through
+        # one C-level map.
+        stmt, after, limit = stmts.read_page, 0, FIRST_PAGE
+        while True:
+            rows = await db.fetch_rows(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
+            if not rows:
+                if not after:
+                    raise YDocNotFound(f"The database holds no record for the document {doc!r}.")
+                return
+            size = sum(map(len, map(_UPDATE, rows)))
+            fetched = len(rows)
+            if any(map(_PACKED, rows)):
+                for triple in self._decoded(self._unpacked(rows, after)):
+                    yield triple
+            else:
+                for triple in map(_TRIPLE, rows):
+                    yield triple
+            after = rows[-1][0]
+            if fetched < limit:
+                return
+            limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
+            del rows
+
+    async def _read_windows(self) -> AsyncIterator[tuple[bytes, bytes, float]]:
+        """`read()` on SQLite: windows of seqs whose rows carry no seq."""
         db = await self.database()
         stmts, doc = db.statements, self.path
         window, full, probe = stmts.read_window, stmts.read_window_all, stmts.next_seq
         highest = stmts.stored_seq
         if window is None or full is None or probe is None or highest is None:
-            # Postgres: pages of `read_page`. A page of raw updates alone (`packed`
-            # 0 throughout) is yielded through one C-level map.
-            stmt, after, limit = stmts.read_page, 0, FIRST_PAGE
-            while True:
-                rows = await db.fetch_rows(stmt.sql, stmt.args(doc=doc, after=after, limit=limit))
-                if not rows:
-                    if not after:
-                        raise YDocNotFound(
-                            f"The database holds no record for the document {doc!r}."
-                        )
-                    return
-                size = sum(map(len, map(_UPDATE, rows)))
-                fetched = len(rows)
-                if any(map(_PACKED, rows)):
-                    for triple in self._decoded(self._unpacked(rows, after)):
-                        yield triple
-                else:
-                    for triple in map(_TRIPLE, rows):
-                        yield triple
-                after = rows[-1][0]
-                if fetched < limit:
-                    return
-                limit = next_page_size(fetched, size, APPLY_PAGE_SIZE)
-                del rows
-        # SQLite: windows of seqs `after < seq <= until` (`read_window`) of raw
-        # updates, whose rows carry no seq (the sqlite3 module spends about 1,000
+            raise AssertionError("SQLite statements without the read windows")
+        # Windows of seqs `after < seq <= until` (`read_window`) of raw updates,
+        # whose rows carry no seq (the sqlite3 module spends about 1,000
         # instructions a row on each column) and are yielded as they come. The
         # trailer row gives the window's highest seq (the next window starts after
         # it, as a page starts after the last row of the one before) and how many
