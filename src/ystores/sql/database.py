@@ -98,6 +98,11 @@ def _run_blocking(steps: Reads[T], fetch: Callable[[str, tuple[Any, ...]], list[
         return cast(T, done.value)
 
 
+def _one_read(sql: str, args: tuple[Any, ...]) -> Reads[list[Any]]:
+    """One query as `Database.chain`'s reads: its rows."""
+    return (yield sql, args)
+
+
 class Database:
     """The shared state of one database in one event loop.
 
@@ -416,14 +421,7 @@ class Database:
         if self._readers is not None:
             readers = self._readers
             return await run_in_worker(lambda: readers.fetch(sql, args))
-        for attempt in (1, 2):
-            try:
-                async with self.connection() as conn:
-                    return list(await conn.fetch(sql, *args, timeout=self.timeouts.statement))
-            except StoreConnectionError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return await self.chain(lambda: _one_read(sql, args))
 
     async def chain(self, reads: Callable[[], Reads[T]]) -> T:
         """Run dependent read-only queries together; return what `reads` returns.
