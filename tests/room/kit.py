@@ -87,7 +87,10 @@ def read_json_line(proc: subprocess.Popen[str], timeout: float = NODE_TIMEOUT) -
     reader.start()
     reader.join(timeout)
     if not result or not result[0]:
-        raise AssertionError(f"No line from node within {timeout} s.")
+        code = proc.poll()
+        said = proc.stderr.read().strip() if code is not None and proc.stderr else ""
+        ended = f"; it exited with {code}: {said!r}" if code is not None else ""
+        raise AssertionError(f"No line from node within {timeout} s{ended}.")
     return json.loads(result[0])
 
 
