@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ystores import RecordKind, YDocNotFound, open_store
+from ystores import CorruptStoreError, RecordKind, YDocNotFound, open_store
 from ystores.sql import dispose_databases
 from ystores.sql.store import FIRST_PAGE, SQLYStore
 
@@ -227,13 +227,15 @@ async def test_read_yields_what_read_records_holds_for_any_history(
                 await store.write(update)
             written += number
         elif step == "checkpoint":
-            with suppress(YDocNotFound):  # a document without records has nothing to do
+            # A document without records has nothing to do; one whose rows a cut
+            # removed may not replay to a state that checks out: refused, nothing written.
+            with suppress(YDocNotFound, CorruptStoreError):
                 await store.checkpoint()
         elif step == "pack":
-            with suppress(YDocNotFound):
+            with suppress(YDocNotFound, CorruptStoreError):
                 await store.pack(block_records=number)
         elif step == "squash":
-            with suppress(YDocNotFound):
+            with suppress(YDocNotFound, CorruptStoreError):
                 await store.squash()
         else:
             await run_sql(
