@@ -38,6 +38,13 @@ async def stored(db_url: str, updates: list[bytes]) -> SQLYStore:
     return store
 
 
+async def check_read(store: SQLYStore, updates: list[bytes]) -> None:
+    """`read()` yields `updates`, each with the metadata and time `read_records()` gives."""
+    got = await triples(store)
+    assert [u for u, _m, _t in got] == updates
+    assert got == await records(store)
+
+
 async def triples(store: SQLYStore) -> list[tuple[bytes, bytes, float]]:
     return [t async for t in store.read()]
 
@@ -51,9 +58,7 @@ async def records(store: SQLYStore) -> list[tuple[bytes, bytes, float]]:
 async def test_a_read_ending_on_a_window_edge_misses_nothing(db_url: str, count: int) -> None:
     updates = edits(count)
     store = await stored(db_url, updates)
-    got = await triples(store)
-    assert [u for u, _m, _t in got] == updates
-    assert got == await records(store)
+    await check_read(store, updates)
     await dispose_databases()
 
 
@@ -67,9 +72,7 @@ async def test_a_read_crosses_gaps_wider_than_a_window(db_url: str) -> None:
         f"DELETE FROM ystore_records WHERE seq > 5 AND seq <= {FIRST_PAGE * 10}",
         f"DELETE FROM ystore_records WHERE seq > {FIRST_PAGE * 11} AND seq <= {FIRST_PAGE * 12}",
     )
-    got = await triples(store)
-    assert [u for u, _m, _t in got] == updates[:5] + updates[FIRST_PAGE * 10 : FIRST_PAGE * 11]
-    assert got == await records(store)
+    await check_read(store, updates[:5] + updates[FIRST_PAGE * 10 : FIRST_PAGE * 11])
     await run_sql(db_url, "DELETE FROM ystore_records WHERE seq <= 5")
     assert await triples(store) == await records(store)
     await run_sql(db_url, "DELETE FROM ystore_records")
@@ -94,9 +97,7 @@ async def test_a_read_meets_blocks_compressed_rows_and_checkpoints_mid_window(
     store.compress = True
     for update in updates[650:]:
         await store.write(update)
-    got = await triples(store)
-    assert [u for u, _m, _t in got] == updates
-    assert got == await records(store)
+    await check_read(store, updates)
     await dispose_databases()
 
 
@@ -185,9 +186,7 @@ async def test_a_read_starts_at_the_latest_snapshot_with_rows_left_before_it(
         db_url,
         f"UPDATE ystore_records SET kind = {RecordKind.SNAPSHOT.value} WHERE seq = {snapshot}",
     )
-    got = await triples(store)
-    assert [u for u, _m, _t in got] == updates[snapshot - 1 :]
-    assert got == await records(store)
+    await check_read(store, updates[snapshot - 1 :])
     await dispose_databases()
 
 
