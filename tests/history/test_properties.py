@@ -21,10 +21,12 @@ run: `YSTORES_HISTORY_EXAMPLES=300 pytest tests/history/test_properties.py`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
 import sqlite3
+import struct
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +45,7 @@ from ystores.filestore.formats import v3_records_start
 from ystores.filestore.frames import FRAME_HEAD, frame_checksum
 from ystores.filestore.hints import hint_path
 from ystores.history import RetentionPolicy, ThinningPolicy, decode_header, encode_header
-from ystores.records import decode_varuint
+from ystores.records import decode_varuint, encode_varuint
 from ystores.yupdate import decode_state_vector
 
 pytestmark = pytest.mark.anyio
@@ -461,6 +463,41 @@ def test_a_damaged_checkpoint_header_or_update_is_never_trusted(
     intact = decode_header(encode_header(covers, stamp, update))
     assert intact is not None
     assert intact.matches(update)
+
+
+def version_1_header(covers: int, stamp: float, update: bytes) -> bytes:
+    """A checkpoint header as the first releases wrote it (BLAKE2b-128, 16 bytes)."""
+    fields = encode_varuint(covers) + struct.pack("<d", stamp)
+    return b"\x01" + fields + hashlib.blake2b(fields + update, digest_size=16).digest()
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    covers=st.integers(1, 2**40),
+    stamp=st.floats(allow_nan=False, allow_infinity=False),
+    update=st.binary(min_size=1, max_size=300),
+    offset=st.integers(0, 400),
+    flip=st.integers(1, 255),
+)
+def test_a_version_1_checkpoint_header_is_still_read_and_checked(
+    covers: int, stamp: float, update: bytes, offset: int, flip: int
+) -> None:
+    """Stores written before the CRC-32C header keep their checkpoints: a version-1
+    header decodes to what it says and trusts its update alone, and a changed byte
+    anywhere still makes it untrusted."""
+    old = version_1_header(covers, stamp, update)
+    decoded = decode_header(old)
+    assert decoded is not None
+    assert (decoded.covers, decoded.covers_timestamp, decoded.version) == (covers, stamp, 1)
+    assert decoded.matches(update)
+    new = encode_header(covers, stamp, update)
+    assert new[0] == 2
+    assert len(new) == len(old) - 12
+    assert not decoded.matches(update + b"\x00")
+    whole = bytearray(old + update)
+    whole[offset % len(whole)] ^= flip
+    damaged = decode_header(bytes(whole[: len(old)]))
+    assert damaged is None or not damaged.matches(bytes(whole[len(old) :]))
 
 
 @settings(

@@ -4,9 +4,11 @@ compression, and the schema revision that brought the codec column."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import sqlite3
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from typer.testing import CliRunner
 
 from ystores import HistoryNotKeptError, RecordKind, YDocNotFound, open_store
 from ystores.cli import app
-from ystores.history import CheckpointPolicy, RetentionPolicy
+from ystores.history import CheckpointPolicy, RetentionPolicy, decode_header
+from ystores.records import encode_varuint
 from ystores.sql import dispose_databases, schema
 from ystores.sql.database import Database, update_rows
 from ystores.sql.history import RestoreStart, restore_start
@@ -255,6 +258,44 @@ async def test_a_damaged_checkpoint_is_skipped_never_a_wrong_document(
     assert report is not None
     assert report.covers == seqs[-1]
     assert await restored(store) == text_of(updates)
+    await dispose_databases()
+
+
+async def test_checkpoints_with_version_1_headers_are_still_restored_from(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store written by a release whose checkpoint headers carried a BLAKE2b digest
+    (version 1) keeps restoring from them: none is skipped, none is rewritten."""
+    updates = edits(330)
+    store, seqs = await written(db_url, updates[:300], 100)
+    for update in updates[300:]:
+        await store.write(update)
+    checkpoints = [r async for r in store.read_records(checkpoints=True) if r.kind == 2]
+    await dispose_databases()
+    for checkpoint in checkpoints:
+        header = decode_header(checkpoint.metadata)
+        assert header is not None
+        assert header.version == 2
+        fields = encode_varuint(header.covers) + struct.pack("<d", header.covers_timestamp)
+        digest = hashlib.blake2b(fields + checkpoint.update, digest_size=16).digest()
+        old = (b"\x01" + fields + digest).hex()
+        blob = f"x'{old}'" if "sqlite" in db_url else f"'\\x{old}'::bytea"
+        await run_sql(
+            db_url, f"UPDATE ystore_records SET metadata = {blob} WHERE seq = {checkpoint.seq}"
+        )
+    reopened = open_store(db_url, "doc")
+    assert isinstance(reopened, SQLYStore)
+    db = await reopened.database()
+    start = await db.chain(
+        lambda: restore_start(db.backend, db.statements, "doc", FIRST_PAGE, TAIL_PAGE)
+    )
+    assert start is not None
+    assert start.base is not None
+    assert (start.base.seq, start.base.covers) == (checkpoints[-1].seq, seqs[299])
+    with caplog.at_level(logging.WARNING, logger="ystores.sql"):
+        assert await restored(reopened) == text_of(updates)
+        assert state_text(await reopened.state_at(seq=seqs[149])) == text_of(updates[:150])
+    assert "Skipping checkpoint" not in caplog.text
     await dispose_databases()
 
 
