@@ -43,6 +43,8 @@ class PartitionProxy:
         self.upstream = (host, port)
         self.mode = "pass"
         self.port = 0
+        self.accepted = 0
+        """Connections accepted so far."""
         self._server: asyncio.Server | None = None
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -91,6 +93,7 @@ class PartitionProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = _Link(writer)
         self._links.add(link)
+        self.accepted += 1
         try:
             if self.mode == "reset":
                 link.abort()

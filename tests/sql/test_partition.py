@@ -292,3 +292,48 @@ async def test_reads_and_squash_are_bounded_too(scene: Scene) -> None:
             except StoreConnectionError:
                 await anyio.sleep(0.1)
     assert await scene.store.squash() is not None
+
+
+async def test_a_restore_cut_off_while_it_applies_its_checkpoint_is_whole(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    """A Postgres restore applies its checkpoint while the tail's query is under way;
+    a connection reset then fails that query, and the restore runs again on a new
+    connection (the checkpoint applied twice is the same state): the document is
+    whole, with every update after the checkpoint."""
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    updates = [keys.next(char) for char in "checkpoint, then a tail " * 20]
+    writer = PostgresYStore("doc", url=direct)
+    for update in updates[:400]:
+        await writer.write(update)
+    assert await writer.checkpoint() is not None
+    for update in updates[400:]:
+        await writer.write(update)
+    expected = str(keys.text)
+    store = short(url)
+    first: pycrdt.Doc[Any] = pycrdt.Doc()
+    await store.apply_updates(first)  # prepares the tail's statement on the connection
+    assert str(first.get("t", type=pycrdt.Text)) == expected
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    seen: list[bytes] = []
+
+    def cut_once(event: Any) -> None:
+        seen.append(event.update)
+        if len(seen) == 1:  # the checkpoint is in; the tail's query is under way
+            proxy.set("reset")
+            proxy.heal()
+
+    doc.observe(cut_once)
+    connections = proxy.accepted
+    await store.apply_updates(doc)
+    assert str(doc.get("t", type=pycrdt.Text)) == expected
+
+    def text_of(update: bytes) -> str:
+        alone: pycrdt.Doc[Any] = pycrdt.Doc()
+        alone.apply_update(update)
+        return str(alone.get("t", type=pycrdt.Text))
+
+    # the cut came after the checkpoint (the first transaction), before the tail
+    assert text_of(seen[0]) == ("checkpoint, then a tail " * 20)[:400]
+    assert proxy.accepted > connections  # the reads ran again on a new connection

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -48,7 +50,7 @@ from .urls import safe_url, sqlite_synchronous
 
 log = logging.getLogger("ystores.sql")
 
-__all__ = ["Database", "Entry", "Query", "Reads", "update_rows"]
+__all__ = ["Database", "Entry", "Meanwhile", "Query", "Reads", "update_rows"]
 
 Entry = tuple[str, int, bytes, bytes, float]
 """A record to write: `(doc, kind, update, metadata, timestamp)`."""
@@ -58,8 +60,27 @@ Row = tuple[int, int, bytes, bytes, float]
 
 T = TypeVar("T")
 Query = tuple[str, tuple[Any, ...]]
-Reads = Generator[Query, list[Any], T]
-"""Dependent reads for `Database.chain`: yields queries, is sent their rows, returns a `T`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Meanwhile:
+    """A query for `Database.chain` with work to do on the caller's thread while it runs.
+
+    Postgres: `work()` runs once the query is sent, while the server runs it
+    (a restore applies its checkpoint while the tail after it is fetched).
+    SQLite: the chain's queries run in one worker-thread hop, then each `work()`
+    in turn. Either way every `work()` has run, in order, when `chain` returns,
+    and a chain run again after a lost connection runs its `work()` again.
+    """
+
+    sql: str
+    args: tuple[Any, ...]
+    work: Callable[[], None]
+
+
+Reads = Generator[Query | Meanwhile, list[Any], T]
+"""Dependent reads for `Database.chain`: yields queries (`Meanwhile`: with work to do
+while it runs), is sent their rows, returns a `T`."""
 
 
 def _raw(codec: int, stored: Any, doc: str, seq: int) -> bytes:
@@ -88,14 +109,49 @@ def update_rows(rows: Sequence[tuple[Any, ...]], doc: str, after: int) -> list[t
     return out
 
 
-def _run_blocking(steps: Reads[T], fetch: Callable[[str, tuple[Any, ...]], list[Any]]) -> T:
-    """Run `Database.chain`'s reads with a blocking `fetch`."""
+def _run_blocking(
+    steps: Reads[T], fetch: Callable[[str, tuple[Any, ...]], list[Any]]
+) -> tuple[T, list[Callable[[], None]]]:
+    """Run `Database.chain`'s reads with a blocking `fetch`; also return the work of
+    its `Meanwhile` steps, in order, for the caller's thread."""
+    works: list[Callable[[], None]] = []
     try:
-        sql, args = next(steps)
+        step = next(steps)
         while True:
-            sql, args = steps.send(fetch(sql, args))
+            if isinstance(step, Meanwhile):
+                works.append(step.work)
+                step = steps.send(fetch(step.sql, step.args))
+            else:
+                step = steps.send(fetch(*step))
     except StopIteration as done:
-        return cast(T, done.value)
+        return cast(T, done.value), works
+
+
+_sent_on: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+"""The `Meanwhile` statements each asyncpg connection has run (and so prepared)."""
+
+
+async def _fetch_meanwhile(conn: Any, step: Meanwhile, seconds: float | None) -> list[Any]:
+    """Send `step`'s query on an asyncpg connection (a statement timeout of `seconds`),
+    run its work, then take its rows."""
+    sent = _sent_on.setdefault(conn, set())
+    if step.sql not in sent:
+        # asyncpg prepares (and caches) a statement the first time a connection
+        # runs it: a round trip before the query is sent, so no overlap this time
+        rows = await conn.fetch(step.sql, *step.args, timeout=seconds)
+        sent.add(step.sql)
+        step.work()
+        return cast(list[Any], rows)
+    pending = asyncio.ensure_future(conn.fetch(step.sql, *step.args, timeout=seconds))
+    try:
+        await asyncio.sleep(0)  # the fetch runs up to its wait for the reply: sent
+        step.work()
+    except BaseException:
+        # the query ends first, so that the connection goes back to the pool idle
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await pending
+        raise
+    return cast(list[Any], await pending)
 
 
 def _one_read(sql: str, args: tuple[Any, ...]) -> Reads[list[Any]]:
@@ -426,25 +482,33 @@ class Database:
     async def chain(self, reads: Callable[[], Reads[T]]) -> T:
         """Run dependent read-only queries together; return what `reads` returns.
 
-        `reads()` makes a generator that yields each query as `(sql, args)` and is
-        sent its rows (as `fetch_rows` gives them), so each query can depend on
-        the rows before it. SQLite: all in one worker-thread hop. Postgres: on one
-        pooled connection, one checkout for all. No transaction spans them: each
-        query sees what was committed when it ran. Reads cut off by a lost
-        connection are run once more, from the start, on a new connection.
+        `reads()` makes a generator that yields each query as `(sql, args)` (or as
+        a `Meanwhile`, with work to do while it runs) and is sent its rows (as
+        `fetch_rows` gives them), so each query can depend on the rows before it.
+        SQLite: all in one worker-thread hop. Postgres: on one pooled connection,
+        one checkout for all. No transaction spans them: each query sees what was
+        committed when it ran. Reads cut off by a lost connection are run once
+        more, from the start, on a new connection.
         """
         if self._readers is not None:
             readers = self._readers
-            return await run_in_worker(lambda: _run_blocking(reads(), readers.fetch))
+            done, works = await run_in_worker(lambda: _run_blocking(reads(), readers.fetch))
+            for work in works:
+                work()
+            return done
+        timeout = self.timeouts.statement
         for attempt in (1, 2):
             try:
                 async with self.connection() as conn:
                     steps = reads()
                     try:
-                        sql, args = next(steps)
+                        step = next(steps)
                         while True:
-                            rows = await conn.fetch(sql, *args, timeout=self.timeouts.statement)
-                            sql, args = steps.send(list(rows))
+                            if isinstance(step, Meanwhile):
+                                rows = await _fetch_meanwhile(conn, step, timeout)
+                            else:
+                                rows = await conn.fetch(step[0], *step[1], timeout=timeout)
+                            step = steps.send(list(rows))
                     except StopIteration as done:
                         return cast(T, done.value)
             except StoreConnectionError:

@@ -17,6 +17,7 @@ a replay from the snapshot (or the first record). Never a wrong document.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from ..errors import CorruptStoreError
 from ..history.checkpoints import CheckpointHeader, decode_header
 from ..history.compression import decompress
 from ..records import RecordKind
+from .database import Meanwhile
 from .statements import MAX_SEQ, compile_for
 from .tables import not_update, records
 
@@ -221,18 +223,28 @@ class RestoreStart:
         base: The newest checkpoint, checked (None: the document has none).
         rows: The first page of `statements.update_page` after it (or after 0),
             as fetched (`database.update_rows` decodes them).
+        applied: Whether `base` was applied already (`restore_start`'s `apply`).
     """
 
     base: Base | None
     rows: list[Any]
+    applied: bool = False
 
 
 def restore_start(
-    backend: str, statements: Statements, doc: str, first: int, tail: int
+    backend: str,
+    statements: Statements,
+    doc: str,
+    first: int,
+    tail: int,
+    apply: Callable[[bytes], None] | None = None,
 ) -> Reads[RestoreStart | None]:
     """`latest_base` and the first page after it, as reads for `Database.chain` (one
     worker-thread hop on SQLite, one pooled connection on Postgres): `tail` rows
-    after a checkpoint, else `first`.
+    after a checkpoint, else `first`. With `apply`, the checked checkpoint's
+    update is given to it while the page is read (Postgres: while the server
+    runs the page's query, which hides that round trip behind the checkpoint's
+    apply; see `Meanwhile`).
 
     The checkpoint is checked before the page is asked for. None when the newest
     checkpoint does not check out: `latest_base` then looks through the others
@@ -250,7 +262,10 @@ def restore_start(
     page = statements.update_page
     after, limit = (0, first) if base is None else (base.covers, tail)
     args = page.args(doc=doc, after=after, limit=limit, until=MAX_SEQ)
-    return RestoreStart(base, (yield page.sql, args))
+    if base is None or apply is None:
+        return RestoreStart(base, (yield page.sql, args))
+    update = base.update
+    return RestoreStart(base, (yield Meanwhile(page.sql, args, lambda: apply(update))), True)
 
 
 def _warn(doc: str, seq: int, why: str) -> None:

@@ -351,12 +351,17 @@ class SQLYStore(FollowedSQLStore):
         db = await self.database()
         # The newest checkpoint, checked, and the first page after it: one pooled
         # connection (Postgres) or one worker-thread hop (SQLite) for both reads.
+        # Postgres applies the checkpoint while the server reads the page (a round
+        # trip hidden); SQLite applies it with the page, in one transaction.
+        apply = None if db.backend == "sqlite" else lambda u: crdt.apply_updates(ydoc, [u])
         start = await db.chain(
-            lambda: restore_start(db.backend, db.statements, self.path, FIRST_PAGE, TAIL_PAGE)
+            lambda: restore_start(
+                db.backend, db.statements, self.path, FIRST_PAGE, TAIL_PAGE, apply
+            )
         )
         base = start.base if start is not None else await latest_base(db, self.path)
-        # The checkpoint goes in one transaction with the first page after it.
-        first = [base.update] if base is not None else []
+        applied = start is not None and start.applied
+        first = [base.update] if base is not None and not applied else []
         after = base.covers if base is not None else 0
         # After a checkpoint the tail is as short as the checkpoint policy keeps
         # it: one page of `TAIL_PAGE` holds the default policy's whole tail.
@@ -365,8 +370,8 @@ class SQLYStore(FollowedSQLStore):
             _update_size,
             APPLY_PAGE_SIZE,
             after,
-            bool(first),
-            TAIL_PAGE if first else FIRST_PAGE,
+            base is not None,
+            TAIL_PAGE if base is not None else FIRST_PAGE,
             None if start is None else update_rows(start.rows, self.path, after),
         )
         async with aclosing(pages):
