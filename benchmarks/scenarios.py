@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,6 +279,10 @@ async def restore(count: int, backends: set[str]) -> list[Row]:
     return rows
 
 
+READ_ROUNDS = 9
+"""Reads per store (alone, and applying each update), interleaved round by round."""
+
+
 async def read_all(count: int, backends: set[str]) -> list[Row]:
     """Iterate `read()` over a `count`-record document: alone, and applying each update.
 
@@ -285,28 +290,48 @@ async def read_all(count: int, backends: set[str]) -> list[Row]:
     rebuild a document their own way, to export or to inspect): the second row
     applies each yielded update to a document of the store's engine as they go
     (ypy-websocket's own `apply_updates` does just this). CPU time of the
-    process, median of 5, beside each peer. Target: level with the best peer or better
+    process, median of `READ_ROUNDS`, beside each peer. The stores are read in
+    turn, round after round (the machine's speed drifts more than they differ:
+    five reads of one store, then five of the next, moved a ratio by 0.3 from
+    run to run on a shared machine). Target: level with the best peer or better
     (applying: the best peer that applies into the same engine, the engines' own
     speeds differ).
     """
     updates = load("typing", count)
     rows: list[Row] = []
-    measured: list[tuple[Impl, str, float, bool]] = []
-    for impl in impls_for(backends):
-        if not impl.durable and impl.family == "ystores":
-            continue  # same files as the durable setting
-        await _reset_postgres(impl)
-        with scratch() as root:
+    impls = [
+        impl
+        for impl in impls_for(backends)
+        if impl.durable or impl.family != "ystores"  # else: same files as the durable setting
+    ]
+    times: dict[tuple[str, bool], list[float]] = {}
+    complete: dict[tuple[str, bool], bool] = {}
+    with ExitStack() as directories:
+        roots = []
+        for impl in impls:
+            await _reset_postgres(impl)  # one Postgres store: its database stays for the rounds
+            root = directories.enter_context(scratch())
             await prepare(impl, root, "doc", updates)
-            for applying in (False, True):
-                times, verified = [], True
-                for _ in range(5):
+            roots.append(root)
+        for _ in range(READ_ROUNDS):
+            for impl, root in zip(impls, roots, strict=True):
+                for applying in (False, True):
                     async with opened(impl, root, "doc") as store:
+                        gc.collect()
                         seconds, seen = await _time_read(store, engine_of(impl), applying)
-                    times.append(seconds)
-                    verified &= seen == updates
-                label = "read() and apply each" if applying else "read()"
-                measured.append((impl, label, statistics.median(times) * 1e3, verified))
+                    key = (impl.name, applying)
+                    times.setdefault(key, []).append(seconds)
+                    complete[key] = complete.get(key, True) and seen == updates
+    measured: list[tuple[Impl, str, float, bool]] = [
+        (
+            impl,
+            "read() and apply each" if applying else "read()",
+            statistics.median(times[impl.name, applying]) * 1e3,
+            complete[impl.name, applying],
+        )
+        for impl in impls
+        for applying in (False, True)
+    ]
     for label in ("read()", "read() and apply each"):
         applying = label != "read()"
         for impl, what, ms, verified in measured:
