@@ -22,7 +22,7 @@ from ystores.cli import app
 from ystores.history import CheckpointPolicy, RetentionPolicy, decode_header
 from ystores.records import encode_varuint
 from ystores.sql import dispose_databases, schema
-from ystores.sql.database import Database, update_rows
+from ystores.sql.database import Database, Meanwhile, update_rows
 from ystores.sql.history import RestoreStart, restore_start
 from ystores.sql.store import FIRST_PAGE, TAIL_PAGE, SQLYStore
 
@@ -352,8 +352,9 @@ async def test_writes_between_a_restores_two_reads_give_the_replay_of_what_the_s
     store, seqs = await written(db_url, updates[:200], 100)
     db = await store.database()
     steps = restore_start(db.backend, db.statements, "doc", FIRST_PAGE, TAIL_PAGE)
-    sql, args = next(steps)
-    first = await db.fetch_rows(sql, args)
+    step = next(steps)
+    assert not isinstance(step, Meanwhile)  # no `apply` given: plain queries
+    first = await db.fetch_rows(*step)
     other = open_store(db_url, "doc", clock=Clock(2_000_000.0))
     assert isinstance(other, SQLYStore)
     for update in updates[200:300]:
@@ -364,9 +365,10 @@ async def test_writes_between_a_restores_two_reads_give_the_replay_of_what_the_s
         assert await other.squash() is not None
     for update in updates[300:]:
         await other.write(update)
-    sql, args = steps.send(first)
+    step = steps.send(first)
+    assert not isinstance(step, Meanwhile)
     with pytest.raises(StopIteration) as done:
-        steps.send(await db.fetch_rows(sql, args))
+        steps.send(await db.fetch_rows(*step))
     found = done.value.value
     assert isinstance(found, RestoreStart)
     assert found.base is not None
