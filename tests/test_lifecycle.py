@@ -83,3 +83,21 @@ async def test_an_exception_inside_a_sql_store_comes_out_unwrapped(tmp_path: Pat
     with pytest.raises(Boom):
         async with SQLiteYStore("doc", db_path=tmp_path / "y.db"):
             raise Boom
+
+
+class FailsToOpen(FileYStore):
+    async def _open(self) -> None:
+        raise Boom("cannot open")
+
+
+async def test_a_start_that_fails_comes_out_unwrapped_and_the_store_can_start_again(
+    tmp_path: Path,
+) -> None:
+    store = FailsToOpen("doc", root=tmp_path)
+    with pytest.raises(Boom, match="cannot open"):
+        async with store:
+            pass
+    assert not store.running and not store.started.is_set()
+    with pytest.raises(Boom):  # not "already running": the failed start wound down
+        async with store:
+            pass
