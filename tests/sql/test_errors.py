@@ -75,6 +75,20 @@ async def test_a_sqlite_file_in_a_missing_directory(tmp_path: Path) -> None:
         await store.write(b"\x00\x00")
 
 
+async def test_a_sqlite_store_opens_its_database_when_it_starts(tmp_path: Path) -> None:
+    """As ypy-websocket's SQLiteYStore: a bad path fails `start()`, and a good one
+    has its schema before the first write."""
+    missing = SQLiteYStore("doc", db_path=tmp_path / "missing" / "ystore.db")
+    with pytest.raises(StoreConnectionError, match="Could not connect"):
+        async with missing:
+            pass
+    assert not missing.started.is_set()
+    path = tmp_path / "ystore.db"
+    async with SQLiteYStore("doc", db_path=path):
+        assert await schema.current(f"sqlite:///{path}") is not None
+    assert not (tmp_path / "missing").exists()
+
+
 async def test_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are notes, not a database " * 200)

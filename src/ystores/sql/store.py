@@ -635,6 +635,12 @@ class SQLiteYStore(SQLYStore):
         )
         self.db_path = self._url_path = os.fspath(file)
 
+    async def _open(self) -> None:
+        await super()._open()
+        # As ypy-websocket's SQLiteYStore does when it starts: the database file is
+        # opened and its schema checked (or created) now, not on the first read or write.
+        await self.database()
+
     async def database(self) -> Database:
         """The shared `Database` (see `SQLYStore.database`); for `":memory:"` the running
         loop's ephemeral database."""
