@@ -29,6 +29,8 @@ from impls import (
 )
 from workload import content, expected_content, load, replay
 
+from ystores.filestore.scanning import accelerated
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -353,6 +355,8 @@ async def read_all(count: int, backends: set[str]) -> list[Row]:
                 note = f"{ms / best:.2f}x {which}; target <= {which}: " + (
                     "met" if met else "NOT met"
                 )
+            if impl.family == "ystores" and impl.backend == "file" and not accelerated():
+                note += " (pure Python frame scanner: installed without the compiled one)"
             name = f"{label} over {count} records, CPU"
             rows.append(Row(name, impl.name, impl.family, ms, "ms", verified, note))
     return rows

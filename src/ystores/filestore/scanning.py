@@ -20,7 +20,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import crc32c
 
@@ -37,9 +37,38 @@ from .damage import (
 )
 from .frames import CHUNK, FRAME_HEAD, MAX_BODY, MIN_BODY, V3_KINDS, frame_checksum
 
-__all__ = ["FRAME_HEAD", "LegacyScanner", "Scanner", "TornTail", "V3Scanner", "frame_checksum"]
+__all__ = [
+    "CHUNK",
+    "FRAME_HEAD",
+    "LegacyScanner",
+    "Scanner",
+    "TornTail",
+    "V3Scanner",
+    "accelerated",
+    "frame_checksum",
+]
 
 _frame_start_candidates = frame_start_candidates  # the name the tests know
+ScanRaw = Callable[[bytes, int, int, list[Any], "list[int] | None", bool], tuple[int, int]]
+"""`_framescan.scan_raw`: `(buf, i, last_seq, out, seqs, triples) -> (i, last_seq)`."""
+
+
+def _compiled_scan() -> ScanRaw | None:
+    """The C loop for frames of raw updates (compiled at install; see hatch_build.py).
+
+    `YSTORES_PURE_PYTHON=1` in the environment leaves it unused (the Python loop
+    reads the same frames with the same checks, several times slower).
+    """
+    if os.environ.get("YSTORES_PURE_PYTHON") == "1":
+        return None
+    try:
+        from ._framescan import scan_raw
+    except ImportError:  # a pure Python install: the Python loop reads every frame
+        return None
+    return scan_raw
+
+
+_scan_raw = _compiled_scan()
 _F64 = struct.Struct("<d")
 _CHECKPOINT = RecordKind.CHECKPOINT
 _BLOCK = RecordKind.BLOCK
@@ -69,6 +98,11 @@ def _kind_update_time(
 
 def _update(_seq: int, update: bytes, _metadata: bytes, _ts: float, _kind: RecordKind) -> bytes:
     return update
+
+
+def accelerated() -> bool:
+    """Whether frames of raw updates are read by the compiled loop (else by Python alone)."""
+    return _scan_raw is not None
 
 
 @dataclass(frozen=True)
@@ -254,7 +288,15 @@ class V3Scanner(Scanner):
         expand = self.expand_blocks
         until_seq, until_time = self.until_seq, self.until_time
         limited = until_seq is not None or until_time is not None
+        # The compiled loop, where there is one, takes every frame of a raw update or
+        # snapshot (what `read()` and a replay yield as they are) and stops at any
+        # other frame, which this loop reads and judges (then hands back to it).
+        fast = _scan_raw if (only_triples or only_updates) and not limited else None
+        if fast is not None and not (0 in kinds and 1 in kinds):
+            fast = None
         while True:
+            if fast is not None:
+                i, last_seq = fast(buf, i, last_seq, records, seqs, only_triples)
             if n - i < 8:
                 break
             length, check = unpack_head(buf, i)
