@@ -97,7 +97,8 @@ async def test_a_start_that_fails_comes_out_unwrapped_and_the_store_can_start_ag
     with pytest.raises(Boom, match="cannot open"):
         async with store:
             pass
-    assert not store.running and not store.started.is_set()
+    assert not store.running
+    assert not store.started.is_set()
     with pytest.raises(Boom):  # not "already running": the failed start wound down
         async with store:
             pass
