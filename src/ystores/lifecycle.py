@@ -14,9 +14,8 @@ async with anyio.create_task_group() as tg:
 
 An exception raised inside `async with thing:` comes out as itself, on asyncio and
 trio: the task group the object runs in is closed without it, so it is never wrapped
-in an `ExceptionGroup`; so does one that fails the start (a database that cannot be
-opened). `start_lock` is the lock pycrdt-websocket's rooms hold while
-they start a store they share.
+in an `ExceptionGroup`; so does one that fails the start. `start_lock` is the lock
+pycrdt-websocket's rooms hold while they start a store they share.
 
 A subclass writes `start()` around `_begin()` and `_finish()`:
 
@@ -151,8 +150,8 @@ class Lifecycle:
     async def __aenter__(self: _Self) -> _Self:
         if self._exit_stack is not None or self._stop_requested is not None:
             raise StoreStateError(f"{type(self).__name__} already running.")
-        # A start that fails (a database that cannot be opened) comes out as its own
-        # exception too, not as the group the task group wraps it in.
+        # A start that fails comes out as its own exception too, not as the group
+        # the task group wraps it in.
         error: BaseException | None = None
         try:
             async with AsyncExitStack() as stack:

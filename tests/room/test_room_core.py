@@ -11,7 +11,7 @@ import anyio
 import pycrdt
 import pytest
 
-from ystores import FileYStore
+from ystores import FileYStore, SQLiteYStore
 from ystores.room import RoomManager, YRoom
 from ystores.room.protocol import (
     AwarenessEntry,
@@ -267,6 +267,19 @@ async def test_a_store_that_cannot_be_read_is_never_overwritten(tmp_path: Path) 
         room.ydoc.get("text", type=pycrdt.Text).insert(0, "would overwrite")
         await anyio.sleep(0.05)
     assert await anyio.Path(store.file_path).read_bytes() == garbage
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_database_that_cannot_be_opened_is_a_load_error_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteYStore("doc", db_path=tmp_path / "missing" / "ystore.db")
+    async with YRoom(ystore=store) as room, clients(room, "/a") as (a,):
+        code, reason = await a.closed()
+        assert code == 4500
+        assert "could not be loaded" in reason
+        assert "does not exist" in str(room.load_error)
+    assert not (tmp_path / "missing").exists()
 
 
 async def test_awareness_is_relayed_and_cleared_when_a_client_leaves(tmp_path: Path) -> None:

@@ -76,16 +76,19 @@ async def test_a_sqlite_file_in_a_missing_directory(tmp_path: Path) -> None:
 
 
 async def test_a_sqlite_store_opens_its_database_when_it_starts(tmp_path: Path) -> None:
-    """As ypy-websocket's SQLiteYStore: a bad path fails `start()`, and a good one
-    has its schema before the first write."""
-    missing = SQLiteYStore("doc", db_path=tmp_path / "missing" / "ystore.db")
-    with pytest.raises(StoreConnectionError, match="Could not connect"):
-        async with missing:
-            pass
-    assert not missing.started.is_set()
+    """As ypy-websocket's SQLiteYStore: the schema is there before the first write.
+    A database that cannot be opened does not fail the start (a room reports it
+    as its load error): the first read or write raises the error."""
     path = tmp_path / "ystore.db"
     async with SQLiteYStore("doc", db_path=path):
         assert await schema.current(f"sqlite:///{path}") is not None
+    missing = SQLiteYStore("doc", db_path=tmp_path / "missing" / "ystore.db")
+    async with missing:
+        assert missing.started.is_set()
+        with pytest.raises(StoreConnectionError, match="does not exist"):
+            await missing.write(b"\x00\x00")
+        with pytest.raises(StoreConnectionError, match="does not exist"):
+            [_ async for _ in missing.read()]
     assert not (tmp_path / "missing").exists()
 
 

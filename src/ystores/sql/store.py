@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from logging import Logger
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -23,7 +23,7 @@ from .. import crdt
 from ..base import MetadataCallback
 from ..clock import Clock
 from ..compaction.policy import CompactionPolicy, LogStats, SquashReport
-from ..errors import InvalidDocumentNameError, YDocNotFound
+from ..errors import InvalidDocumentNameError, YDocNotFound, YStoreError
 from ..extras import require
 from ..history import CheckpointPolicy, CheckpointReport, Codec, RetentionPolicy, compress
 from ..history.compression import decompress
@@ -638,8 +638,12 @@ class SQLiteYStore(SQLYStore):
     async def _open(self) -> None:
         await super()._open()
         # As ypy-websocket's SQLiteYStore does when it starts: the database file is
-        # opened and its schema checked (or created) now, not on the first read or write.
-        await self.database()
+        # opened and its schema checked (or created) now, not on the first read or
+        # write. A failure does not fail the start: the first read or write raises
+        # it, as it would have anyway, so a room reports it as the document's load
+        # error and refuses clients instead of failing to start.
+        with suppress(YStoreError):
+            await self.database()
 
     async def database(self) -> Database:
         """The shared `Database` (see `SQLYStore.database`); for `":memory:"` the running
