@@ -18,7 +18,7 @@ import pytest
 
 from room.conftest import node_clients
 from room.kit import free_port, read_json_line, start_node, stop_process, wait_for_port
-from ystores import open_store
+from ystores import YDocNotFound, open_store
 from ystores.sql.engines import dispose_databases
 
 from .balancer import balancer
@@ -73,6 +73,20 @@ async def stored_text(url: str, doc: str) -> str:
     await store.aclose()
     await dispose_databases()
     return str(ydoc.get("text", type=pycrdt.Text))
+
+
+def typing_began(url: str, names: tuple[str, ...]) -> None:
+    """Wait until the store holds a few markers of every client in `names`."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        try:
+            text = anyio.run(stored_text, url, "doc")
+        except YDocNotFound:
+            text = ""
+        if all(text.count(f"<{name}:") >= 3 for name in names):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"The clients' typing did not reach the store within {PATIENCE} s.")
 
 
 def check_markers(text: str, names: tuple[str, ...], edits: int) -> None:
@@ -160,7 +174,7 @@ def test_a_killed_server_loses_nothing_and_its_clients_converge_on_another(
     node_clients: None, tmp_path: Path, backend: str
 ) -> None:
     url = store_url(backend, tmp_path)
-    edits = 150
+    edits = 300
     names = ("ana", "bob")
     with (
         server(url, tmp_path / "a.log") as (port_a, proc_a),
@@ -184,7 +198,11 @@ def test_a_killed_server_loses_nothing_and_its_clients_converge_on_another(
             for name, port in (("ana", front), ("bob", port_b))
         )  # fmt: skip
         try:
-            time.sleep(1.0)  # both are typing
+            # Kill while both are typing (about 1.5 s of edits): a client that had
+            # finished, and so left, before the kill could not send its last edits
+            # again, and a server may always be killed between reading an update and
+            # storing it (the Yjs protocol has no acknowledgement to wait for).
+            typing_began(url, names)
             proc_a.kill()  # SIGKILL: server A cannot flush or say goodbye
             proc_a.wait(10)
             # ana's provider reconnects through the balancer, now to server B.
