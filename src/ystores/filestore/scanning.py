@@ -292,8 +292,8 @@ class V3Scanner(Scanner):
         # snapshot (what `read()` and a replay yield as they are) and stops at any
         # other frame, which this loop reads and judges (then hands back to it).
         fast = _scan_raw if (only_triples or only_updates) and not limited else None
-        if fast is not None and not (0 in kinds and 1 in kinds):
-            fast = None
+        if fast is not None and (type(buf) is not bytes or not (0 in kinds and 1 in kinds)):
+            fast = None  # (it reads `bytes` alone, and kinds 0 and 1 as always allowed)
         while True:
             if fast is not None:
                 i, last_seq = fast(buf, i, last_seq, records, seqs, only_triples)
