@@ -19,11 +19,12 @@ from typer.testing import CliRunner
 
 from ystores import HistoryNotKeptError, RecordKind, YDocNotFound, open_store
 from ystores.cli import app
-from ystores.history import CheckpointPolicy, RetentionPolicy, decode_header
+from ystores.history import CheckpointPolicy, RetentionPolicy, decode_header, encode_header
 from ystores.records import encode_varuint
 from ystores.sql import dispose_databases, schema
 from ystores.sql.database import Database, Meanwhile, update_rows
-from ystores.sql.history import RestoreStart, restore_start
+from ystores.sql.history import WINDOW, RestoreStart, restore_start
+from ystores.sql.history_merge import merge_and_verify, merge_range
 from ystores.sql.store import FIRST_PAGE, TAIL_PAGE, SQLYStore
 
 from .test_schema import run_sql
@@ -340,16 +341,89 @@ async def test_a_restore_reads_its_checked_base_and_tail_together(
     await dispose_databases()
 
 
+async def checkpoint_built_while(store: SQLYStore, updates: list[bytes]) -> int:
+    """A checkpoint of what `store` holds now, appended once `updates` are written
+    (as `checkpoint()` does when another writer stores them while it merges);
+    its seq."""
+    db = await store.database()
+    merged = await merge_range(db, "doc")
+    update = await merge_and_verify(merged, strict=True)
+    for written_meanwhile in updates:
+        await store.write(written_meanwhile)
+    header = encode_header(merged.covers, merged.covers_timestamp, update)
+    return await db.write("doc", RecordKind.CHECKPOINT, update, header, 3_000_000.0, 0)
+
+
+async def start_reads(db: Database) -> tuple[RestoreStart | None, int]:
+    """`restore_start`'s result and how many queries it took."""
+    steps = restore_start(db.backend, db.statements, "doc", FIRST_PAGE, TAIL_PAGE)
+    queries, step = 1, next(steps)
+    while True:
+        assert not isinstance(step, Meanwhile)  # no `apply` given: plain queries
+        rows = await db.fetch_rows(*step)
+        try:
+            step = steps.send(rows)
+        except StopIteration as done:
+            return done.value, queries
+        queries += 1
+
+
+@pytest.mark.parametrize(
+    ("lag", "tail"),
+    [
+        (0, 0),
+        (WINDOW - 1, 0),
+        (WINDOW, 0),
+        (WINDOW + 40, 5),
+        (WINDOW - 1, TAIL_PAGE - WINDOW),
+        (WINDOW - 1, TAIL_PAGE - WINDOW + 1),
+        (WINDOW - 1, TAIL_PAGE - WINDOW + 2),
+        (WINDOW - 1, TAIL_PAGE + 1),
+        (0, TAIL_PAGE + WINDOW),
+        (WINDOW, TAIL_PAGE - WINDOW + 1),
+    ],
+)
+async def test_a_restore_reads_its_base_and_tail_in_one_statement_whatever_was_written_meanwhile(
+    db_url: str, lag: int, tail: int
+) -> None:
+    """A restore fetches the newest checkpoint and its tail in one statement, the tail
+    from `WINDOW` seqs before the checkpoint's own seq (the records written while
+    it was built lie there); a checkpoint built while more were written takes a
+    second query. Either way, and whether the first page of the tail is full, one
+    short or one over, the restore is the full replay."""
+    updates = edits(100 + lag + tail)
+    store, _ = await written(db_url, updates[:50], 50)
+    for update in updates[50:100]:
+        await store.write(update)
+    seq = await checkpoint_built_while(store, updates[100 : 100 + lag])
+    for update in updates[100 + lag :]:
+        await store.write(update)
+    seqs = [r.seq async for r in store.read_records()]
+    found, queries = await start_reads(await store.database())
+    assert found is not None
+    assert found.base is not None
+    assert (found.base.seq, found.base.covers) == (seq, seqs[99])
+    assert queries == (1 if lag < WINDOW else 2)
+    fetched = [s for s, _ in update_rows(found.rows, "doc", found.base.covers)]
+    # a prefix of the tail, whole unless it holds a full page (`_pages` reads on then)
+    assert fetched == seqs[100 : 100 + len(fetched)]
+    assert len(fetched) >= min(lag + tail, TAIL_PAGE)
+    assert await restored(open_store(db_url, "doc")) == text_of(updates)
+    await dispose_databases()
+
+
 @pytest.mark.parametrize("meanwhile", ["checkpoint", "squash"])
 async def test_writes_between_a_restores_two_reads_give_the_replay_of_what_the_second_saw(
     db_url: str, meanwhile: str
 ) -> None:
-    """No transaction spans a restore's two reads: another store may write records,
-    a newer checkpoint or a squash between them. The checkpoint read first and the
-    page read second still make exactly the replay of every record stored when the
-    page was read."""
-    updates = edits(400)
+    """A restore takes two reads after a checkpoint built while `WINDOW` or more
+    records were written, and no transaction spans them: another store may write
+    records, a newer checkpoint or a squash between them. The checkpoint read
+    first and the page read second still make exactly the replay of every record
+    stored when the page was read."""
+    updates = edits(500)
     store, seqs = await written(db_url, updates[:200], 100)
+    await checkpoint_built_while(store, updates[200 : 200 + WINDOW + 10])
     db = await store.database()
     steps = restore_start(db.backend, db.statements, "doc", FIRST_PAGE, TAIL_PAGE)
     step = next(steps)
@@ -357,13 +431,13 @@ async def test_writes_between_a_restores_two_reads_give_the_replay_of_what_the_s
     first = await db.fetch_rows(*step)
     other = open_store(db_url, "doc", clock=Clock(2_000_000.0))
     assert isinstance(other, SQLYStore)
-    for update in updates[200:300]:
+    for update in updates[200 + WINDOW + 10 : 400]:
         await other.write(update)
     if meanwhile == "checkpoint":
         assert await other.checkpoint() is not None
     else:
         assert await other.squash() is not None
-    for update in updates[300:]:
+    for update in updates[400:]:
         await other.write(update)
     step = steps.send(first)
     assert not isinstance(step, Meanwhile)

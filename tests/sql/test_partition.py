@@ -24,8 +24,10 @@ from backends import new_postgres_database
 from ystores import StoreConnectionError
 from ystores.sql import PostgresYStore
 from ystores.sql.database import Database
+from ystores.sql.history import WINDOW
 
 from .proxy import PartitionProxy
+from .test_history import checkpoint_built_while
 
 pytestmark = pytest.mark.anyio
 
@@ -297,7 +299,8 @@ async def test_reads_and_squash_are_bounded_too(scene: Scene) -> None:
 async def test_a_restore_cut_off_while_it_applies_its_checkpoint_is_whole(
     proxied: tuple[PartitionProxy, str, str],
 ) -> None:
-    """A Postgres restore applies its checkpoint while the tail's query is under way;
+    """After a checkpoint built while `WINDOW` or more records were written, a
+    Postgres restore applies the checkpoint while the tail's query is under way;
     a connection reset then fails that query, and the restore runs again on a new
     connection (the checkpoint applied twice is the same state): the document is
     whole, with every update after the checkpoint."""
@@ -307,8 +310,8 @@ async def test_a_restore_cut_off_while_it_applies_its_checkpoint_is_whole(
     writer = PostgresYStore("doc", url=direct)
     for update in updates[:400]:
         await writer.write(update)
-    assert await writer.checkpoint() is not None
-    for update in updates[400:]:
+    await checkpoint_built_while(writer, updates[400 : 400 + WINDOW])
+    for update in updates[400 + WINDOW :]:
         await writer.write(update)
     expected = str(keys.text)
     store = short(url)
@@ -337,3 +340,34 @@ async def test_a_restore_cut_off_while_it_applies_its_checkpoint_is_whole(
     # the cut came after the checkpoint (the first transaction), before the tail
     assert text_of(seen[0]) == ("checkpoint, then a tail " * 20)[:400]
     assert proxy.accepted > connections  # the reads ran again on a new connection
+
+
+async def test_a_restore_whose_connection_was_reset_reads_again_whole(
+    proxied: tuple[PartitionProxy, str, str],
+) -> None:
+    """A restore's one statement (the newest checkpoint and its tail) on a pooled
+    connection that the network reset fails, and runs again on a new connection:
+    the document is whole, the checkpoint applied once, with its tail."""
+    proxy, url, direct = proxied
+    keys = Keystrokes()
+    updates = [keys.next(char) for char in "one statement, then the tail " * 15]
+    writer = PostgresYStore("doc", url=direct)
+    for update in updates[:300]:
+        await writer.write(update)
+    assert await writer.checkpoint() is not None
+    for update in updates[300:]:
+        await writer.write(update)
+    store = short(url)
+    await store.apply_updates(pycrdt.Doc())  # a pooled connection through the proxy
+    connections = proxy.accepted
+    proxy.set("reset")  # breaks that connection
+    proxy.heal()
+    doc: pycrdt.Doc[Any] = pycrdt.Doc()
+    transactions: list[bytes] = []
+    doc.observe(lambda event: transactions.append(event.update))
+    await store.apply_updates(doc)
+    assert str(doc.get("t", type=pycrdt.Text)) == str(keys.text)
+    assert len(transactions) == 1  # the checkpoint and its tail, in one transaction
+    assert proxy.accepted > connections  # read again on a new connection
+    await store.aclose()
+    await writer.aclose()

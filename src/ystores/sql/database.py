@@ -92,7 +92,7 @@ def _raw(codec: int, stored: Any, doc: str, seq: int) -> bytes:
 
 def update_rows(rows: Sequence[tuple[Any, ...]], doc: str, after: int) -> list[tuple[int, bytes]]:
     """`(seq, update)` of the rows of `statements.update_page` fetched after seq `after`,
-    blocks expanded (see `Database.update_page`).
+    blocks expanded (see `Database.update_page`); columns after the fourth are ignored.
 
     Raises:
         CorruptStoreError: A compressed update does not decode, or a block is damaged.
@@ -101,7 +101,7 @@ def update_rows(rows: Sequence[tuple[Any, ...]], doc: str, after: int) -> list[t
     if len(out) == len(rows):
         return out
     out = []
-    for seq, stored, codec, header in rows:
+    for seq, stored, codec, header, *_ in rows:
         if header is None:
             out.append((seq, _raw(codec, stored, doc, seq)))
         else:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .statements import Statements
 
 __all__ = [
+    "WINDOW",
     "Base",
     "Landmarks",
     "RestoreStart",
@@ -76,24 +77,77 @@ _LANDMARKS = sa.union_all(
     ),
     sa.select(_snapshot_row),
 )
+
+
+def _newest_checkpoint(*columns: Any) -> sa.Select[Any]:
+    """`columns` of the newest checkpoint after the latest snapshot (one row or none)."""
+    return (
+        sa.select(*columns)
+        .where(
+            records.c.doc == _doc,
+            records.c.kind == _CHECKPOINT,
+            not_update(),
+            records.c.seq >= _latest_snapshot,
+        )
+        .order_by(records.c.seq.desc())
+        .limit(1)
+    )
+
+
 # The newest checkpoint after the latest snapshot, whole, with that snapshot's seq:
 # a restore's base in one lookup of the partial `(doc, kind, seq)` index (`latest_base`).
-_NEWEST = (
+_NEWEST = _newest_checkpoint(
+    records.c.seq,
+    records.c.metadata,
+    records.c.update,
+    records.c.codec,
+    _latest_snapshot.label("snapshot"),
+)
+WINDOW = 16
+"""Rows before the newest checkpoint's own seq that `_RESTORE` fetches with its tail.
+
+A checkpoint covers what was stored when it was built; whatever was written
+while it was built lies between its `covers` and its own seq. `covers` is in
+its header, out of the query's reach, so the tail starts this many seqs before
+the checkpoint and Python drops what it covers. A checkpoint built while this
+many records or more were written takes one more query (`restore_start`)."""
+
+_newest = _newest_checkpoint(records.c.seq).cte("newest")
+_newest_seq = sa.select(_newest.c.seq).scalar_subquery()
+# A restore's reads in one statement, one range of the primary key in seq order:
+# the newest checkpoint after the latest snapshot and the rows after it (from
+# `WINDOW` seqs before it), or the rows from the first record when there is
+# none; each as `statements.update_page` has it, with `extra` (the header of a
+# block row or of the checkpoint) and, on the checkpoint's row alone, the latest
+# snapshot's seq. One statement also sees one state of the document (Postgres:
+# one snapshot). Neither a union nor a sort: either made SQLite copy every row's
+# body once more (the statement took twice as long as the two queries it replaces).
+_RESTORE = (
     sa.select(
         records.c.seq,
-        records.c.metadata,
         records.c.update,
         records.c.codec,
-        _latest_snapshot.label("snapshot"),
+        sa.case(
+            (
+                sa.or_(records.c.kind == RecordKind.BLOCK.value, records.c.kind == _CHECKPOINT),
+                records.c.metadata,
+            )
+        ).label("extra"),
+        sa.case((records.c.kind == _CHECKPOINT, _latest_snapshot)).label("snapshot"),
     )
     .where(
         records.c.doc == _doc,
-        records.c.kind == _CHECKPOINT,
-        not_update(),
+        records.c.seq > sa.func.coalesce(_newest_seq - WINDOW, 0),
         records.c.seq >= _latest_snapshot,
+        sa.or_(records.c.kind != _CHECKPOINT, records.c.seq == _newest_seq),
     )
-    .order_by(records.c.seq.desc())
-    .limit(1)
+    .order_by(records.c.seq)
+    .limit(
+        sa.case(
+            (sa.exists(sa.select(_newest.c.seq)), sa.bindparam("tail", type_=sa.Integer())),
+            else_=sa.bindparam("first", type_=sa.Integer()),
+        )
+    )
 )
 _ROW = sa.select(records.c.update, records.c.codec).where(
     records.c.doc == _doc, records.c.seq == sa.bindparam("seq")
@@ -221,8 +275,9 @@ class RestoreStart:
 
     Attributes:
         base: The newest checkpoint, checked (None: the document has none).
-        rows: The first page of `statements.update_page` after it (or after 0),
-            as fetched (`database.update_rows` decodes them).
+        rows: The first page of updates after it (or from the first record),
+            as fetched, shaped as `statements.update_page`'s rows (a fifth
+            column may follow; `database.update_rows` decodes them).
         applied: Whether `base` was applied already (`restore_start`'s `apply`).
     """
 
@@ -239,30 +294,39 @@ def restore_start(
     tail: int,
     apply: Callable[[bytes], None] | None = None,
 ) -> Reads[RestoreStart | None]:
-    """`latest_base` and the first page after it, as reads for `Database.chain` (one
-    worker-thread hop on SQLite, one pooled connection on Postgres): `tail` rows
-    after a checkpoint, else `first`. With `apply`, the checked checkpoint's
-    update is given to it while the page is read (Postgres: while the server
-    runs the page's query, which hides that round trip behind the checkpoint's
-    apply; see `Meanwhile`).
+    """A restore's first reads, for `Database.chain`: the newest checkpoint, checked,
+    and the first page of updates after it (`tail` rows; `first` rows from the
+    first record when there is no checkpoint).
 
-    The checkpoint is checked before the page is asked for. None when the newest
-    checkpoint does not check out: `latest_base` then looks through the others
-    (and warns), as a restore without this shortcut does. No transaction spans
-    the two reads: what another writer commits in between (records, a newer
-    checkpoint, a squash or a pack) is in the page or merged in the snapshot it
-    starts from, so the checkpoint and the page make the document as of the
-    page's read.
+    One statement in the common case (one round trip on Postgres, and one state
+    of the document): it fetches the tail from `WINDOW` seqs before the
+    checkpoint's own seq, and the rows its header says it covers are dropped
+    here. A checkpoint built while `WINDOW` or more records were written takes
+    a second query for the page after it; with `apply`, the checkpoint's update
+    is given to it while that query runs (Postgres: hidden behind the round
+    trip; see `Meanwhile`). None when the newest checkpoint does not check out:
+    `latest_base` then looks through the others (and warns), as a restore
+    without this shortcut does.
     """
-    stmt = compile_for(_NEWEST, backend)
-    rows = yield stmt.sql, stmt.args(doc=doc)
-    base = _trusted_newest(rows[0], doc) if rows else None
-    if rows and base is None:
+    stmt = compile_for(_RESTORE, backend)
+    rows = yield stmt.sql, stmt.args(doc=doc, first=first, tail=tail + WINDOW)
+    # The checkpoint's row, if any, is among the first `WINDOW` (seq order).
+    at = next((i for i, row in enumerate(rows[: WINDOW + 1]) if row[4] is not None), None)
+    if at is None:  # no checkpoint: the page from the first record
+        return RestoreStart(None, rows)
+    seq, stored, codec, header, snapshot = rows[at]
+    base = _trusted_newest((seq, header, stored, codec, snapshot), doc)
+    if base is None:
         return None
+    if base.seq - WINDOW <= base.covers < base.seq:
+        # Dropped: the checkpoint's row and at most WINDOW - 1 rows before it that
+        # it covers. A page of fewer than `tail` rows left means that the limit
+        # (`tail + WINDOW`) was not reached: the tail is whole.
+        covers = base.covers
+        return RestoreStart(base, [row for row in rows[:at] if row[0] > covers] + rows[at + 1 :])
     page = statements.update_page
-    after, limit = (0, first) if base is None else (base.covers, tail)
-    args = page.args(doc=doc, after=after, limit=limit, until=MAX_SEQ)
-    if base is None or apply is None:
+    args = page.args(doc=doc, after=base.covers, limit=tail, until=MAX_SEQ)
+    if apply is None:
         return RestoreStart(base, (yield page.sql, args))
     update = base.update
     return RestoreStart(base, (yield Meanwhile(page.sql, args, lambda: apply(update))), True)

@@ -349,10 +349,10 @@ class SQLYStore(FollowedSQLStore):
             StoreConnectionError: The database cannot be reached.
         """
         db = await self.database()
-        # The newest checkpoint, checked, and the first page after it: one pooled
-        # connection (Postgres) or one worker-thread hop (SQLite) for both reads.
-        # Postgres applies the checkpoint while the server reads the page (a round
-        # trip hidden); SQLite applies it with the page, in one transaction.
+        # The newest checkpoint, checked, and the first page after it: one statement
+        # in the common case (one round trip), applied together in one transaction.
+        # After a checkpoint built while many records were written, the page takes
+        # a second query, and Postgres applies the checkpoint while it runs.
         apply = None if db.backend == "sqlite" else lambda u: crdt.apply_updates(ydoc, [u])
         start = await db.chain(
             lambda: restore_start(
