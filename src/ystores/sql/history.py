@@ -304,14 +304,17 @@ def restore_start(
     here. A checkpoint built while `WINDOW` or more records were written takes
     a second query for the page after it; with `apply`, the checkpoint's update
     is given to it while that query runs (Postgres: hidden behind the round
-    trip; see `Meanwhile`). None when the newest checkpoint does not check out:
-    `latest_base` then looks through the others (and warns), as a restore
-    without this shortcut does.
+    trip; see `Meanwhile`). No transaction spans those two reads: what another
+    writer commits in between (records, a newer checkpoint, a squash or a pack)
+    is in the page or merged in the snapshot it starts from, so the checkpoint
+    and the page make the document as of the page's read. None when the newest
+    checkpoint does not check out: `latest_base` then looks through the others
+    (and warns), as a restore without this shortcut does.
     """
     stmt = compile_for(_RESTORE, backend)
     rows = yield stmt.sql, stmt.args(doc=doc, first=first, tail=tail + WINDOW)
     # The checkpoint's row, if any, is among the first `WINDOW` (seq order).
-    at = next((i for i, row in enumerate(rows[: WINDOW + 1]) if row[4] is not None), None)
+    at = next((i for i, row in enumerate(rows[:WINDOW]) if row[4] is not None), None)
     if at is None:  # no checkpoint: the page from the first record
         return RestoreStart(None, rows)
     seq, stored, codec, header, snapshot = rows[at]
