@@ -296,6 +296,23 @@ async def test_reads_and_squash_are_bounded_too(scene: Scene) -> None:
     assert await scene.store.squash() is not None
 
 
+async def typed_with_checkpoint(
+    direct: str, text: str, *, covered: int, lag: int = 0
+) -> tuple[Keystrokes, PostgresYStore]:
+    """`text` typed into "doc" by a writer that is not behind the proxy: a checkpoint
+    of the first `covered` keystrokes, built while the next `lag` were written,
+    then the rest (the tail). The keystrokes and the writer."""
+    keys = Keystrokes()
+    updates = [keys.next(char) for char in text]
+    writer = PostgresYStore("doc", url=direct)
+    for update in updates[:covered]:
+        await writer.write(update)
+    await checkpoint_built_while(writer, updates[covered : covered + lag])
+    for update in updates[covered + lag :]:
+        await writer.write(update)
+    return keys, writer
+
+
 async def test_a_restore_cut_off_while_it_applies_its_checkpoint_is_whole(
     proxied: tuple[PartitionProxy, str, str],
 ) -> None:
@@ -305,14 +322,9 @@ async def test_a_restore_cut_off_while_it_applies_its_checkpoint_is_whole(
     connection (the checkpoint applied twice is the same state): the document is
     whole, with every update after the checkpoint."""
     proxy, url, direct = proxied
-    keys = Keystrokes()
-    updates = [keys.next(char) for char in "checkpoint, then a tail " * 20]
-    writer = PostgresYStore("doc", url=direct)
-    for update in updates[:400]:
-        await writer.write(update)
-    await checkpoint_built_while(writer, updates[400 : 400 + WINDOW])
-    for update in updates[400 + WINDOW :]:
-        await writer.write(update)
+    keys, _writer = await typed_with_checkpoint(
+        direct, "checkpoint, then a tail " * 20, covered=400, lag=WINDOW
+    )
     expected = str(keys.text)
     store = short(url)
     first: pycrdt.Doc[Any] = pycrdt.Doc()
@@ -349,14 +361,9 @@ async def test_a_restore_whose_connection_was_reset_reads_again_whole(
     connection that the network reset fails, and runs again on a new connection:
     the document is whole, the checkpoint applied once, with its tail."""
     proxy, url, direct = proxied
-    keys = Keystrokes()
-    updates = [keys.next(char) for char in "one statement, then the tail " * 15]
-    writer = PostgresYStore("doc", url=direct)
-    for update in updates[:300]:
-        await writer.write(update)
-    assert await writer.checkpoint() is not None
-    for update in updates[300:]:
-        await writer.write(update)
+    keys, writer = await typed_with_checkpoint(
+        direct, "one statement, then the tail " * 15, covered=300
+    )
     store = short(url)
     await store.apply_updates(pycrdt.Doc())  # a pooled connection through the proxy
     connections = proxy.accepted
